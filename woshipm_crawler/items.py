@@ -1,0 +1,70 @@
+"""The Article item: one definition of the keys every output (JSONL, Markdown, state, manifest) shares.
+
+Field meanings (the replica's manifest uses the same keys, computed from its own model):
+
+id            int, the WordPress post id
+url           canonical article URL on the crawled base: ``<base>/<category>/<id>.html``
+category      slug from the URL (may differ from the listing that showed the card)
+category_name Chinese name of ``category`` from seeds/categories.txt, None when unknown
+title         ``h2.article--title``
+author        {"name": str, "id": int | None, "url": str | None}
+published     "YYYY-MM-DD", or "YYYY-MM-DDTHH:MM:SS+08:00" when the page gives a time
+summary       first blockquote of the body without the ``编辑导语：`` prefix; None when absent
+tags          [tag display names], page order
+stats         {"views": int, "comments": int, "collects": int}
+read_minutes  int | None
+cover_image   URL of the first image of the body (the cover), None when there is none
+images        [absolute real URLs of every body image, cover included], document order, no repeats
+source        {"type": "original"|"authorized"|"partner"|"translated"|"unknown", "credit": str | None}
+body_html     the body with all page furniture removed, inline styles and empty wrappers dropped
+body_text     plain text of the body (see woshipm_crawler.text.html_to_text), paragraphs split by "\\n\\n"
+word_count    woshipm_crawler.text.word_count(body_text)
+listings      ["category:pd", "tag:ue", ...] listings (kind:slug as in the URL) the article was seen
+              in, sorted; the manifest lists every listing of the replica that shows it
+crawled_at    UTC time of the fetch, "YYYY-MM-DDTHH:MM:SSZ"
+content_hash  woshipm_crawler.text.content_hash(body_text)
+body_markdown the body as CommonMark (woshipm_crawler.markdown)
+duplicate_of  for a near-duplicate body: id of the group's earliest-published article (ties: lowest
+              id), on every other member of the group; else None
+"""
+
+from __future__ import annotations
+
+import scrapy
+
+ARTICLE_FIELDS = (
+    "id",
+    "url",
+    "category",
+    "category_name",
+    "title",
+    "author",
+    "published",
+    "summary",
+    "tags",
+    "stats",
+    "read_minutes",
+    "cover_image",
+    "images",
+    "source",
+    "body_html",
+    "body_text",
+    "word_count",
+    "listings",
+    "crawled_at",
+    "content_hash",
+    "body_markdown",
+    "duplicate_of",
+)
+
+# Fields an item must have non-empty to be written at all (a page without them is a failure).
+REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
+
+# Fields an item must have non-empty to be written at all (a page without them is a failure).
+REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
+
+# Fields of the replica's manifest: every fact of the page, none of the crawl's or our renderings.
+MANIFEST_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("body_html", "crawled_at", "body_markdown"))
+
+ArticleItem = type("ArticleItem", (scrapy.Item,), {name: scrapy.Field() for name in ARTICLE_FIELDS})
+ArticleItem.__doc__ = "One woshipm article; the keys are ARTICLE_FIELDS, described in this module's docstring."

@@ -1,0 +1,143 @@
+"""Everything the crawler knows about woshipm.com's URLs, in one place.
+
+Every URL is built from a base URL (setting ``WOSHIPM_BASE_URL``), so the same code crawls the
+real site or the offline replica. See ``shared/site-model.md`` §1–§2 for the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+DEFAULT_BASE_URL = "https://www.woshipm.com"
+
+# /<category-slug>/<numeric id>.html — the only shape of an article URL.
+ARTICLE_PATH_RE = re.compile(r"/([a-z][a-z-]*)/(\d+)\.html$")
+AUTHOR_PATH_RE = re.compile(r"/u/(\d+)/?$")
+TAG_PATH_RE = re.compile(r"/tag/([^/?#]+)")
+
+# Listing-only categories: 讲座沙龙 lists events, not articles.
+EVENT_CATEGORIES = frozenset({"active"})
+
+# Category slugs seen only in article URLs; their names are not known.
+UNNAMED_CATEGORIES = ("share", "kol", "open", "newretail", "aigc")
+
+CARDS_PER_LISTING_PAGE = 12
+
+
+def _seed_lines(name: str) -> list[list[str]]:
+    """Tab-separated rows of a seed list shipped inside the package (works from an egg too)."""
+    text = resources.files("woshipm_crawler").joinpath("seeds").joinpath(name).read_text(encoding="utf-8")
+    return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@cache
+def categories() -> dict[str, str]:
+    """Category slug -> Chinese name, in the site's menu order."""
+    return {row[0]: row[1] for row in _seed_lines("categories.txt")}
+
+
+def crawlable_categories() -> list[str]:
+    """What ``-a category=all`` walks: every article category."""
+    return [slug for slug in categories() if slug not in EVENT_CATEGORIES]
+
+
+@cache
+def _tag_table() -> tuple[dict[str, str], dict[str, str]]:
+    by_name: dict[str, str] = {}
+    by_slug: dict[str, str] = {}
+    for row in _seed_lines("tags.txt"):
+        name, slug = row[0], row[1]
+        by_name.setdefault(name, slug)
+        by_slug.setdefault(slug, name)
+    return by_name, by_slug
+
+
+def category_name(slug: str) -> str | None:
+    return categories().get(slug)
+
+
+def tag_slug(name_or_slug: str) -> str:
+    """The URL slug of a tag given by name (用户体验), alias (ue) or slug (%e5%88%9d%e7%ba%a7).
+
+    Known tags use the site's own slug (aliases included); an unknown name is slugged the way
+    WordPress does it: lower-case, spaces to hyphens, percent-encoded UTF-8 in lower case.
+    """
+    by_name, by_slug = _tag_table()
+    text = name_or_slug.strip()
+    if text in by_name:
+        return by_name[text]
+    lowered = text.lower()
+    if lowered in by_slug:
+        return lowered
+    decoded = unquote(text)
+    if decoded in by_name:
+        return by_name[decoded]
+    return quote(re.sub(r"\s+", "-", decoded.strip()).lower(), safe="-").lower()
+
+
+def tag_name(slug: str) -> str | None:
+    """The display name of a known tag slug, or None."""
+    return _tag_table()[1].get(slug.lower())
+
+
+def known_tags() -> dict[str, str]:
+    """Tag name -> slug for every tag in ``seeds/tags.txt``."""
+    return dict(_tag_table()[0])
+
+
+@dataclass(frozen=True)
+class Site:
+    """URL builders for one base URL (the real site or a replica)."""
+
+    base_url: str = DEFAULT_BASE_URL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    def url(self, path: str) -> str:
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    def category_url(self, slug: str, page: int = 1) -> str:
+        return self.url(f"/category/{slug}" + (f"/page/{page}" if page > 1 else ""))
+
+    def tag_url(self, slug: str, page: int = 1) -> str:
+        return self.url(f"/tag/{slug}" + (f"/page/{page}" if page > 1 else ""))
+
+    def article_url(self, category: str, article_id: int) -> str:
+        return self.url(f"/{category}/{article_id}.html")
+
+    def author_url(self, author_id: int | str) -> str:
+        return self.url(f"/u/{author_id}")
+
+    def canonical(self, url: str) -> str:
+        """The article URL on this base: scheme/host of the base, no query or fragment.
+
+        Article links on the page may name the other host (``woshipm.com`` vs ``www``) or carry
+        tracking queries; one article has exactly one canonical URL.
+        """
+        parsed = article_ref(url)
+        if parsed is None:
+            return url
+        return self.article_url(*parsed)
+
+
+def article_ref(url: str) -> tuple[str, int] | None:
+    """(category slug, id) of an article URL, or None when the URL is not an article."""
+    match = ARTICLE_PATH_RE.search(urlsplit(url).path)
+    if not match:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def author_id(url: str) -> int | None:
+    match = AUTHOR_PATH_RE.search(urlsplit(url).path)
+    return int(match.group(1)) if match else None
+
+
+def tag_slug_from_url(url: str) -> str | None:
+    match = TAG_PATH_RE.search(urlsplit(url).path)
+    return match.group(1).lower() if match else None

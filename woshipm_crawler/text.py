@@ -1,0 +1,131 @@
+"""Plain text of article bodies: one definition shared by the parser, the Markdown checks and the replica.
+
+The text model of a body (``html_to_text``):
+
+- every block (``p``, ``h1``–``h6``, ``li``, ``pre``, ``figcaption``, a table row, a ``div`` or
+  ``section`` holding text directly) is one paragraph; paragraphs are joined by a blank line;
+- a list item's own text is one paragraph and its nested list items follow it;
+- a table row is one paragraph: its cells' texts joined by a space;
+- ``<br>`` is a line break inside a paragraph; images contribute nothing;
+- inside a paragraph, runs of white space (``&nbsp;`` included) become one space, except that white
+  space holding a line break between two CJK characters disappears (a source newline in Chinese
+  text is not a space, whatever a browser makes of it); ``pre`` keeps its text as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from lxml import html as lxml_html
+
+BLOCK_TAGS = frozenset(
+    "p h1 h2 h3 h4 h5 h6 li pre figcaption tr blockquote div section article ul ol table thead "
+    "tbody tfoot figure dl dt dd hr center header footer aside main nav".split()
+)
+# Blocks whose text is one paragraph; other block tags only group blocks.
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "img", "svg"})
+
+# CJK ideographs, CJK punctuation and full-width forms: no space belongs between two of them.
+CJK = r"\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3200-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
+_SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
+_WS_RE = re.compile(r"\s+")
+
+_WORD_RE = re.compile(rf"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
+
+
+def normalize_ws(text: str) -> str:
+    """Collapse every run of white space to one space: the form texts are compared in."""
+    return _WS_RE.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+def clean_inline(text: str) -> str:
+    """White space of running text inside one paragraph (source newlines between CJK dropped)."""
+    text = _CJK_BREAK_RE.sub("", text)
+    lines = [_SPACE_RE.sub(" ", line).strip(" ") for line in text.split("\x00")]
+    return "\n".join(line for line in lines)
+
+
+def word_count(text: str) -> int:
+    """CJK characters plus Latin words (runs of letters and digits)."""
+    return len(_WORD_RE.findall(text))
+
+
+def content_hash(body_text: str) -> str:
+    """Hash of a body's text, blind to white-space noise, so markup churn is not a change."""
+    return hashlib.sha256(normalize_ws(body_text).encode("utf-8")).hexdigest()
+
+
+def html_to_text(html_or_element) -> str:
+    """The text model above, for an HTML fragment or an lxml element."""
+    if isinstance(html_or_element, str):
+        if not html_or_element.strip():
+            return ""
+        root = lxml_html.fragment_fromstring(html_or_element, create_parent="div")
+    else:
+        root = html_or_element
+    paragraphs: list[str] = []
+    _collect(root, paragraphs)
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _collect(element, paragraphs: list[str]) -> None:
+    """Walk ``element``'s children, gathering inline runs into paragraphs."""
+    run: list[str] = []
+
+    def flush() -> None:
+        text = clean_inline("".join(run))
+        text = "\n".join(line.strip() for line in text.split("\n")).strip()
+        if text:
+            paragraphs.append(text)
+        run.clear()
+
+    if element.text:
+        run.append(element.text)
+    for child in element:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag in _SKIP_TAGS or not tag:
+            pass
+        elif tag == "br":
+            run.append("\x00")
+        elif tag == "pre":
+            flush()
+            text = child.text_content().strip("\n")
+            if text.strip():
+                paragraphs.append(text)
+        elif tag in ("td", "th"):
+            run.append(" " + _inline_text(child) + " ")
+        elif tag in BLOCK_TAGS:
+            flush()
+            if tag == "tr":
+                cells = [_inline_text(c) for c in child if isinstance(c.tag, str) and c.tag in ("td", "th")]
+                row = " ".join(c for c in cells if c)
+                if row:
+                    paragraphs.append(row)
+            else:
+                _collect(child, paragraphs)
+        else:
+            run.append(_inline_text(child))
+        if child.tail:
+            run.append(child.tail)
+    flush()
+
+
+def _inline_text(element) -> str:
+    """Text of an inline element (or a table cell), ``<br>`` kept as a break marker."""
+    parts: list[str] = []
+    if element.text:
+        parts.append(element.text)
+    for child in element:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag == "br":
+            parts.append("\x00")
+        elif tag and tag not in _SKIP_TAGS:
+            parts.append(_inline_text(child))
+        if child.tail:
+            parts.append(child.tail)
+    text = "".join(parts)
+    if element.tag in ("td", "th"):
+        return clean_inline(text).replace("\n", " ").strip()
+    return text
