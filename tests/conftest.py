@@ -1,0 +1,17 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+from woshipm_crawler.replica import ReplicaServer
+
+
+@pytest.fixture(scope="session")
+def replica():
+    """The default replica (150 articles, seed 1, no faults) on a free 127.0.0.1 port, whole session.
+
+    Read-only: a test that changes the site (set_corpus, set_faults) starts its own ReplicaServer.
+    """
+    with ReplicaServer(articles=150, seed=1) as server:
+        yield server

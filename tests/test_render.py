@@ -1,0 +1,423 @@
+"""JS rendering: page classification, and real Chromium crawls of a tiny local server.
+
+The server (in this file on purpose: it is the smallest thing showing each shape) serves
+  /a/1.html  a plain article page,
+  /a/2.html  a JS shell: empty #app, article data in inline JSON, a script building the DOM,
+  /a/3.html  a JS check: 503 "Just a moment..." until a script sets cf_clearance and reloads,
+  /a/4.html  a broken shell whose script never builds the article (the browser wait times out),
+  /a/5.html  a shell over HTTP whose second fetch (the browser's) gets the connection dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from scrapy import Request
+from scrapy.http import HtmlResponse
+from scrapy.utils.test import get_crawler
+
+from woshipm_crawler import render
+
+REPO = Path(__file__).resolve().parents[1]
+
+ARTICLE_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
+<body><div class="article--wrapper"><h1>{title}</h1>
+<div class="article--content"><p>{body}</p></div></div></body></html>"""
+
+SHELL_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>woshipm</title></head>
+<body><div id="app"></div>
+<img src="/logo.png"><script src="http://localhost:{port}/third-party.js"></script>
+<script type="application/json" id="__INITIAL_STATE__">{{"article": {{"title": "Shell title",
+ "paragraphs": ["Shell body rendered by script.", "Second paragraph."]}}}}</script>
+<script>
+  const state = JSON.parse(document.getElementById("__INITIAL_STATE__").textContent).article;
+  const wrapper = document.createElement("div");
+  wrapper.className = "article--wrapper";
+  const h1 = document.createElement("h1");
+  h1.textContent = state.title;
+  const content = document.createElement("div");
+  content.className = "article--content";
+  for (const text of state.paragraphs) {{
+    const p = document.createElement("p");
+    p.textContent = text;
+    content.appendChild(p);
+  }}
+  wrapper.append(h1, content);
+  setTimeout(() => document.getElementById("app").appendChild(wrapper), 200);
+</script></body></html>"""
+
+CHALLENGE_HTML = """<!doctype html><html><head><title>Just a moment...</title></head>
+<body><div id="challenge-running">Checking your browser before accessing the site.</div>
+<noscript>Enable JavaScript and cookies to continue</noscript>
+<script>
+  setTimeout(() => {
+    document.cookie = "cf_clearance=passed; path=/";
+    location.reload();
+  }, 300);
+</script></body></html>"""
+
+
+# ---- classify_page ---------------------------------------------------------------------------
+
+
+def test_classify_article():
+    html = ARTICLE_HTML.format(title="t", body="正文内容")
+    assert render.classify_page(html) == "article"
+    assert render.needs_render(html) is None
+
+
+def test_classify_js_shell():
+    html = SHELL_HTML.format(port=1)
+    assert render.classify_page(html) == "js_shell"
+    assert render.needs_render(html, 200) == "js_shell"
+
+
+def test_classify_bare_mount_point_is_shell_but_a_full_page_is_not():
+    assert (
+        render.classify_page('<html><body><div id="app"></div><script src="/app.js"></script>') == "js_shell"
+    )
+    long_page = '<html><body><div id="app">' + "<p>listing text</p>" * 40 + "</div></body></html>"
+    assert render.classify_page(long_page) == "unknown"
+
+
+def test_classify_interstitial():
+    assert render.classify_page(CHALLENGE_HTML) == "interstitial"
+    assert render.needs_render(CHALLENGE_HTML, 503) == "interstitial"
+    cloudflare = (
+        "<html><head><title>Attention Required! | Cloudflare</title></head><body>"
+        '<script>window._cf_chl_opt={cvId:"3"};</script>'
+        '<script src="/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1"></script></body></html>'
+    )
+    assert render.classify_page(cloudflare) == "interstitial"
+
+
+def test_article_with_cloudflare_beacon_is_still_an_article():
+    # Cloudflare injects challenge-platform scripts into ordinary pages too.
+    html = ARTICLE_HTML.format(title="t", body="正文").replace(
+        "</body>", '<script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js"></script></body>'
+    )
+    assert render.classify_page(html) == "article"
+
+
+def test_classify_empty_article_div_and_other_pages():
+    assert render.classify_page(ARTICLE_HTML.format(title="t", body=" ")) == "unknown"
+    assert render.classify_page("<html><body><h1>404</h1><p>Not found</p></body></html>") == "unknown"
+    assert render.needs_render(SHELL_HTML.format(port=1), 404) is None
+
+
+# ---- Chromium lookup and abort rule ----------------------------------------------------------
+
+
+def test_find_chromium_prefers_configured_then_env(tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert render.find_chromium(str(fake), env={}) == str(fake)
+    assert render.find_chromium(None, env={"WOSHIPM_CHROMIUM": str(fake)}) == str(fake)
+    with pytest.raises(render.ChromiumNotFound, match="apt-get install -y chromium"):
+        render.find_chromium(str(tmp_path / "missing"), env={})
+
+
+def test_find_chromium_error_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(render, "DEBIAN_CHROMIUM_PATHS", ("/nonexistent/chromium",))
+    with pytest.raises(render.ChromiumNotFound, match=r"apt-get install -y chromium"):
+        render.find_chromium(None, env={})
+
+
+class _FakeFrame:
+    def __init__(self, page_url, parent=None):
+        self.parent_frame = parent
+        self.page = type("P", (), {"main_frame": type("F", (), {"url": page_url})()})()
+
+
+class _FakeRequest:
+    def __init__(
+        self, url, resource_type="script", navigation=False, page_url="https://www.woshipm.com/a/1.html"
+    ):
+        self.url, self.resource_type, self._nav = url, resource_type, navigation
+        self.frame = _FakeFrame(page_url)
+
+    def is_navigation_request(self):
+        return self._nav
+
+
+def test_abort_request_rule():
+    abort = render.abort_request
+    assert abort(_FakeRequest("https://www.woshipm.com/logo.png", "image"))
+    assert abort(_FakeRequest("https://www.woshipm.com/f.woff2", "font"))
+    assert abort(_FakeRequest("https://hm.baidu.com/hm.js"))
+    assert not abort(_FakeRequest("https://www.woshipm.com/app.js"))
+    assert not abort(_FakeRequest("https://static.woshipm.com/app.js"))
+    assert not abort(_FakeRequest("https://www.woshipm.com/a/1.html", "document", navigation=True))
+    assert not abort(_FakeRequest("http://127.0.0.1:8000/x.js", page_url="http://127.0.0.1:8000/a/1.html"))
+    assert abort(_FakeRequest("http://localhost:8000/x.js", page_url="http://127.0.0.1:8000/a/1.html"))
+
+
+# ---- the middleware without a browser --------------------------------------------------------
+
+
+def _middleware(mode):
+    crawler = get_crawler(settings_dict={"WOSHIPM_RENDER": mode})
+    crawler.stats.open_spider()
+    return render.RenderMiddleware.from_crawler(crawler), crawler.stats
+
+
+def _response(request, status, html):
+    return HtmlResponse(request.url, status=status, body=html.encode(), encoding="utf-8", request=request)
+
+
+def test_middleware_auto_rerequests_a_503_check_once_and_leaves_plain_pages_alone():
+    mw, stats = _middleware("auto")
+    article = Request("https://www.woshipm.com/a/1.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    plain = _response(article, 200, ARTICLE_HTML.format(title="t", body="b"))
+    assert mw.process_response(article, plain) is plain
+    retry = mw.process_response(article, _response(article, 503, CHALLENGE_HTML))
+    assert isinstance(retry, Request) and retry.meta["playwright"] and retry.dont_filter
+    assert retry.meta[render.META_RENDER_REASON] == "interstitial"
+    # The rendered page still shows the check: no third attempt, handed to the spider with a reason.
+    rendered = _response(retry, 503, CHALLENGE_HTML)
+    assert mw.process_response(retry, rendered) is rendered
+    assert render.render_failure(rendered) == "interstitial"
+    assert rendered.meta["dont_retry"] and 503 in rendered.meta["handle_httpstatus_list"]
+    assert stats.get_value("render/interstitial") == 1
+    assert stats.get_value("render/requests") == 1
+    assert stats.get_value("render/failed") == 1
+
+
+def test_middleware_ignores_non_article_requests_and_never_mode_marks_failures():
+    mw, stats = _middleware("never")
+    listing = Request("https://www.woshipm.com/category/ai")
+    shell = _response(listing, 200, SHELL_HTML.format(port=1))
+    assert mw.process_response(listing, shell) is shell and render.render_failure(shell) is None
+    article = Request("https://www.woshipm.com/a/2.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    shell = _response(article, 200, SHELL_HTML.format(port=1))
+    assert mw.process_response(article, shell) is shell
+    assert render.render_failure(shell) == "js_shell"
+    assert stats.get_value("render/shell") == 1 and stats.get_value("render/requests") is None
+
+
+def test_middleware_always_sends_articles_to_the_browser_directly():
+    mw, stats = _middleware("always")
+    article = Request("https://www.woshipm.com/a/1.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    listing = Request("https://www.woshipm.com/category/ai")
+    assert mw.process_request(article) is None and mw.process_request(listing) is None
+    assert article.meta["playwright"] and "playwright" not in listing.meta
+    assert stats.get_value("render/requests") == 1
+
+
+def test_bad_mode_is_rejected():
+    with pytest.raises(ValueError, match="WOSHIPM_RENDER"):
+        _middleware("sometimes")
+
+
+# ---- real Chromium ---------------------------------------------------------------------------
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    hits: Counter  # set per server
+    cookies: list  # (path, Cookie header) per request
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.hits[self.path] += 1
+        self.cookies.append((self.path, self.headers.get("Cookie")))
+        port = self.server.server_address[1]
+        if self.path == "/a/1.html":
+            self._send(200, ARTICLE_HTML.format(title="Plain", body="Plain body served as HTML."))
+        elif self.path == "/a/2.html":
+            self._send(200, SHELL_HTML.format(port=port))
+        elif self.path == "/a/4.html":
+            self._send(200, SHELL_HTML.format(port=port).replace("JSON.parse", "JSON.broken"))
+        elif self.path == "/a/5.html":
+            if self.hits[self.path] == 1:
+                self._send(200, SHELL_HTML.format(port=port))
+            else:
+                self.close_connection = True  # no response at all: net::ERR_EMPTY_RESPONSE in Chromium
+        elif self.path == "/a/3.html":
+            if "cf_clearance=passed" in (self.headers.get("Cookie") or ""):
+                self._send(200, ARTICLE_HTML.format(title="Checked", body="Body behind the JS check."))
+            else:
+                # Cloudflare sets a cookie on the check page too: Scrapy's cookie jar then holds one.
+                self._send(503, CHALLENGE_HTML, cookie="__cf_bm=from-check; Path=/")
+        else:
+            self._send(404, "<html><body>not found</body></html>")
+
+    def _send(self, status, html, cookie=None):
+        body = html.encode()
+        self.send_response(status)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    handler = type("Handler", (_SiteHandler,), {"hits": Counter(), "cookies": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+SPIDER = textwrap.dedent(
+    """
+    import json
+
+    import scrapy
+
+    from woshipm_crawler import render
+
+
+    class RenderProbe(scrapy.Spider):
+        name = "render_probe"
+        custom_settings = {
+            **render.scrapy_settings(),
+            "ROBOTSTXT_OBEY": False,
+            "WOSHIPM_RENDER_TIMEOUT": 10,
+            "LOG_LEVEL": "INFO",
+        }
+
+        paths = "/a/1.html,/a/2.html,/a/3.html"
+
+        async def start(self):
+            for path in self.paths.split(","):
+                yield scrapy.Request(
+                    self.base + path, meta={render.META_KIND: render.ARTICLE_KIND}, errback=self.failed
+                )
+
+        def parse(self, response):
+            yield {
+                "path": response.url[len(self.base):],
+                "status": response.status,
+                "text": " ".join(t.strip() for t in response.css("div.article--content ::text").getall()),
+                "rendered": "playwright" in response.flags,
+                "failure": render.render_failure(response),
+            }
+
+        def failed(self, failure):
+            request = failure.request
+            yield {"path": request.url[len(self.base):], "status": None, "text": "", "rendered": False,
+                   "failure": render.render_failure(request), "error": repr(failure.value)}
+
+        def closed(self, reason):
+            with open(self.stats_path, "w") as f:
+                json.dump(self.crawler.stats.get_stats(), f, default=str)
+    """
+)
+
+
+def _crawl(tmp_path, base, mode, *settings, paths=None):
+    spider = tmp_path / "probe.py"
+    spider.write_text(SPIDER)
+    out, stats = tmp_path / f"{mode}.jsonl", tmp_path / f"{mode}-stats.json"
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # Run outside the project directory: this tests render.py, not whatever settings.py holds.
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "runspider", str(spider), "-o", str(out),
+         "-a", f"base={base}", "-a", f"stats_path={stats}", "-s", f"WOSHIPM_RENDER={mode}",
+         *(["-a", f"paths={paths}"] if paths else []), *(arg for s in settings for arg in ("-s", s))],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    items = {item["path"]: item for item in map(json.loads, out.read_text().splitlines())}
+    return items, json.loads(stats.read_text()), proc.stderr
+
+
+@pytest.mark.browser
+def test_auto_renders_shell_and_check_but_not_plain_pages(tmp_path, site):
+    base, server = site
+    items, stats, log = _crawl(tmp_path, base, "auto")
+    assert items["/a/1.html"]["text"] == "Plain body served as HTML."
+    assert not items["/a/1.html"]["rendered"]
+    assert items["/a/2.html"]["text"] == "Shell body rendered by script. Second paragraph."
+    assert items["/a/3.html"]["text"] == "Body behind the JS check."
+    assert items["/a/3.html"]["status"] == 200  # the document the browser ended on, not the 503
+    assert all(item["failure"] is None for item in items.values())
+    assert items["/a/2.html"]["rendered"] and items["/a/3.html"]["rendered"]
+    assert stats["render/requests"] == 2
+    assert stats["render/shell"] == 1 and stats["render/interstitial"] == 1
+    assert stats["render/succeeded"] == 2 and "render/failed" not in stats
+    assert stats.get("retry/count") is None  # the 503 check was rendered, not retried over HTTP
+    # Every page closed; images and the third-party host (localhost != 127.0.0.1) never fetched.
+    assert stats["playwright/page_count"] == stats["playwright/page_count/closed"] == 2
+    assert server.hits["/logo.png"] == 0 and server.hits["/third-party.js"] == 0
+    assert stats["playwright/request_count/aborted"] >= 2
+    # The check's reload carried the cookie its script set in the browser.
+    assert any(
+        path == "/a/3.html" and "cf_clearance=passed" in (cookie or "") for path, cookie in server.cookies
+    )
+
+
+@pytest.mark.browser
+def test_never_hands_shell_and_check_to_the_spider_as_failures(tmp_path, site):
+    base, server = site
+    items, stats, log = _crawl(tmp_path, base, "never")
+    assert items["/a/1.html"]["text"] == "Plain body served as HTML."
+    assert items["/a/2.html"]["failure"] == "js_shell" and items["/a/2.html"]["text"] == ""
+    assert items["/a/3.html"]["failure"] == "interstitial" and items["/a/3.html"]["status"] == 503
+    assert not any(item["rendered"] for item in items.values())
+    assert "render/requests" not in stats and stats["render/skipped"] == 2
+    # Lazy handler: a crawl that renders nothing starts neither the Playwright driver nor Chromium.
+    assert "playwright/browser_count" not in stats
+    assert "Starting download handler" not in log
+    assert server.hits["/a/3.html"] == 1  # not retried: plain HTTP would get the same check
+
+
+@pytest.mark.browser
+def test_always_renders_every_article(tmp_path, site):
+    base, server = site
+    items, stats, log = _crawl(tmp_path, base, "always")
+    assert items["/a/1.html"]["rendered"] and items["/a/1.html"]["text"] == "Plain body served as HTML."
+    assert items["/a/2.html"]["text"] == "Shell body rendered by script. Second paragraph."
+    assert items["/a/3.html"]["text"] == "Body behind the JS check."
+    assert stats["render/requests"] == 3 and "render/shell" not in stats  # no plain fetch first
+    assert server.hits["/a/1.html"] == 1
+
+
+@pytest.mark.browser
+def test_timeout_and_error_paths_close_their_pages_and_report_a_reason(tmp_path, site):
+    base, server = site
+    items, stats, log = _crawl(
+        tmp_path, base, "auto", "WOSHIPM_RENDER_TIMEOUT=1", paths="/a/4.html,/a/5.html"
+    )
+    # Timed out waiting for the article: the spider still gets the page, with the reason.
+    assert items["/a/4.html"]["failure"] == "js_shell" and items["/a/4.html"]["text"] == ""
+    # The browser's fetch failed: the errback sees the reason on the request.
+    assert items["/a/5.html"]["failure"] == "render_error" and "Error" in items["/a/5.html"]["error"]
+    assert stats["render/requests"] == 2 and stats["render/failed"] == 2
+    assert stats["playwright/page_count"] == stats["playwright/page_count/closed"] == 2
+    assert server.hits["/a/4.html"] == 2  # once over HTTP, once in the browser: rendered once only
+
+
+def test_missing_chromium_fails_the_render_with_the_install_command(tmp_path, site):
+    base, server = site
+    items, stats, log = _crawl(
+        tmp_path, base, "auto", "WOSHIPM_CHROMIUM=/nonexistent/chromium", paths="/a/1.html,/a/2.html"
+    )
+    assert items["/a/1.html"]["text"] == "Plain body served as HTML."
+    assert items["/a/2.html"]["failure"] == "render_error"
+    assert "apt-get install -y chromium" in items["/a/2.html"]["error"]
+    assert "apt-get install -y chromium" in log
+
+
+def test_render_meta_survives_a_disk_queue():
+    # JOBDIR queues pickle request meta; a page method must reference a module-level function.
+    meta = pickle.loads(pickle.dumps(render.render_meta(5, "js_shell")))
+    assert meta["playwright"] and meta["playwright_page_methods"][0].method is render.wait_for_article

@@ -1,0 +1,604 @@
+"""The Markdown library: a GitBook-style book of every exported article.
+
+Layout under the library root (``<export dir>/markdown``, see ``LIBRARY_SUBDIR``)::
+
+    SUMMARY.md                             the book's table of contents
+    README.md                              counts: articles, per category
+    articles/<category>/README.md          years of the category
+    articles/<category>/<YYYY>/README.md   months of the year
+    articles/<category>/<YYYY>/<MM>/README.md   articles of the month
+    articles/<category>/<YYYY>/<MM>/<id>.md     one article
+
+An article's path comes from its id, category slug and publication date only, never from the title.
+
+Format decisions:
+
+- The header block reproduces ``shared/reference/seed-article-000_*.md`` (the prior GitBook export),
+  including the two trailing spaces after the date. **Category:** shows ``category_name or category``:
+  the Chinese name when the slug is known (创业学院), else the raw slug (``aigc``), never a title-cased
+  slug. **Published:** is the date part of ``published`` as the page gave it (Beijing time, not
+  converted). A line whose data is missing (author, stats, tags, URL) is left out; **Published:** is
+  always there because the path needs it. The summary is a blockquote, one ``> `` per line, left out
+  when None. The body follows the ``---`` rule; the page's ``## title`` is not repeated.
+- Text fields (title, summary, author, category) are escaped so that they are plain text in any
+  inline context: ``\\ ` * _ [ ] # ~ | $`` get a backslash, ``<`` becomes ``&lt;``, an ``&`` that
+  would start an entity gets a backslash, white space (newlines included) collapses to one space and
+  line-start markers (``-``, ``+``, ``=``, ``>``, ``1.``) are escaped. GitBook's template tags are
+  neutralised by splitting the ``{%`` / ``{{`` / ``{#`` pair with a backslash (``{\\%``): CommonMark
+  renders ``\\%`` as ``%``, and the template engine no longer sees a tag.
+- Tags are code spans (as in the sample), fenced with more backticks than they contain; only the
+  template neutraliser applies inside them (a code span shows its text verbatim anyway).
+- The body gets the template neutraliser too (defence in depth: the converter already did it, and
+  the neutraliser is idempotent); it is otherwise written as received.
+- Indexes are rebuilt from the files on disk (each article's ``# title`` and **Published:** line), so
+  they never list a stale or duplicated entry. Newest first at every level: years descending, months
+  12..01, articles by published date then id, descending. Categories follow the site's menu order
+  (``seeds/categories.txt``), unknown slugs after them alphabetically.
+- Nothing is wiped: an article file is rewritten only when its bytes change (mtime stays otherwise),
+  the old file of a moved article is removed, and an index README of a folder left without articles is
+  removed with the folder if it is then empty. Other files under the root are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, urlsplit
+
+from woshipm_crawler import site
+
+logger = logging.getLogger(__name__)
+
+LIBRARY_SUBDIR = "markdown"
+ARTICLES_DIR = "articles"
+SUMMARY_FILE = "SUMMARY.md"
+README_FILE = "README.md"
+BOOK_TITLE = "人人都是产品经理 (woshipm.com)"
+
+CATEGORY_SLUG_RE = re.compile(r"[a-z][a-z0-9-]*")
+MAX_CATEGORY_SLUG_LENGTH = 64
+# The relative path of an article file, exactly as article_path() builds it (no leading zeros in ids).
+ARTICLE_RELPATH_RE = re.compile(r"articles/([a-z][a-z0-9-]*)/(\d{4})/(\d{2})/([1-9]\d*)\.md")
+
+_PUBLISHED_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+_HEADER_PUBLISHED_RE = re.compile(r"^\*\*Published:\*\* (\d{4}-\d{2}-\d{2})", re.MULTILINE)
+# An article's header is far shorter than this; reading only the head keeps a rebuild cheap.
+_HEADER_READ_BYTES = 64 * 1024
+
+VIEWS_ICON = "\U0001f441\ufe0f"  # 👁️ (with the emoji variation selector, as in the sample)
+COMMENTS_ICON = "\U0001f4ac"  # 💬
+COLLECTS_ICON = "\u2b50"  # ⭐
+
+HINT_OPEN = '{% hint style="info" %}'
+HINT_CLOSE = "{% endhint %}"
+
+# -- text neutralising ------------------------------------------------------------------------------
+
+# The second character of a template opener ({% {{ {#): a backslash before it breaks the opener.
+_TEMPLATE_OPENER_RE = re.compile(r"(?<=\{)[%{#]")
+_INLINE_SPECIAL_RE = re.compile(r"[\\`*_\[\]#~|$]|<|&(?=#?[0-9A-Za-z]+;)|(?<=\{)[%{]")
+_LINE_START_MARKER_RE = re.compile(r"[-+=>]|\d{1,9}(?=[.)])")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_WHITESPACE_RE = re.compile(r"\s+")
+_UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;")
+
+
+def neutralise_templates(text: str) -> str:
+    """Break every GitBook template opener (``{%``, ``{{``, ``{#``) with a backslash: ``{\\%``.
+
+    Idempotent: an already broken opener has a backslash after its ``{`` and is left alone.
+    """
+    return _TEMPLATE_OPENER_RE.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _single_line(text: str) -> str:
+    """One line of text: runs of white space (newlines included) become a space, controls go."""
+    return _CONTROL_RE.sub("", _WHITESPACE_RE.sub(" ", text)).strip()
+
+
+def _escape_special(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return "&lt;" if char == "<" else "\\" + char
+
+
+def escape_inline(text: str) -> str:
+    """``text`` as one line of Markdown that renders as exactly that text (white space collapsed).
+
+    Safe in a heading, a link text, a table cell and at the start of a blockquote or list line.
+    """
+    line = _INLINE_SPECIAL_RE.sub(_escape_special, _single_line(text))
+    # A line starting with a block marker would become a list, quote or setext underline.
+    marker = _LINE_START_MARKER_RE.match(line)
+    if marker:
+        end = marker.end()
+        line = "\\" + line if not marker.group(0)[0].isdigit() else line[:end] + "\\" + line[end:]
+    return line
+
+
+def unescape_inline(markdown: str) -> str:
+    """The text ``escape_inline`` was given (after white-space collapsing): its exact inverse."""
+    return _UNESCAPE_RE.sub(lambda m: m.group(1) or "<", markdown)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as a code span: fenced by more backticks than any run inside, padded when needed."""
+    content = neutralise_templates(_single_line(text))
+    longest_run = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * (longest_run + 1)
+    padding = " " if content.startswith("`") or content.endswith("`") else ""
+    return f"{fence}{padding}{content}{padding}{fence}"
+
+
+def _link_destination(url: object) -> str | None:
+    """An http(s) URL made safe as a link destination (parens, spaces, braces percent-encoded)."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    url = url.strip()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("http", "https"):
+        return None
+    # Existing %-escapes stay; ( ) < > { } ` \ space and non-ASCII are encoded.
+    return quote(url, safe="!#$%&'*+,-./:;=?@[]^_|~")
+
+
+# -- one article -----------------------------------------------------------------------------------
+
+
+def published_date(value: object) -> date:
+    """The publication day of ``published``: a date, a datetime or "YYYY-MM-DD[THH:MM[:SS][+08:00]]".
+
+    The date part is taken as written (the site's local day), not converted to another zone.
+    """
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        match = _PUBLISHED_RE.fullmatch(value.strip())
+        if match:
+            return date.fromisoformat(match.group(1))  # ValueError for an impossible day
+    raise ValueError(f"invalid published date: {value!r}")
+
+
+def article_id(item: Mapping) -> int:
+    value = item.get("id")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"invalid article id: {value!r}")
+    return value
+
+
+def category_slug(item: Mapping) -> str:
+    value = item.get("category")
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_CATEGORY_SLUG_LENGTH
+        or not CATEGORY_SLUG_RE.fullmatch(value)
+    ):
+        raise ValueError(f"invalid category slug: {value!r}")
+    return value
+
+
+def article_path(item: Mapping) -> PurePosixPath:
+    """``articles/<category>/<YYYY>/<MM>/<id>.md``: from id, category and date only, never the title."""
+    day = published_date(item.get("published"))
+    return PurePosixPath(
+        ARTICLES_DIR, category_slug(item), f"{day.year:04d}", f"{day.month:02d}", f"{article_id(item)}.md"
+    )
+
+
+def _header_lines(item: Mapping) -> list[str]:
+    lines = [HINT_OPEN]
+    category_label = item.get("category_name") or item.get("category")
+    if category_label:
+        lines.append(f"**Category:** {escape_inline(str(category_label))}")
+    author = item.get("author")
+    if isinstance(author, Mapping) and author.get("name"):
+        name = escape_inline(str(author["name"]))
+        author_url = _link_destination(author.get("url"))
+        lines.append(f"**Author:** [{name}]({author_url})" if author_url else f"**Author:** {name}")
+    # The two trailing spaces are the sample's (a hard line break in GitBook).
+    lines.append(f"**Published:** {published_date(item.get('published')).isoformat()}  ")
+    stats = item.get("stats")
+    if isinstance(stats, Mapping):
+
+        def count(key: str) -> str:
+            value = stats.get(key)
+            return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+        lines.append(
+            f"**Stats:** {VIEWS_ICON} {count('views')} views | {COMMENTS_ICON} {count('comments')} comments"
+            f" | {COLLECTS_ICON} {count('collects')} collects"
+        )
+    tags = item.get("tags")
+    if isinstance(tags, str):  # never print a list's repr (the prior scraper's fault)
+        tags = [tags]
+    tag_spans = [_code_span(str(tag)) for tag in tags or () if tag is not None and _single_line(str(tag))]
+    if tag_spans:
+        lines.append("**Tags:** " + " ".join(tag_spans))
+    original_url = _link_destination(item.get("url"))
+    if original_url:
+        lines.append(f"**Original:** [View on woshipm.com]({original_url})")
+    lines.append(HINT_CLOSE)
+    return lines
+
+
+def _summary_lines(summary: object) -> list[str]:
+    """The summary as blockquote lines: one per source line, blank runs kept as one ``>`` line."""
+    if not isinstance(summary, str) or not summary.strip():
+        return []
+    lines: list[str] = []
+    for raw_line in summary.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        text = escape_inline(raw_line)
+        if text:
+            lines.append(f"> {text}")
+        elif lines and lines[-1] != ">":
+            lines.append(">")
+    while lines and lines[-1] == ">":
+        lines.pop()
+    return lines
+
+
+def _body(markdown: object) -> str:
+    if not isinstance(markdown, str):
+        return ""
+    text = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    return neutralise_templates(text).lstrip("\n").rstrip()
+
+
+def render_article(item: Mapping) -> str:
+    """The text of an article's file: ``# title``, the hint header, the summary, ``---``, the body."""
+    title = escape_inline(str(item.get("title") or ""))
+    if not title:
+        raise ValueError(f"article {item.get('id')!r} has no title")
+    lines = [f"# {title}", *_header_lines(item), *_summary_lines(item.get("summary")), "", "---"]
+    text = "\n".join(lines) + "\n"
+    body = _body(item.get("body_markdown"))
+    return text + "\n" + body + "\n" if body else text
+
+
+# -- reading articles back ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """An article file on disk, as the indexes list it."""
+
+    id: int
+    category: str
+    year: str
+    month: str
+    title: str  # plain text (unescaped)
+    published: str  # "YYYY-MM-DD"; "YYYY-MM-00" when the header has no readable date
+
+    @property
+    def path(self) -> PurePosixPath:
+        return PurePosixPath(ARTICLES_DIR, self.category, self.year, self.month, f"{self.id}.md")
+
+    @property
+    def sort_key(self) -> tuple[str, int]:
+        return self.published, self.id
+
+
+def parse_article_header(text: str) -> tuple[str | None, str | None]:
+    """(title, "YYYY-MM-DD") read from an article file's head; None for what is not there."""
+    first_line, _, rest = text.partition("\n")
+    title = unescape_inline(first_line[2:]) if first_line.startswith("# ") else None
+    header = rest.partition("\n" + HINT_CLOSE)[0]
+    match = _HEADER_PUBLISHED_RE.search(header)
+    return (title or None), (match.group(1) if match else None)
+
+
+# -- the library ----------------------------------------------------------------------------------
+
+
+class MarkdownLibrary:
+    """The Markdown library under ``root``: writes articles, rebuilds the indexes from disk."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        # id -> relative paths of its files on disk; read once, on the first write.
+        self._paths_by_id: dict[int, set[PurePosixPath]] | None = None
+
+    # -- articles --
+
+    def write(self, item: Mapping, previous_path: PurePosixPath | str | None = None) -> bool:
+        """Write one article; True when anything on disk changed (its file, or an old copy removed).
+
+        ``previous_path`` (relative to the root) is where the caller last exported the article; the
+        library also knows every article file present when it first wrote. Either way, an article
+        whose date or category changed leaves no copy at its old path. ValueError for an item whose
+        id, category or date cannot make a path.
+        """
+        relative = article_path(item)
+        identifier = article_id(item)
+        data = render_article(item).encode("utf-8")
+        old_paths = set(self._known_paths().get(identifier, ()))
+        if previous_path is not None and ARTICLE_RELPATH_RE.fullmatch(str(previous_path)):
+            old_paths.add(PurePosixPath(str(previous_path)))
+        changed = self._write_file(relative, data)
+        # The new file is in place before the old one goes: a crash in between loses nothing.
+        for old in sorted(old_paths - {relative}):
+            if self._remove_file(old):
+                logger.info("article %s moved from %s to %s", identifier, old, relative)
+                changed = True
+        self._known_paths()[identifier] = {relative}
+        return changed
+
+    def _known_paths(self) -> dict[int, set[PurePosixPath]]:
+        if self._paths_by_id is None:
+            self._paths_by_id = defaultdict(set)
+            for relative in self._article_files():
+                self._paths_by_id[int(relative.stem)].add(relative)
+        return self._paths_by_id
+
+    def _article_files(self) -> list[PurePosixPath]:
+        """Relative paths of the article files on disk (only names article_path() could make)."""
+        found = []
+        for path in (self.root / ARTICLES_DIR).glob("*/*/*/*.md"):
+            relative = PurePosixPath(path.relative_to(self.root).as_posix())
+            if not ARTICLE_RELPATH_RE.fullmatch(str(relative)) or not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(self.root):
+                logger.warning("ignoring %s: it points outside the library", relative)
+                continue
+            found.append(relative)
+        return sorted(found)
+
+    # -- indexes --
+
+    def rebuild_indexes(self) -> int:
+        """Rebuild SUMMARY.md and every README.md from the article files; return how many changed."""
+        entries = self._read_entries()
+        by_folder: dict[str, dict[str, dict[str, list[LibraryEntry]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(list))
+        )
+        for entry in entries:
+            by_folder[entry.category][entry.year][entry.month].append(entry)
+        tree = _sorted_tree(by_folder)
+
+        indexes: dict[PurePosixPath, str] = {
+            PurePosixPath(SUMMARY_FILE): render_summary(tree),
+            PurePosixPath(README_FILE): render_book_readme(tree),
+        }
+        for category, years in tree:
+            indexes[PurePosixPath(ARTICLES_DIR, category, README_FILE)] = render_category_readme(
+                category, years
+            )
+            for year, months in years:
+                indexes[PurePosixPath(ARTICLES_DIR, category, year, README_FILE)] = render_year_readme(
+                    category, year, months
+                )
+                for month, articles in months:
+                    indexes[PurePosixPath(ARTICLES_DIR, category, year, month, README_FILE)] = (
+                        render_month_readme(category, year, month, articles)
+                    )
+        changed = sum(self._write_file(path, text.encode("utf-8")) for path, text in indexes.items())
+        return changed + self._remove_stale_indexes(set(indexes))
+
+    def _read_entries(self) -> list[LibraryEntry]:
+        chosen: dict[int, tuple[int, LibraryEntry]] = {}
+        for relative in self._article_files():
+            path = self.root / relative
+            with path.open("rb") as handle:
+                head = handle.read(_HEADER_READ_BYTES).decode("utf-8", errors="replace")
+            category, year, month, id_text = ARTICLE_RELPATH_RE.fullmatch(str(relative)).groups()
+            title, published = parse_article_header(head)
+            if title is None or published is None:
+                logger.warning("article file %s has no readable title or date", relative)
+            if published is None or published[:7] != f"{year}-{month}":
+                published = f"{year}-{month}-00"  # the path decides where it is listed
+            entry = LibraryEntry(int(id_text), category, year, month, title or id_text, published)
+            # Two files for one id (a crash between writing a moved article and removing its old
+            # file): list only the one written last.
+            mtime = path.stat().st_mtime_ns
+            previous = chosen.get(entry.id)
+            if previous is not None:
+                logger.warning("article %s has two files: %s and %s", entry.id, previous[1].path, relative)
+            if previous is None or (mtime, str(relative)) > (previous[0], str(previous[1].path)):
+                chosen[entry.id] = (mtime, entry)
+        return [entry for _, entry in chosen.values()]
+
+    def _remove_stale_indexes(self, live: set[PurePosixPath]) -> int:
+        """Remove the README of every article folder that no longer holds articles, then the folder
+        when it is empty. Only folders named like our categories, years and months are touched."""
+        removed = 0
+        articles = self.root / ARTICLES_DIR
+        if not articles.is_dir():
+            return 0
+        patterns = (r"[a-z][a-z0-9-]*/\d{4}/\d{2}", r"[a-z][a-z0-9-]*/\d{4}", r"[a-z][a-z0-9-]*")
+        for depth, pattern in zip((3, 2, 1), patterns, strict=True):  # deepest first: rmdir bottom-up
+            for folder in sorted(articles.glob("/".join("*" * depth))):
+                relative = PurePosixPath(ARTICLES_DIR, folder.relative_to(articles).as_posix())
+                name = str(relative)[len(ARTICLES_DIR) + 1 :]
+                if not folder.is_dir() or folder.is_symlink() or not re.fullmatch(pattern, name):
+                    continue
+                readme = relative / README_FILE
+                if readme not in live and self._remove_file(readme):
+                    removed += 1
+                with contextlib.suppress(OSError):  # not empty: something else lives there
+                    folder.rmdir()
+        return removed
+
+    # -- files --
+
+    def _inside_root(self, relative: PurePosixPath) -> Path:
+        """The path of ``relative`` under the root; ValueError if it resolves outside the root."""
+        path = self.root / relative
+        if not path.resolve().is_relative_to(self.root):
+            raise ValueError(f"{relative} resolves outside the library root {self.root}")
+        return path
+
+    def _write_file(self, relative: PurePosixPath, data: bytes) -> bool:
+        """Write ``data`` atomically unless the file already holds exactly these bytes."""
+        path = self._inside_root(relative)
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_bytes() == data:
+                return False  # unchanged: keep the mtime
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp_name, 0o644)  # mkstemp's 0600 would hide the book from a web server
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        _fsync_directory(path.parent)
+        return True
+
+    def _remove_file(self, relative: PurePosixPath) -> bool:
+        path = self._inside_root(relative)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_directory(path.parent)
+        return True
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink durable; not every platform can open a directory, hence best effort."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# -- indexes (pure) -----------------------------------------------------------------------------------
+
+Months = list[tuple[str, list[LibraryEntry]]]
+Years = list[tuple[str, Months]]
+Tree = list[tuple[str, Years]]
+
+
+def _sorted_tree(by_folder: Mapping[str, Mapping[str, Mapping[str, list[LibraryEntry]]]]) -> Tree:
+    """Categories in menu order; years, months (as numbers) and articles newest first."""
+    menu_order = {slug: index for index, slug in enumerate(site.categories())}
+    tree: Tree = []
+    for category in sorted(by_folder, key=lambda slug: (menu_order.get(slug, len(menu_order)), slug)):
+        years: Years = []
+        for year in sorted(by_folder[category], key=int, reverse=True):
+            months = by_folder[category][year]
+            years.append(
+                (
+                    year,
+                    [
+                        (month, sorted(months[month], key=lambda entry: entry.sort_key, reverse=True))
+                        for month in sorted(months, key=int, reverse=True)
+                    ],
+                )
+            )
+        tree.append((category, years))
+    return tree
+
+
+def category_label(slug: str) -> str:
+    return site.category_name(slug) or slug
+
+
+def _count_text(count: int) -> str:
+    return f"{count} article" if count == 1 else f"{count} articles"
+
+
+def _year_count(months: Months) -> int:
+    return sum(len(articles) for _, articles in months)
+
+
+def _category_count(years: Years) -> int:
+    return sum(_year_count(months) for _, months in years)
+
+
+def render_summary(tree: Tree) -> str:
+    """GitBook's SUMMARY.md: category → year → month → article, newest first below the category."""
+    lines = ["# Summary", "", f"* [Introduction]({README_FILE})"]
+    for category, years in tree:
+        folder = f"{ARTICLES_DIR}/{category}"
+        lines.append(f"* [{escape_inline(category_label(category))}]({folder}/{README_FILE})")
+        for year, months in years:
+            lines.append(f"    * [{year}]({folder}/{year}/{README_FILE})")
+            for month, articles in months:
+                lines.append(f"        * [{year}-{month}]({folder}/{year}/{month}/{README_FILE})")
+                lines.extend(
+                    f"            * [{escape_inline(entry.title)}]({entry.path})" for entry in articles
+                )
+    return "\n".join(lines) + "\n"
+
+
+def render_book_readme(tree: Tree) -> str:
+    total = sum(_category_count(years) for _, years in tree)
+    lines = [
+        f"# {escape_inline(BOOK_TITLE)}",
+        "",
+        f"{_count_text(total)} in {len(tree)} {'category' if len(tree) == 1 else 'categories'}.",
+    ]
+    if tree:
+        lines += ["", "| Category | Articles |", "| --- | ---: |"]
+        lines.extend(
+            f"| [{escape_inline(category_label(category))}]({ARTICLES_DIR}/{category}/{README_FILE}) "
+            f"| {_category_count(years)} |"
+            for category, years in tree
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_category_readme(category: str, years: Years) -> str:
+    lines = [
+        f"# {escape_inline(category_label(category))}",
+        "",
+        f"{_count_text(_category_count(years))}.",
+        "",
+    ]
+    lines.extend(
+        f"* [{year}]({year}/{README_FILE}): {_count_text(_year_count(months))}" for year, months in years
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_year_readme(category: str, year: str, months: Months) -> str:
+    lines = [
+        f"# {escape_inline(category_label(category))} {year}",
+        "",
+        f"{_count_text(_year_count(months))}.",
+        "",
+    ]
+    lines.extend(
+        f"* [{year}-{month}]({month}/{README_FILE}): {_count_text(len(articles))}"
+        for month, articles in months
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_month_readme(category: str, year: str, month: str, articles: list[LibraryEntry]) -> str:
+    lines = [
+        f"# {escape_inline(category_label(category))} {year}-{month}",
+        "",
+        f"{_count_text(len(articles))}.",
+        "",
+    ]
+    for entry in articles:
+        day = "" if entry.published.endswith("-00") else f" {entry.published}"  # -00: no readable date
+        lines.append(f"* [{escape_inline(entry.title)}]({entry.id}.md){day}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,60 @@
+"""``python -m woshipm_crawler.replica``: serve the replica, or dump its manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .corpus import Corpus
+from .server import ALLOWED_HOSTS, FAULT_NAMES, FaultSpec, ReplicaServer
+
+
+def _ids(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _write_manifest(corpus: Corpus, base_url: str, out) -> None:
+    for record in corpus.manifest(base_url):
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m woshipm_crawler.replica", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1/localhost are accepted")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--articles", type=int, default=150)
+    parser.add_argument("--seed", default="1")
+    parser.add_argument("--faults", default="", help=f"e.g. 429=0.2,truncate=ids:1;2 — faults: {', '.join(FAULT_NAMES)}")
+    parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
+    parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
+    parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
+    args = parser.parse_args(argv)
+    if args.host not in ALLOWED_HOSTS:
+        parser.error("the replica binds only to 127.0.0.1")
+    seed: int | str = int(args.seed) if args.seed.lstrip("-").isdigit() else args.seed
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except ValueError as error:
+        parser.error(str(error))
+
+    if args.dump_manifest:
+        corpus = Corpus(articles=args.articles, seed=seed, edits=args.edit_ids)
+        base_url = args.base_url or f"http://127.0.0.1:{args.port}"
+        if args.dump_manifest == "-":
+            _write_manifest(corpus, base_url, sys.stdout)
+        else:
+            with open(args.dump_manifest, "w", encoding="utf-8") as out:
+                _write_manifest(corpus, base_url, out)
+        return 0
+
+    server = ReplicaServer(articles=args.articles, seed=seed, faults=faults, edits=args.edit_ids,
+                           host=args.host, port=args.port)
+    print(f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "
+          f"on http://127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

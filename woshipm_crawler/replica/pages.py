@@ -1,0 +1,552 @@
+"""HTML, RSS and JSON of the replica, rendered from the corpus model (site-model §3–§4).
+
+Every function is a pure function of (corpus, request), so the same seed gives byte-identical pages.
+Links are absolute on ``base`` like the real site's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime
+from email.utils import format_datetime
+from html import escape
+from urllib.parse import quote
+
+from woshipm_crawler import site
+
+from . import vocab
+from .blocks import body_html
+from .corpus import Article, Corpus
+
+SITE_NAME = "人人都是产品经理"
+DEFAULT_THUMB = "https://static.woshipm.com/assets/images/default-thumb.png"
+THUMB_SUFFIX = "!/both/236x143"
+FEED_PAGE_SIZE = 15
+HOME_CARDS = 20
+RECOMMEND_CARDS = 6
+SIDEBAR_ITEMS = 8
+
+
+def _e(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def _rng(corpus: Corpus, *parts: object) -> random.Random:
+    return random.Random(":".join(map(str, (corpus.seed, "page", *parts))))
+
+
+def _excerpt(article: Article, length: int = 90) -> str:
+    if article.summary:
+        return article.summary
+    return article.body_text.replace("\n", "")[:length]
+
+
+def _cover(article: Article) -> str | None:
+    images = article.images(site.DEFAULT_BASE_URL)
+    return images[0] if images else None
+
+
+# ---------------------------------------------------------------------------------------------
+# page chrome
+
+
+def _layout(corpus: Corpus, base: str, title: str, body: str, head: str = "", body_class: str = "") -> str:
+    nav = "".join(
+        f'<li><a href="{base}/category/{slug}">{_e(name)}</a></li>' for slug, name in site.categories().items()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="UTF-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+{head}
+<link rel="stylesheet" href="https://static.woshipm.com/assets/css/app.css?v=2026">
+</head>
+<body class="{body_class}">
+<div id="woshipm" v-cloak>
+<header class="header">
+  <a class="logo" href="{base}/"><img src="https://static.woshipm.com/assets/images/logo.png" alt="{SITE_NAME}"></a>
+  <ul class="nav">{nav}</ul>
+  <div class="header-user"><a class="vip-entry" href="{base}/vip">{{{{ userInfo.member ? '查看权益' : '开通会员' }}}}</a>
+  <span class="user-name" v-if="userInfo.login">{{{{ userInfo.nickname }}}}</span></div>
+</header>
+<main class="main">
+{body}
+</main>
+<footer class="footer"><p>© 2010-2026 {SITE_NAME} · 产品经理、产品爱好者学习交流平台</p>
+<p><a href="https://beian.miit.gov.cn/">粤ICP备14037330号</a></p></footer>
+</div>
+<script src="https://static.woshipm.com/assets/js/vue.min.js"></script>
+</body>
+</html>
+"""
+
+
+def _ad(slot: str) -> str:
+    return (
+        f'<div data-role="ad" class="banner-ad banner-ad--{slot}"><a href="https://ke.qidianla.com/courses/aipm?from={slot}" '
+        f'target="_blank"><img src="https://image.woshipm.com/ad/2026/{slot}.png" alt="广告"></a></div>'
+    )
+
+
+def card(corpus: Corpus, base: str, index: int) -> str:
+    """The ``article.postlist-item`` card of listings, home and 推荐 blocks (same markup everywhere)."""
+    article = corpus.article(index)
+    url = f"{base}{article.path()}"
+    thumb = (_cover(article) or DEFAULT_THUMB) + THUMB_SUFFIX
+    title = _e(article.title)
+    return f"""<article class="postlist-item u-clearfix" data-id="{article.id}">
+  <div class="post-img"><a href="{url}" target="_blank"><img src="{_e(thumb)}" alt="{title}"></a></div>
+  <div class="content">
+    <h2 class="post-title"><a href="{url}" title="{title}" target="_blank">{title}</a></h2>
+    <div class="des">{_e(_excerpt(article))}</div>
+    <div class="author"><a class="ui-captionStrong" href="{base}/u/{article.author.id}" target="_blank">{_e(article.author.name)}</a>
+      <span class="post-views" v-if="showViews">{{{{ formatViews({article.views}) }}}}</span></div>
+  </div>
+</article>"""
+
+
+def _others(corpus: Corpus, shown: set[int], count: int, *salt: object) -> list[int]:
+    """``count`` indices not in ``shown``, chosen deterministically (decoys, 推荐, sidebar)."""
+    rng = _rng(corpus, "others", *salt)
+    picked: list[int] = []
+    tries = 0
+    while len(picked) < count and tries < count * 20 and corpus.size:
+        tries += 1
+        index = rng.randrange(corpus.size)
+        if index not in shown and index not in picked:
+            picked.append(index)
+    return picked
+
+
+def _sidebar(corpus: Corpus, base: str, shown: set[int], *salt: object) -> str:
+    items = "".join(
+        f'<li><span class="rank">{n + 1}</span><a href="{base}{corpus.path(i)}" target="_blank">'
+        f"{_e(corpus.title(i))}</a></li>"
+        for n, i in enumerate(_others(corpus, shown, SIDEBAR_ITEMS, "sidebar", *salt))
+    )
+    return f'<aside class="sidebar"><div class="hot-articles"><h3 class="sidebar-title">热门文章</h3><ul>{items}</ul></div></aside>'
+
+
+def _decoys(corpus: Corpus, base: str, shown: set[int], *salt: object) -> str:
+    out = []
+    for index in _others(corpus, shown, 2, "decoy", *salt):
+        article = corpus.article(index)
+        out.append(
+            f'<div class="category-card"><a href="{base}{article.path()}" target="_blank">'
+            f'<img src="{_e((_cover(article) or DEFAULT_THUMB) + THUMB_SUFFIX)}" alt="">'
+            f"<p>{_e(article.title)}</p></a></div>"
+        )
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# listings
+
+
+def listing_pages(corpus: Corpus, key: str) -> int:
+    return max(1, -(-len(corpus.listing(key)) // site.CARDS_PER_LISTING_PAGE))
+
+
+def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -> str | None:
+    """``/category/<slug>[/page/N]`` or ``/tag/<slug>[/page/N]``; None (404) past the last page."""
+    key = f"{kind}:{slug}"
+    indices = corpus.listing(key)
+    per = site.CARDS_PER_LISTING_PAGE
+    if page < 1 or page > listing_pages(corpus, key):
+        return None
+    if kind == "tag" and not indices:
+        return None
+    on_page = indices[(page - 1) * per: page * per]
+    member = set(indices)
+    name = site.category_name(slug) if kind == "category" else corpus.tag_name(slug)
+    name = name or slug
+    latest = "\n".join(card(corpus, base, i) for i in on_page)
+    recommended = "\n".join(card(corpus, base, i) for i in _others(corpus, member, RECOMMEND_CARDS, key, page))
+    pagination = ""
+    if kind == "tag":
+        pagination = _wp_pagination(base, f"/tag/{slug}", page, listing_pages(corpus, key))
+    heading = f"{_e(name)}" if kind == "category" else f"标签：{_e(name)}"
+    body = f"""{_ad("listing-top")}
+<div class="container category-page">
+<section class="category-head"><h1 class="category-title">{heading}</h1>
+  <div class="category-tabs"><span :class="{{active: homeTab == 'latest'}}" @click="homeTab = 'latest'">最新</span>
+  <span :class="{{active: homeTab == 'all'}}" @click="homeTab = 'all'">推荐</span></div></section>
+<div class="category-cards">
+{_decoys(corpus, base, member, key, page)}
+</div>
+<div class="postlist">
+<template v-if="homeTab == 'latest'">
+{latest}
+</template>
+<template v-else>
+{recommended}
+</template>
+</div>
+{pagination}
+<div class="load-more" v-if="hasMore" @click="loadMore">{{{{ loading ? '加载中…' : '加载更多' }}}}</div>
+{_sidebar(corpus, base, member, key, page)}
+</div>"""
+    title = f"{name}{' - 第' + str(page) + '页' if page > 1 else ''} | {SITE_NAME}"
+    return _layout(corpus, base, title, body, body_class=f"{kind}-listing")
+
+
+def _wp_pagination(base: str, path: str, page: int, pages: int) -> str:
+    """The older WordPress pagination (``nav.navigation.pagination a.next.page-numbers``)."""
+    links = []
+    if page > 1:
+        prev = f"{base}{path}" + (f"/page/{page - 1}" if page > 2 else "")
+        links.append(f'<a class="prev page-numbers" href="{prev}">上一页</a>')
+    links.append(f'<span aria-current="page" class="page-numbers current">{page}</span>')
+    if page < pages:
+        links.append(f'<a class="page-numbers" href="{base}{path}/page/{pages}">{pages}</a>')
+        links.append(f'<a class="next page-numbers" href="{base}{path}/page/{page + 1}">下一页</a>')
+    return f'<nav class="navigation pagination" role="navigation"><div class="nav-links">{"".join(links)}</div></nav>'
+
+
+def render_home(corpus: Corpus, base: str) -> str:
+    """Home: markers swapped — ``homeTab == 'all'`` holds the 最新 list, ``'latest'`` the 推荐 cards."""
+    newest = list(corpus.newest_first()[:HOME_CARDS])
+    shown = set(newest)
+    latest = "\n".join(card(corpus, base, i) for i in newest)
+    recommended = "\n".join(card(corpus, base, i) for i in _others(corpus, shown, RECOMMEND_CARDS, "home"))
+    body = f"""{_ad("home-top")}
+<div class="container home-page">
+<div class="home-tabs"><span @click="homeTab = 'all'">最新</span><span @click="homeTab = 'latest'">推荐</span></div>
+<div class="postlist">
+<template v-if="homeTab == 'latest'">
+{recommended}
+</template>
+<template v-if="homeTab == 'all'">
+{latest}
+</template>
+</div>
+{_sidebar(corpus, base, shown, "home")}
+</div>"""
+    return _layout(corpus, base, f"{SITE_NAME} | 产品经理、产品爱好者学习交流平台", body, body_class="home")
+
+
+def render_author(corpus: Corpus, base: str, author_id: int) -> str | None:
+    key = (author_id - 30_000) // 9_973
+    if (author_id - 30_000) % 9_973 or not 0 <= key < 200:
+        return None
+    indices = corpus.listing(f"author:{author_id}")
+    if not indices:
+        return None
+    author = corpus.author(key)
+    cards = "\n".join(card(corpus, base, i) for i in indices[: site.CARDS_PER_LISTING_PAGE])
+    body = f"""<div class="container author-page">
+<div class="author-head"><img class="avatar" src="{_e(author.avatar)}" alt="">
+<h1 class="author-name">{_e(author.name)}</h1><p class="author-bio">{_e(author.bio)}</p>
+<p class="author-stats">{len(indices)} 篇文章</p></div>
+<div class="postlist">{cards}</div>
+</div>"""
+    return _layout(corpus, base, f"{author.name}的个人主页 | {SITE_NAME}", body, body_class="author")
+
+
+# ---------------------------------------------------------------------------------------------
+# article
+
+
+def _head(article: Article, base: str) -> str:
+    url = f"{base}{article.path()}"
+    description = _e(_excerpt(article, 120))
+    cover = _cover(article)
+    lines = [
+        f'<meta name="description" content="{description}">',
+        f'<meta name="keywords" content="{_e(",".join(article.tags))}">',
+        f'<link rel="canonical" href="{url}">',
+        '<meta property="og:type" content="article">',
+        f'<meta property="og:url" content="{url}">',
+        f'<meta property="og:title" content="{_e(article.title)}">',
+        f'<meta property="og:description" content="{description}">',
+        f'<meta property="og:site_name" content="{SITE_NAME}">',
+    ]
+    if cover:
+        lines.append(f'<meta property="og:image" content="{_e(cover)}">')
+    if article.has_time_meta:
+        lines.append(
+            f'<meta property="article:published_time" content="{article.published.isoformat(timespec="seconds")}">'
+        )
+    return "\n".join(lines)
+
+
+def _promo_card(article: Article) -> str:
+    slug, title, description = vocab.PROMO_COURSES[article.promo_card or 0]
+    image = f"https://image.woshipm.com/2023/08/02/course-{slug}.png"
+    if article.id % 2:
+        return (
+            f'<div class="article--course"><a href="https://ke.qidianla.com/courses/{slug}" target="_blank">'
+            f'<img src="{image}" alt=""><div class="course-title">{_e(title)}</div>'
+            f'<div class="course-desc">{_e(description)}</div><span class="course-more">查看详情 &gt;</span></a></div>'
+        )
+    # The variant without any class: only the link target and the 查看详情 text give it away.
+    return (
+        f'<p><a href="https://ke.qidianla.com/courses/{slug}" target="_blank"><img src="{image}" alt=""><br>'
+        f"<strong>{_e(title)}</strong><br>{_e(description)}<br>查看详情 &gt;</a></p>"
+    )
+
+
+def _content(corpus: Corpus, article: Article, base: str) -> tuple[str, str]:
+    """``div.article--content`` and the furniture block that may follow it."""
+    parts: list[str] = []
+    if article.summary is not None:
+        summary = ("编辑导语：" if article.editor_lead else "") + article.summary
+        inner = f"<p>{_e(summary)}</p>" if article.summary_in_p else _e(summary)
+        parts.append(f"<blockquote>{inner}</blockquote>")
+    blocks = article.blocks
+    at = article.promo_card_at if article.promo_card is not None else len(blocks) + 1
+    parts.append(body_html(blocks[:at]))
+    if article.promo_card is not None:
+        parts.append(_promo_card(article))
+        parts.append(body_html(blocks[at:]))
+    if article.related:
+        items = "".join(
+            f'<li><a href="{base}{corpus.path(i)}" target="_blank">{_e(corpus.title(i))}</a></li>'
+            for i in article.related
+        )
+        parts.append(f"<p><strong>#相关阅读#</strong></p><ul>{items}</ul>")
+    if article.columnist_bio:
+        parts.append("<p><strong>#专栏作家#</strong></p>")
+        parts.append(f"<p>{_e(article.author.name)}，人人都是产品经理专栏作家。{_e(article.author.bio)}</p>")
+    statement = []
+    if article.copyright_line:
+        statement.append(f"<p>{_e(article.copyright_line)}</p>")
+    statement.append("<p>题图来自Unsplash，基于CC0协议</p>")
+    disclaimer = "该文观点仅代表作者本人，人人都是产品经理平台仅提供信息存储空间服务。"
+    after = ""
+    if article.copyright_block:
+        after = f'<div class="copyright-statement">{"".join(statement)}</div>'
+        if article.disclaimer:
+            after += f'\n<div class="woshipm-statement"><p>{disclaimer}</p></div>'
+    else:
+        parts += statement
+        if article.disclaimer:
+            parts.append(f"<p>{disclaimer}</p>")
+    return '<div class="article--content grap">\n' + "\n".join(parts) + "\n</div>", after
+
+
+def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
+    """``div.article--wrapper`` with the furniture in the site's reading order (site-model §4)."""
+    url = f"{base}{article.path()}"
+    author = article.author
+    author_url = f"{base}/u/{author.id}"
+    badges = "".join(f'<img class="author-badge" src="{b}" alt="">' for b in author.badges)
+    promo = ""
+    if article.promo_line is not None:
+        course = vocab.PROMO_COURSES[article.promo_line % len(vocab.PROMO_COURSES)][0]
+        promo = (
+            f'<div class="article--promotion"><a href="https://ke.qidianla.com/courses/{course}" target="_blank">'
+            f"🔗 {_e(vocab.PROMO_LINES[article.promo_line])}</a></div>"
+        )
+    content, after = _content(corpus, article, base)
+    likes = max(article.likes, 0)
+    if article.plain_furniture:
+        actions = f"<p>赞赏 收藏<span>已收藏</span>{article.collects or ''} 点赞<span>已赞</span>{likes or ''}</p>"
+        more = "<p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p>"
+    else:
+        actions = (
+            f'<div class="article--postmeta"><div class="support-author rewards-wrapper"><a class="reward-btn">赞赏</a></div>'
+            f'<div class="article--actions"><a class="collect">收藏<span class="done">已收藏</span>{article.collects}</a> '
+            f'<a class="like">点赞<span class="done">已赞</span>{likes}</a></div></div>'
+        )
+        more = '<div class="article--app"><p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p></div>'
+    tags = "".join(f'<a href="{base}/tag/{corpus.tag_slug(t)}" rel="tag">{_e(t)}</a>' for t in article.tags)
+    cover = _cover(article) or ""
+    weibo = (
+        "https://service.weibo.com/share/share.php?appkey=2775287854"
+        f"&title={quote(article.title)}&url={quote(url, safe=':/')}&pic={quote(cover, safe=':/')}"
+    )
+    return f"""<div class="article--wrapper">
+<div class="article--header">
+<h2 class="article--title">{_e(article.title)}</h2>
+<div class="article--authorInfo">
+  <a class="author-avatar" href="{author_url}" target="_blank"><img src="{_e(author.avatar)}" alt=""></a>
+  <a class="ui-captionStrong" href="{author_url}" target="_blank">{_e(author.name)}</a>{badges}
+  <span class="follow-btn">关注</span>
+</div>
+<div class="meta--sup"><time>{article.published:%Y-%m-%d}</time>
+<div class="meta--sup__right">{article.comments} 评论 {article.views} 浏览 {article.collects} 收藏 {article.read_minutes} 分钟</div></div>
+{promo}
+</div>
+{content}
+{after}
+{actions}
+{more}
+<div class="taglist">{tags}</div>
+<div class="article--share"><a class="share-weibo" href="{_e(weibo)}" target="_blank">分享到微博</a>
+<div class="share-wechat"><p>微信扫一扫</p><img src="https://api.pwmqr.com/qrcode/create/?url={_e(url)}" alt="微信二维码"></div>
+<span class="share-label">分享</span></div>
+</div>"""
+
+
+def _outside(corpus: Corpus, article: Article, base: str) -> str:
+    """What surrounds the wrapper: author card, related posts, 专题, comments."""
+    author = article.author
+    related = _others(corpus, {article.index}, 4, "related", article.index)
+    rng = _rng(corpus, "comments", article.index)
+    comments = "".join(
+        f'<li class="comment"><span class="comment-author">{_e(rng.choice(vocab.PERSON_NAMES))}</span>'
+        f"<p>{_e(rng.choice(vocab.OUTCOMES))}，{_e(rng.choice(vocab.CONNECTORS))}值得一试。</p></li>"
+        for _ in range(min(article.comments, 5))
+    )
+    related_html = "".join(
+        f'<li><a href="{base}{corpus.path(i)}" target="_blank">{_e(corpus.title(i))}</a></li>'
+        for i in related
+    )
+    return f"""<div class="author-card">
+  <img src="{_e(author.avatar)}" alt="">
+  <div class="authorCard--title"><a href="{base}/u/{author.id}" target="_blank">{_e(author.name)}</a></div>
+  <p class="authorCard--bio">{_e(author.bio)}</p>
+</div>
+{_ad("article-bottom")}
+<div class="relate-post"><h3>相关推荐</h3><ul>{related_html}</ul></div>
+<div class="special-card"><a href="{base}/special/ai-product" target="_blank"><h4>专题：AI产品经理成长路线</h4></a></div>
+<div class="comments" id="comments"><h3>{article.comments} 条评论</h3><ul class="comment-list">{comments}</ul></div>"""
+
+
+def render_article(corpus: Corpus, base: str, article: Article) -> str:
+    body = f"""{_ad("article-top")}
+<div class="container article-page">
+<div class="article-main">
+{article_wrapper(corpus, article, base)}
+{_outside(corpus, article, base)}
+</div>
+{_sidebar(corpus, base, {article.index}, "article", article.index)}
+</div>"""
+    return _layout(corpus, base, f"{article.title} | {SITE_NAME}", body, _head(article, base), "single")
+
+
+def render_js_shell(corpus: Corpus, base: str, article: Article) -> str:
+    """The article as a client-rendered shell: only a browser running the script sees the wrapper."""
+    state = {"article": {"id": article.id, "title": article.title, "html": article_wrapper(corpus, article, base)}}
+    # "</" would end the script element early; JSON allows "\/" in its place.
+    data = json.dumps(state, ensure_ascii=False).replace("</", "<\\/")
+    body = f"""<div class="container article-page"><div id="app"></div></div>
+<script type="application/json" id="__INITIAL_STATE__">{data}</script>
+<script>
+(function () {{
+  var state = JSON.parse(document.getElementById('__INITIAL_STATE__').textContent);
+  document.getElementById('app').innerHTML = state.article.html;
+  try {{ fetch('/__replica__/beacon?kind=shell&id=' + state.article.id); }} catch (e) {{}}
+}})();
+</script>"""
+    return _layout(corpus, base, f"{article.title} | {SITE_NAME}", body, _head(article, base), "single")
+
+
+def render_interstitial(token: str, host: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en-US"><head><meta charset="UTF-8"><title>Just a moment...</title>
+<meta name="robots" content="noindex,nofollow"></head>
+<body><div class="main-wrapper"><h1>{_e(host)}</h1>
+<div id="challenge-running">Checking if the site connection is secure</div>
+<noscript>Enable JavaScript and cookies to continue</noscript></div>
+<script>
+setTimeout(function () {{
+  document.cookie = "cf_clearance={token}; path=/; max-age=3600";
+  location.reload();
+}}, 200);
+</script></body></html>
+"""
+
+
+def render_not_found(corpus: Corpus, base: str) -> str:
+    body = '<div class="container not-found"><h1>404</h1><p>抱歉，您访问的页面不存在</p></div>'
+    return _layout(corpus, base, f"页面未找到 | {SITE_NAME}", body, body_class="error404")
+
+
+# ---------------------------------------------------------------------------------------------
+# feeds, API, robots
+
+
+def _cdata(text: str) -> str:
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _rfc822(when: datetime) -> str:
+    return format_datetime(when)
+
+
+def render_feed(corpus: Corpus, base: str, category: str | None, paged: int) -> str | None:
+    """RSS 2.0, 15 items a page, partner reposts left out (as on the real site)."""
+    indices = corpus.listing(f"feed:{category or 'all'}")
+    if category and not corpus.listing(f"category:{category}"):
+        return None
+    pages = max(1, -(-len(indices) // FEED_PAGE_SIZE))
+    if paged < 1 or paged > pages:
+        return None
+    items = []
+    for index in indices[(paged - 1) * FEED_PAGE_SIZE: paged * FEED_PAGE_SIZE]:
+        article = corpus.article(index)
+        url = f"{base}{article.path()}"
+        categories = [site.category_name(c) or c for c in article.header.listed] + list(article.tags)
+        cats = "".join(f"<category>{_cdata(c)}</category>" for c in categories)
+        items.append(f"""<item>
+<title>{escape(article.title, quote=False)}</title>
+<link>{url}</link>
+<comments>{url}#comments</comments>
+<dc:creator>{_cdata(article.author.name)}</dc:creator>
+<pubDate>{_rfc822(article.published)}</pubDate>
+{cats}
+<guid isPermaLink="false">{base}/?p={article.id}</guid>
+<description>{_cdata(_excerpt(article, 120))}</description>
+<content:encoded>{_cdata(body_html(article.blocks))}</content:encoded>
+<wfw:commentRss>{url}/feed</wfw:commentRss>
+<slash:comments>{article.comments}</slash:comments>
+</item>""")
+    self_url = f"{base}/category/{category}/feed" if category else f"{base}/feed"
+    last = corpus.article(indices[0]).published if indices else None
+    title = f"{SITE_NAME} » {site.category_name(category) or category}" if category else SITE_NAME
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:wfw="http://wellformedweb.org/CommentAPI/" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/" xmlns:slash="http://purl.org/rss/1.0/modules/slash/">
+<channel>
+<title>{escape(title, quote=False)}</title>
+<atom:link href="{self_url}" rel="self" type="application/rss+xml" />
+<link>{base}</link>
+<description>产品经理、产品爱好者学习交流平台</description>
+<lastBuildDate>{_rfc822(last) if last else ""}</lastBuildDate>
+<language>zh-CN</language>
+<sy:updatePeriod>hourly</sy:updatePeriod>
+<sy:updateFrequency>1</sy:updateFrequency>
+{"".join(items)}
+</channel>
+</rss>
+"""
+
+
+POPULAR_WINDOWS = {"daily": 30, "weekly": 100, "monthly": 300}
+API_ERROR = {"RESULT": {}, "CODE": 500, "MESSAGE": "服务器异常,稍后再试"}
+
+
+def render_popular(corpus: Corpus, window: str) -> str:
+    """``/api2/app/article/popular/<window>``: top 10 by views of the newest articles."""
+    if window not in POPULAR_WINDOWS:
+        return json.dumps(API_ERROR, ensure_ascii=False)
+    recent = list(corpus.newest_first()[: POPULAR_WINDOWS[window]])
+    top = sorted(recent, key=lambda i: (-corpus.header(i).views, i))[:10]
+    result = []
+    for index in top:
+        article = corpus.article(index)
+        result.append({
+            "data": {
+                "id": article.id,
+                "type": 1,
+                "articleTitle": article.title,
+                "articleSummary": _excerpt(article, 120),
+                "articleAuthor": article.author.name,
+                "imageUrl": _cover(article) or DEFAULT_THUMB,
+                "publishTime": int(article.published.timestamp() * 1000),
+            },
+            "scores": round(article.views / 100.0, 2),
+        })
+    return json.dumps({"CODE": 200, "MESSAGE": "", "RESULT": result}, ensure_ascii=False)
+
+
+ROBOTS_TXT = """User-agent: *
+Disallow: /wp-admin/
+Disallow: /api2/
+Disallow: /__replica__/
+Allow: /wp-admin/admin-ajax.php
+"""

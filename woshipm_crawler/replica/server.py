@@ -1,0 +1,395 @@
+"""The replica's HTTP server: routes of site-model §1, rendered on request, plus fault modes.
+
+``with ReplicaServer(articles=150, seed=1, faults="429=0.2", edits=()) as server: server.base_url``
+
+Fault spec (all off by default): comma-separated ``name=value``; value is a fraction of pages
+(chosen by hashing seed, fault and page, so deterministic) or ``ids:1;2;3`` (article ids).
+
+- ``429``: the first request of a page answers 429 with ``Retry-After: 1``.
+- ``503``: the first 1–2 requests of a page answer 503 (then it succeeds: a retrying crawler gets all).
+- ``slow``: every response of the page waits 1–2 s.
+- ``drop``: the first request gets the headers and half the body, then the socket closes.
+- ``truncate``: article pages always come cut before or inside the content (valid 200, no ``</html>``).
+- ``jsshell``: article pages are a shell; the wrapper is in ``script#__INITIAL_STATE__`` JSON and only
+  a script builds the DOM.
+- ``interstitial``: article pages answer a "Just a moment..." challenge (503 or 200) until the request
+  carries the ``cf_clearance`` cookie the challenge script sets.
+
+429/503/slow/drop also hit listing pages, the home page and feeds (keyed by path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from woshipm_crawler import site
+
+from . import pages
+from .corpus import Corpus, unit
+
+FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial")
+LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+
+_CATEGORY_RE = re.compile(r"^/category/([a-z][a-z0-9-]*)(?:/page/(\d+))?/?$")
+_CATEGORY_FEED_RE = re.compile(r"^/category/([a-z][a-z0-9-]*)/feed/?$")
+_TAG_RE = re.compile(r"^/tag/([^/]+)(?:/page/(\d+))?/?$")
+_POPULAR_RE = re.compile(r"^/api2/app/article/popular/([^/]*)/?$")
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Which pages get which fault: ``FaultSpec.parse("429=0.2,truncate=ids:1;2")``."""
+
+    fractions: dict[str, float] = field(default_factory=dict)
+    ids: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultSpec:
+        fractions: dict[str, float] = {}
+        ids: dict[str, frozenset[int]] = {}
+        for part in filter(None, (p.strip() for p in (text or "").split(","))):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name not in FAULT_NAMES:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
+            value = value.strip()
+            if value.startswith("ids:"):
+                ids[name] = frozenset(int(v) for v in value[4:].split(";") if v.strip())
+            else:
+                fraction = float(value or 1)
+                if not 0 <= fraction <= 1:
+                    raise ValueError(f"fault {name}: fraction must be in 0..1")
+                fractions[name] = fraction
+        return cls(fractions, ids)
+
+    def __bool__(self) -> bool:
+        return bool(self.fractions or self.ids)
+
+    def hits(self, name: str, key: int | str, seed: object) -> bool:
+        """Whether page ``key`` (an article id, or a listing path) gets fault ``name``."""
+        if isinstance(key, int) and key in self.ids.get(name, ()):
+            return True
+        fraction = self.fractions.get(name, 0.0)
+        return fraction > 0 and unit(seed, "fault", name, key) < fraction
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/html; charset=UTF-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    fault_key: int | str | None = None  # set on pages faults may hit
+    article_id: int | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # noqa: A002 - the signature is the base class's
+        pass
+
+    def do_HEAD(self):
+        self._serve(send_body=False)
+
+    def do_GET(self):
+        self._serve(send_body=True)
+
+    def _serve(self, send_body: bool) -> None:
+        replica: ReplicaServer = self.server.replica  # type: ignore[attr-defined]
+        replica._count("requests")
+        agent = self.headers.get("User-Agent", "")
+        if "HeadlessChrome" in agent or "Chrome/" in agent:
+            replica._count("browser_requests")
+        response = replica.respond(self.path, self.headers.get("Cookie", ""))
+        if response.fault_key is not None:
+            response = replica.apply_faults(self.path, response)
+        replica._count(f"status:{response.status}")
+        drop = response.headers.pop("X-Replica-Drop", None)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if drop:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not send_body:
+            return
+        if drop:
+            # Half the body, then the connection goes away: a valid start, no end.
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(response.body)
+
+
+class ReplicaServer:
+    """The offline woshipm.com on 127.0.0.1, serving from a background thread.
+
+    ``ReplicaServer(articles=150, seed=1, faults="", edits=(), host="127.0.0.1", port=0)``;
+    ``port=0`` picks a free port. Use as a context manager or call ``start()``/``stop()``.
+    """
+
+    def __init__(self, articles: int = 150, seed: int | str = 1, faults: str | FaultSpec = "", edits=(),
+                 host: str = "127.0.0.1", port: int = 0):
+        if host not in ALLOWED_HOSTS:
+            raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
+        self.host = "127.0.0.1"
+        self.port = port
+        self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+        self.corpus = Corpus(articles=articles, seed=seed, edits=edits)
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._fault_hits: Counter[tuple[str, str]] = Counter()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ----
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ReplicaServer:
+        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd.daemon_threads = True
+        httpd.replica = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(target=httpd.serve_forever, name="replica-http", daemon=True)
+        self._thread.start()
+        self._warm_up()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ReplicaServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(1.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def set_corpus(self, articles: int | None = None, seed: int | str | None = None, edits=None) -> Corpus:
+        """Swap in a changed site: more articles, another seed, or new revisions of ``edits`` ids."""
+        old = self.corpus
+        self.corpus = Corpus(
+            articles=old.size if articles is None else articles,
+            seed=old.seed if seed is None else seed,
+            edits=old.edits if edits is None else edits,
+        )
+        self._warm_up()
+        return self.corpus
+
+    def set_faults(self, faults: str | FaultSpec) -> None:
+        self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+        with self._lock:
+            self._fault_hits.clear()
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.stats.clear()
+            self._fault_hits.clear()
+
+    def _warm_up(self) -> None:
+        # Building the listing index of a large corpus takes a moment: do it off the request path.
+        threading.Thread(target=self.corpus.listing, args=("feed:all",), daemon=True).start()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    @property
+    def clearance_token(self) -> str:
+        return hashlib.sha256(f"{self.corpus.seed}:clearance".encode()).hexdigest()[:32]
+
+    # ---- routing ----
+
+    def respond(self, raw_path: str, cookie_header: str = "") -> Response:
+        corpus = self.corpus
+        base = self.base_url
+        parts = urlsplit(raw_path)
+        path = _decode_path(parts.path)
+        query = parse_qs(parts.query)
+
+        def html(text: str | None, key: int | str | None = None) -> Response:
+            if text is None:
+                return self._not_found(corpus)
+            return Response(200, text.encode("utf-8"), fault_key=key)
+
+        if path in ("/", ""):
+            if "p" in query:
+                return self._redirect_by_id(corpus, query["p"][0])
+            return html(pages.render_home(corpus, base), "/")
+        if path == "/robots.txt":
+            return Response(200, pages.ROBOTS_TXT.encode(), "text/plain; charset=UTF-8")
+        if path.startswith("/__replica__/"):
+            return self._internal(path, query)
+        if path.rstrip("/") == "/feed":
+            return self._feed(corpus, None, query)
+        match = _CATEGORY_FEED_RE.match(path)
+        if match:
+            return self._feed(corpus, match.group(1), query)
+        match = _CATEGORY_RE.match(path)
+        if match:
+            slug, page = match.group(1), int(match.group(2) or 1)
+            if slug not in site.categories():
+                return self._not_found(corpus)
+            return html(pages.render_listing(corpus, base, "category", slug, page), path)
+        match = _TAG_RE.match(path)
+        if match:
+            slug, page = site.tag_slug(unquote(match.group(1))), int(match.group(2) or 1)
+            return html(pages.render_listing(corpus, base, "tag", slug, page), path)
+        match = site.AUTHOR_PATH_RE.match(path)
+        if match:
+            return html(pages.render_author(corpus, base, int(match.group(1))))
+        match = _POPULAR_RE.match(path)
+        if match:
+            return Response(200, pages.render_popular(corpus, match.group(1)).encode(),
+                            "application/json; charset=UTF-8")
+        match = site.ARTICLE_PATH_RE.fullmatch(path)
+        if match:
+            return self._article(corpus, match.group(1), int(match.group(2)), cookie_header)
+        return self._not_found(corpus)
+
+    def _not_found(self, corpus: Corpus) -> Response:
+        return Response(404, pages.render_not_found(corpus, self.base_url).encode("utf-8"))
+
+    def _redirect_by_id(self, corpus: Corpus, value: str) -> Response:
+        index = corpus.index_of(int(value)) if value.isdigit() else None
+        if index is None:
+            return self._not_found(corpus)
+        return Response(301, b"", headers={"Location": f"{self.base_url}{corpus.path(index)}"})
+
+    def _feed(self, corpus: Corpus, category: str | None, query: dict) -> Response:
+        paged = query.get("paged", ["1"])[0]
+        text = pages.render_feed(corpus, self.base_url, category, int(paged) if paged.isdigit() else 0)
+        if text is None:
+            return self._not_found(corpus)
+        key = f"/category/{category}/feed" if category else "/feed"
+        return Response(200, text.encode("utf-8"), "application/rss+xml; charset=UTF-8",
+                        fault_key=f"{key}?paged={paged}")
+
+    def _article(self, corpus: Corpus, category: str, article_id: int, cookie_header: str) -> Response:
+        index = corpus.index_of(article_id)
+        if index is None:
+            return self._not_found(corpus)
+        article = corpus.article(index)
+        if category != article.category:
+            return Response(301, b"", headers={"Location": f"{self.base_url}{article.path()}"})
+        seed = corpus.seed
+        if self.faults.hits("interstitial", article_id, seed):
+            cookie = SimpleCookie()
+            try:
+                cookie.load(cookie_header)
+            except Exception:  # a malformed Cookie header is just no cookie
+                cookie = SimpleCookie()
+            if "cf_clearance" in cookie and cookie["cf_clearance"].value == self.clearance_token:
+                self._count("fault:interstitial_passed")
+            else:
+                self._count("fault:interstitial")
+                status = 503 if article_id % 2 else 200
+                body = pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8")
+                return Response(status, body, headers={"Cache-Control": "no-store"}, fault_key=article_id,
+                                article_id=article_id)
+        if self.faults.hits("jsshell", article_id, seed):
+            self._count("fault:jsshell")
+            text = pages.render_js_shell(corpus, self.base_url, article)
+        else:
+            text = pages.render_article(corpus, self.base_url, article)
+            if self.faults.hits("truncate", article_id, seed):
+                self._count("fault:truncate")
+                text = _truncate(text, article_id)
+        self._count("articles_served")
+        return Response(200, text.encode("utf-8"), fault_key=article_id, article_id=article_id)
+
+    def _internal(self, path: str, query: dict) -> Response:
+        if path == "/__replica__/stats":
+            with self._lock:
+                data = dict(self.stats)
+            return Response(200, json.dumps(data, ensure_ascii=False, sort_keys=True).encode(),
+                            "application/json; charset=UTF-8")
+        if path == "/__replica__/beacon":
+            kind = query.get("kind", ["unknown"])[0]
+            self._count(f"beacon:{kind}")
+            return Response(204)
+        return self._not_found(self.corpus)
+
+    # ---- faults ----
+
+    def apply_faults(self, raw_path: str, response: Response) -> Response:
+        """429/503/slow/drop on a page the spec picks (articles by id, other pages by path)."""
+        key = response.fault_key
+        seed = self.corpus.seed
+        is_article = isinstance(key, int)
+        url = urlsplit(raw_path).path + (f"?{urlsplit(raw_path).query}" if urlsplit(raw_path).query else "")
+        for name in ("429", "503", "drop", "slow"):
+            if name not in LISTING_FAULTS and not is_article:
+                continue
+            if not self.faults.hits(name, key, seed):
+                continue
+            if name == "slow":
+                self._count("fault:slow")
+                time.sleep(1.0 + unit(seed, "slow", key))
+                continue
+            allowed = {"429": 1, "drop": 1, "503": 1 + (unit(seed, "burst", key) < 0.5)}[name]
+            with self._lock:
+                seen = self._fault_hits[(name, url)]
+                if seen >= allowed:
+                    continue
+                self._fault_hits[(name, url)] = seen + 1
+                self.stats[f"fault:{name}"] += 1
+            if name == "429":
+                return Response(429, b"<html><body><h1>429 Too Many Requests</h1></body></html>",
+                                headers={"Retry-After": "1"})
+            if name == "503":
+                return Response(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+            response.headers["X-Replica-Drop"] = "1"
+            return response
+        return response
+
+
+def _decode_path(path: str) -> str:
+    """The request path with raw UTF-8 restored (http.server decodes the request line as Latin-1)."""
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path
+
+
+def _truncate(text: str, article_id: int) -> str:
+    """Cut an article page before its content (even ids) or inside its body (odd ids)."""
+    start = text.find('<div class="article--content')
+    if start < 0:
+        return text[: len(text) // 2]
+    if article_id % 2 == 0:
+        return text[:start]
+    taglist = text.find('<div class="taglist"', start)
+    return text[: start + max(200, (taglist - start) // 2)]
