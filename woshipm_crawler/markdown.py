@@ -85,7 +85,7 @@ _FINAL_DELIMITERS = {
     HTML_EM_OPEN: "<em>",
     HTML_EM_CLOSE: "</em>",
 }
-_SENTINEL_RE = _ANY_SENTINEL_RE = re.compile("[\ufdd0-\ufdd7]")
+_ANY_SENTINEL_RE = re.compile("[\ufdd0-\ufdd7]")
 # Characters the input may not carry: our sentinels, NUL and the C0 controls lxml rejects.
 _FORBIDDEN_INPUT_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufdd0-\ufdd7]")
 # Plain lxml elements: lxml.html's per-element class lookup costs a third of a conversion.
@@ -369,22 +369,8 @@ def _render_list(element, ctx: InlineContext) -> str:
     start = element.get("start", "").strip()
     number = int(start) if ordered and start.isdigit() and len(start) <= 9 else 1
     items = []
-    for child in element:
-        if not isinstance(child.tag, str) or child.tag in SKIP_TAGS:
-            continue
-        blocks: list[str] = []
-        if child.tag in BLOCK_TAGS and child.tag != "li":
-            # a stray block (e.g. a nested list with no li before it): one item of its own
-            wrapper = etree.Element("div")
-            wrapper.append(_detached_copy(child))
-            _render_blocks(wrapper, ctx, blocks)
-        elif child.tag == "li":
-            _render_blocks(child, ctx, blocks)
-        else:
-            inline = finish_inline(render_inline(child, ctx), "paragraph")
-            if inline:
-                blocks.append(inline)
-        if not blocks:
+    for blocks in _list_item_blocks(element, ctx):
+        if not blocks or not blocks[0]:
             continue
         marker = f"{number}." if ordered else "-"
         number += 1
@@ -394,6 +380,29 @@ def _render_list(element, ctx: InlineContext) -> str:
             "\n".join([f"{marker} {lines[0]}"] + [indent + line if line else "" for line in lines[1:]])
         )
     return "\n".join(items)
+
+
+def _list_item_blocks(element, ctx: InlineContext):
+    """The blocks of each item of a list; stray text and blocks directly in the list are items too."""
+    if element.text and element.text.strip():
+        yield [finish_inline(escape_text(element.text, ctx), "paragraph")]
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in SKIP_TAGS:
+            blocks: list[str] = []
+            if child.tag in BLOCK_TAGS and child.tag != "li":
+                # a stray block (e.g. a nested list with no li before it): one item of its own
+                wrapper = etree.Element("div")
+                wrapper.append(_detached_copy(child))
+                _render_blocks(wrapper, ctx, blocks)
+            elif child.tag == "li":
+                _render_blocks(child, ctx, blocks)
+            else:
+                inline = finish_inline(render_inline(child, ctx), "paragraph")
+                if inline:
+                    blocks.append(inline)
+            yield blocks
+        if child.tail and child.tail.strip():
+            yield [finish_inline(escape_text(child.tail, ctx), "paragraph")]
 
 
 def _join_item_blocks(blocks: list[str]) -> str:
@@ -626,7 +635,7 @@ def finish_inline(text: str, mode: str) -> str:
         return ""
     text = BREAK.join(lines)
     if _ANY_SENTINEL_RE.search(text):
-        text = _SENTINEL_RE.sub(_final_delimiter, _settle_emphasis(text))
+        text = _ANY_SENTINEL_RE.sub(_final_delimiter, _settle_emphasis(text))
     return text.replace(BREAK, "<br>" if mode == "cell" else "\\\n") if BREAK in text else text
 
 

@@ -6,9 +6,12 @@ Scrapyd job log for it; a run that failed says ``FAILED`` there and logs an ERRO
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import time
+from pathlib import Path
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -94,6 +97,13 @@ class CrawlReport:
         ]
         for line in lines:
             logger.info("%s %s", SUMMARY_PREFIX, line)
+        stats_file = self.crawler.settings.get("WOSHIPM_STATS_FILE")
+        if stats_file:  # for schedulers and tests: the run's stats as JSON, written whole
+            data = {**self.stats.get_stats(), "finish_reason": reason,
+                    "woshipm/field_coverage": self.coverage}
+            tmp = Path(f"{stats_file}.tmp")
+            tmp.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, stats_file)
         if verdict == "FAILED":
             detail = get("woshipm/argument_error") or reason
             logger.error("%s run FAILED: %s", SUMMARY_PREFIX, detail)

@@ -16,8 +16,7 @@ WOSHIPM_BASE_URL = "https://www.woshipm.com"
 # Root of everything a crawl writes (JSONL feeds, the Markdown library, the state store). Relative
 # paths are taken from the working directory; give an absolute path under Scrapyd.
 WOSHIPM_EXPORT_DIR = "exports"
-# JSONL of what each run added or changed: <export dir>/jsonl/<spider>-<UTC time>.jsonl.
-WOSHIPM_JSONL_ENABLED = True
+# Each run writes what it added or changed to <export dir>/jsonl/<spider>-<UTC time>.jsonl.
 # The Markdown library under <export dir>/markdown/.
 WOSHIPM_MARKDOWN_ENABLED = True
 # The SQLite state store; empty means <export dir>/state.sqlite3.
@@ -33,6 +32,28 @@ WOSHIPM_FAILED_PAGES_TO_STOP = 3
 WOSHIPM_RENDER = "auto"
 # Chromium executable; empty means $WOSHIPM_CHROMIUM or the usual Debian paths.
 WOSHIPM_CHROMIUM = ""
+# Seconds Chromium waits for div.article--content before handing the page back as a failure.
+WOSHIPM_RENDER_TIMEOUT = 20
+# scrapy-playwright's handler, started on the first browser request only; plain requests use HTTP/1.1.
+DOWNLOAD_HANDLERS = {
+    "http": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
+    "https": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+# Debian's Chromium as root on a machine without network: no sandbox, no background traffic.
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "headless": True,
+    "args": [
+        "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-gpu", "--disable-component-update", "--no-first-run",
+    ],
+}
+# Images, fonts, media and other hosts are never fetched by the browser.
+PLAYWRIGHT_ABORT_REQUEST = "woshipm_crawler.render.abort_request"
+# A browser page costs ~10x a plain request: keep few of them open.
+PLAYWRIGHT_MAX_CONTEXTS = 1
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # -- politeness ---------------------------------------------------------------------------------
 # An honest User-Agent naming the project, so the site can tell who we are.
@@ -58,20 +79,26 @@ WOSHIPM_RETRY_BACKOFF_MAX = 60.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "woshipm_crawler.retry.BackoffRetryMiddleware": 550,
+    # Sees a JS shell or anti-bot check (even a 503 one) before the retry middleware does.
+    "woshipm_crawler.render.RenderMiddleware": 585,
 }
 
 # -- pipeline -------------------------------------------------------------------------------------
 ITEM_PIPELINES = {
     "woshipm_crawler.pipelines.ValidatePipeline": 100,
-    "woshipm_crawler.pipelines.MarkdownPipeline": 400,
+    "woshipm_crawler.pipelines.MarkdownPipeline": 200,
+    "woshipm_crawler.pipelines.StatePipeline": 300,
     "woshipm_crawler.pipelines.LibraryPipeline": 500,
     "woshipm_crawler.pipelines.JsonlPipeline": 600,
 }
 EXTENSIONS = {
     "woshipm_crawler.report.CrawlReport": 500,
 }
-# Plain log lines under Scrapyd; a live progress line replaces LogStats on a terminal.
+# Plain log lines under Scrapyd; a live progress line on a terminal (WOSHIPM_PROGRESS forces it on/off).
 LOGSTATS_INTERVAL = 60.0
+LOG_LEVEL = "INFO"
+# When set, the run's stats are written there as JSON at the end (for schedulers and tests).
+WOSHIPM_STATS_FILE = ""
 
 # -- Scrapy defaults we pin ---------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"

@@ -21,19 +21,29 @@ minhash    (id) -> near-duplicate signature (see woshipm_crawler.dedupe), ``seq`
 
 Emission protocol (crash safety; the pipeline follows it)
 ---------------------------------------------------------
-1. ``commit_item(item, job, signature=sig)``: NEW or CHANGED makes the version *pending* and claims it
-   for this process (job, pid, host, time). UNCHANGED: nothing to emit.
-2. Emit: append the JSONL line (one ``os.write`` of the whole line, fsync) and write the Markdown
-   file (temp file + ``os.replace``).
-3. ``mark_exported(id, version, {"markdown": path, ...}, job=job)``.
-
-Recovery at spider open, before crawling: ``claim_pending(job)`` atomically takes over every pending
-version whose claimant is gone (same host and its pid is dead, or the claim is older than
-``stale_after`` seconds, or the claimant is an earlier job of this very process). For each, the
-pipeline checks ``jsonl_has(jsonl_paths, keys)`` with ``emission_key(item)``; appends the line only
-when absent; rewrites the Markdown file unconditionally (idempotent); then ``mark_exported``. A crash
-during recovery leaves the claims to the dead pid, so the next run takes them over again. Every
-version thus ends up exactly once in the union of JSONL files, once in the library, once in state.
+At spider open, before crawling:
+  a. ``store = StateStore(path)``; ``index = dedupe.NearDuplicateIndex.load(store)``.
+  b. Re-flags a dead run left undone: ``for id, dup in index.reconcile(store.duplicate_of_map())``:
+     ``store.set_duplicate_of(id, dup, job)`` (each CHANGED one is a new pending version).
+  c. ``for p in store.claim_pending(job)``: takes over every pending version whose emitter is gone
+     (same host and dead pid; a closed crawl of this process; or a claim older than ``stale_after``,
+     600 s). ``present = jsonl_has(all_jsonl_files, [p.key for p in pending])``; append the JSONL line
+     of ``p.item`` only when ``p.key not in present``; rewrite the Markdown file unconditionally
+     (idempotent); ``mark_exported(p.id, p.version, {"markdown": path}, job)``.
+Per item:
+  1. ``sig = dedupe.signature(body_text)``; ``index.refresh(store)``;
+     ``item["duplicate_of"] = index.find_original(id, published, sig)``.
+  2. ``result = store.commit_item(item, job, signature=sig)``: NEW or CHANGED makes the version
+     *pending* and claims it for this process (job, pid, host, time). UNCHANGED: nothing to emit.
+  3. If ``result.emit``: append the JSONL line (one ``os.write`` of the whole line, fsync), write the
+     Markdown file (temp file + ``os.replace``), ``mark_exported(id, result.version, paths, job)``.
+  4. ``for other, dup in index.add(id, published, sig).items()`` (other != id):
+     ``store.set_duplicate_of(other, dup, job)``; emit each CHANGED one as in 3 (item:
+     ``store.get_item(other)``).
+A kill anywhere leaves either a pending claimed version (redone by c, the key check preventing a
+second JSONL line) or a stale duplicate_of (redone by b). Every version thus ends up exactly once
+in the union of JSONL files, once in the library, once in state. ``emission_key`` is
+(id, content_hash, crawled_at, duplicate_of): it tells apart a re-flag and an A -> B -> A body.
 
 Times are UTC ``YYYY-MM-DDTHH:MM:SSZ``.
 """
@@ -127,6 +137,10 @@ MIGRATIONS: dict[int, str] = {}
 
 
 _UNSET: Any = object()
+# Jobs that an open StateStore of this process has committed or claimed for, with open-store counts:
+# a claim by this pid is live only while its job is here (a closed or crashed crawl's claims are not).
+_LIVE_JOBS: dict[str, int] = {}
+_LIVE_LOCK = threading.Lock()
 
 
 class Outcome(str, enum.Enum):
@@ -232,6 +246,7 @@ class StateStore:
     def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()  # one connection, serialised: pipelines may use threads
+        self._jobs: set[str] = set()
         self._conn = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -295,6 +310,18 @@ class StateStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with _LIVE_LOCK:
+            for job in self._jobs:
+                _LIVE_JOBS[job] -= 1
+                if not _LIVE_JOBS[job]:
+                    del _LIVE_JOBS[job]
+            self._jobs.clear()
+
+    def _register(self, job: str) -> None:
+        if job not in self._jobs:
+            with _LIVE_LOCK:
+                self._jobs.add(job)
+                _LIVE_JOBS[job] = _LIVE_JOBS.get(job, 0) + 1
 
     def __enter__(self) -> StateStore:
         return self
@@ -403,6 +430,7 @@ class StateStore:
         """
         item = dict(item)
         article_id = int(item["id"])
+        self._register(job)
         if not item.get("content_hash"):
             item["content_hash"] = textmod.content_hash(item.get("body_text") or "")
         seen_at = seen_at or item.get("crawled_at") or utcnow()
@@ -489,6 +517,7 @@ class StateStore:
         ``emission_key`` differs from the previous version's. CHANGED means: emit it like any other.
         """
         now = utcnow()
+        self._register(job)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT version, duplicate_of, content_hash, item_json FROM articles WHERE id = ?",
@@ -565,15 +594,32 @@ class StateStore:
         )
         return [Pending(i, v, it := json.loads(j), emission_key(it), c) for i, v, j, c in rows]
 
+    def iter_pending(self, job: str, batch: int = 200) -> Iterator[Pending]:
+        """The pending versions ``job`` holds, by id, read in batches (a first crawl has them all)."""
+        last = -1
+        while True:
+            rows = self._read(
+                "SELECT id, version, item_json, claim_job FROM articles "
+                "WHERE exported < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
+                (job, last, batch),
+            )
+            for i, v, j, c in rows:
+                yield Pending(i, v, it := json.loads(j), emission_key(it), c)
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
     def claim_pending(self, job: str, stale_after: float = STALE_AFTER_S) -> list[Pending]:
         """Atomically take over the pending versions whose emitter is gone; returns them, by id.
 
-        Gone: no claim; an earlier job of this process; the same host and a dead pid; or a claim
-        older than ``stale_after`` seconds (a claimant on another host, or a reused pid). Versions
-        claimed by a live emitter (another job running now) are left alone.
+        Gone: no claim; this process, but a job no open StateStore here works for (a crawl of this
+        process that closed or failed); the same host and a dead pid; or a claim older than
+        ``stale_after`` seconds (a claimant on another host, or a reused pid). Versions claimed by a
+        live emitter (another job running now) are left alone.
         """
         host, pid = socket.gethostname(), os.getpid()
         taken: list[Pending] = []
+        self._register(job)
         with self._write() as conn:
             rows = conn.execute(
                 "SELECT id, version, item_json, claim_job, claim_pid, claim_host, claim_at FROM articles "
@@ -584,7 +630,8 @@ class StateStore:
                     continue  # ours, in progress
                 gone = (
                     cjob is None
-                    or (chost == host and (cpid == pid or cpid is None or not _pid_alive(cpid)))
+                    or (chost == host and cpid == pid and cjob not in _LIVE_JOBS)
+                    or (chost == host and cpid != pid and (cpid is None or not _pid_alive(cpid)))
                     or _age_s(cat) > stale_after
                 )
                 if not gone:

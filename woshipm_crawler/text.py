@@ -6,7 +6,7 @@ The text model of a body (``html_to_text``):
   ``section`` holding text directly) is one paragraph; paragraphs are joined by a blank line;
 - a list item's own text is one paragraph and its nested list items follow it;
 - a table row is one paragraph: its cells' texts joined by a space;
-- ``<br>`` is a line break inside a paragraph; images contribute nothing;
+- ``<br>`` is a line break inside a paragraph (and inside ``pre``); images contribute nothing;
 - inside a paragraph, runs of white space (``&nbsp;`` included) become one space, except that white
   space holding a line break between two CJK characters disappears (a source newline in Chinese
   text is not a space, whatever a browser makes of it); ``pre`` keeps its text as it is.
@@ -91,7 +91,7 @@ def _collect(element, paragraphs: list[str]) -> None:
             run.append("\x00")
         elif tag == "pre":
             flush()
-            text = child.text_content().strip("\n")
+            text = _pre_text(child).strip("\n")
             if text.strip():
                 paragraphs.append(text)
         elif tag in ("td", "th"):
@@ -110,6 +110,15 @@ def _collect(element, paragraphs: list[str]) -> None:
         if child.tail:
             run.append(child.tail)
     flush()
+
+
+def _pre_text(element) -> str:
+    """Text of a code block as written; WeChat pastes code with ``<br>`` for its line breaks."""
+    parts = [element.text or ""]
+    for child in element:
+        parts.append("\n" if child.tag == "br" else _pre_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def _inline_text(element) -> str:

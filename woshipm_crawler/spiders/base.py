@@ -23,6 +23,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
 from woshipm_crawler import site
+from woshipm_crawler.render import ARTICLE_KIND, META_KIND, render_failure
 from woshipm_crawler.items import ArticleItem
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing
@@ -30,7 +31,6 @@ from woshipm_crawler.parse.listing import parse_listing
 logger = logging.getLogger(__name__)
 
 LISTING_PRIORITY = 10  # listing pages before articles, so discovery finishes early
-KIND_META = "woshipm_kind"  # "listing" | "article": lets middlewares (rendering) tell pages apart
 
 
 class ArgumentError(ValueError):
@@ -167,7 +167,7 @@ class ListingSpider(scrapy.Spider):
             callback=self.parse_listing_page,
             errback=self.listing_failed,
             priority=LISTING_PRIORITY,
-            meta={KIND_META: "listing", "handle_httpstatus_list": [404]},
+            meta={META_KIND: "listing", "handle_httpstatus_list": [404]},
             cb_kwargs={"listing": listing, "page": page},
         )
 
@@ -248,12 +248,15 @@ class ListingSpider(scrapy.Spider):
                 self.discovered[article_id][0],
                 callback=self.parse_article_page,
                 errback=self.article_failed,
-                meta={KIND_META: "article", "article_id": article_id},
+                meta={META_KIND: ARTICLE_KIND, "article_id": article_id},
             )
 
     def parse_article_page(self, response: Response):
         article_id = response.meta["article_id"]
         try:
+            failure = render_failure(response)  # a shell or check the browser did not (or may not) pass
+            if failure:
+                raise ArticlePageError(failure, f"HTTP {response.status}")
             fields = parse_article(response.text, self.site.canonical(response.url))
         except ArticlePageError as error:
             self.count_failure(error.reason, response.url, str(error))
@@ -273,7 +276,7 @@ class ListingSpider(scrapy.Spider):
 
     def article_failed(self, failure):
         request = failure.request
-        self.count_failure("http", request.url, failure.getErrorMessage())
+        self.count_failure(render_failure(request) or "http", request.url, failure.getErrorMessage())
         yield from self.article_done(request.meta["article_id"], None)
 
     def count_failure(self, reason: str, url: str, detail: str) -> None:

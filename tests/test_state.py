@@ -1,0 +1,264 @@
+"""The state store: outcomes and versions, listings, exports and crash recovery, two processes at once."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+
+import pytest
+
+from woshipm_crawler import text
+from woshipm_crawler.state import Outcome, StateStore, emission_key, jsonl_has
+
+
+def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
+    item = {
+        "id": article_id,
+        "url": f"https://www.woshipm.com/pd/{article_id}.html",
+        "category": "pd",
+        "title": f"产品经理的第{article_id}课：“需求”从哪里来",
+        "published": "2024-05-01T10:00:00+08:00",
+        "body_text": body,
+        "content_hash": text.content_hash(body),
+        "stats": {"views": 1, "comments": 0, "collects": 0},
+        "listings": ["category:pd"],
+        "crawled_at": "2024-06-01T00:00:00Z",
+        "duplicate_of": None,
+    }
+    item.update(extra)
+    return item
+
+
+@pytest.fixture
+def store(tmp_path):
+    with StateStore(tmp_path / "state.sqlite3") as s:
+        yield s
+
+
+def test_schema_wal_and_reopen(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    StateStore(path).close()
+    with StateStore(path) as store:  # idempotent
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        StateStore(path)
+
+
+def test_new_changed_unchanged_and_versions(store):
+    first = make_item(7, "第一版正文。")
+    result = store.commit_item(first, "job-1")
+    assert (result.outcome, result.version, result.emit) == (Outcome.NEW, 1, True)
+    assert store.is_known(7) and store.known_ids() == {7} and store.count() == 1
+
+    # same body, white-space noise and new stats: UNCHANGED, stats refreshed, crawled_at kept
+    again = make_item(
+        7,
+        "第一版正文。 ",
+        stats={"views": 99, "comments": 2, "collects": 1},
+        crawled_at="2024-06-02T00:00:00Z",
+    )
+    again["content_hash"] = text.content_hash(again["body_text"])
+    again["listings"] = ["tag:ai"]
+    result = store.commit_item(again, "job-2")
+    assert (result.outcome, result.version, result.emit) == (Outcome.UNCHANGED, 1, False)
+    stored = store.get_item(7)
+    assert stored["stats"]["views"] == 99 and stored["crawled_at"] == "2024-06-01T00:00:00Z"
+    assert stored["listings"] == ["category:pd", "tag:ai"]
+    row = store.article_row(7)
+    assert (row["first_seen"], row["last_seen"]) == ("2024-06-01T00:00:00Z", "2024-06-02T00:00:00Z")
+
+    # changed body: a new version, the old item kept in versions
+    changed = make_item(7, "第二版正文，改了一句。", crawled_at="2024-06-03T00:00:00Z")
+    result = store.commit_item(changed, "job-3")
+    assert (result.outcome, result.version) == (Outcome.CHANGED, 2)
+    assert store.get_item(7)["body_text"] == "第二版正文，改了一句。"
+    history = store.versions(7)
+    assert [(v["version"], v["job"]) for v in history] == [(1, "job-1"), (2, "job-3")]
+    assert history[0]["item"]["body_text"] == "第一版正文。" and history[1]["item"] is None
+    assert history[1]["content_hash"] == changed["content_hash"]
+    assert store.article_row(7)["last_seen"] == "2024-06-03T00:00:00Z"
+
+    # missing content_hash is computed from body_text
+    bare = {"id": 8, "body_text": "另一篇"}
+    assert store.commit_item(bare, "job-3").outcome is Outcome.NEW
+    assert store.article_row(8)["content_hash"] == text.content_hash("另一篇")
+
+
+def test_listings_first_and_last_seen(store):
+    store.record_listings(5, ["category:pd", "tag:ue"], "2024-01-02T00:00:00Z")
+    store.record_listings(5, ["category:pd"], "2024-01-05T00:00:00Z")
+    store.record_listings(5, ["category:pd"], "2024-01-01T00:00:00Z")  # an older sighting arriving late
+    store.commit_item(make_item(5, listings=["tag:new"], crawled_at="2024-01-03T00:00:00Z"), "job")
+    assert store.listings(5) == {
+        "category:pd": ("2024-01-01T00:00:00Z", "2024-01-05T00:00:00Z"),
+        "tag:ue": ("2024-01-02T00:00:00Z", "2024-01-02T00:00:00Z"),
+        "tag:new": ("2024-01-03T00:00:00Z", "2024-01-03T00:00:00Z"),
+    }
+
+
+def test_iter_items_round_trip_chinese(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    items = [make_item(i, f"第{i}篇：用户体验与“增长”😀") for i in (30, 10, 20)]
+    items[0]["author"] = {"name": "青山", "id": None, "url": None}
+    with StateStore(path) as store:
+        for item in items:
+            store.commit_item(item, "job")
+    with StateStore(path) as store:
+        out = list(store.iter_items(batch=2))
+        assert [i["id"] for i in out] == [10, 20, 30]
+        assert out == sorted(items, key=lambda i: i["id"])
+        assert store.get_item(30)["author"]["name"] == "青山" and store.get_item(31) is None
+    raw = sqlite3.connect(path).execute("SELECT item_json FROM articles WHERE id = 30").fetchone()[0]
+    assert "用户体验" in raw and "\\u" not in raw  # stored readable, ensure_ascii=False
+
+
+def test_export_paths_and_mark_exported(store):
+    result = store.commit_item(make_item(1), "job-1")
+    assert [p.id for p in store.pending_exports()] == [1]
+    replaced = store.mark_exported(1, result.version, {"markdown": "library/pd/1.md"}, job="job-1")
+    assert replaced == {} and store.pending_exports() == []
+    assert store.export_path(1, "markdown") == "library/pd/1.md" and store.export_path(1, "html") is None
+    assert [e[:2] for e in store.emissions(1)] == [(1, "job-1")]
+    row = store.article_row(1)
+    assert (row["exported"], row["claim_job"]) == (1, None)
+
+    # a newer version committed meanwhile stays pending when the older one is marked
+    v2 = store.commit_item(make_item(1, "新正文"), "job-2")
+    v3 = store.commit_item(make_item(1, "更新的正文"), "job-3")
+    store.mark_exported(1, v2.version, {"markdown": "library/pd/1.md"})
+    assert [(p.id, p.version) for p in store.pending_exports()] == [(1, v3.version)]
+    assert store.mark_exported(1, v3.version, {"markdown": "library/ai/1.md"}) == {
+        "markdown": "library/pd/1.md"
+    }
+    assert store.pending_exports() == []
+    assert store.set_export_path(1, "markdown", "library/x/1.md") == "library/ai/1.md"
+    with pytest.raises(KeyError):
+        store.mark_exported(404, 1)
+
+
+def test_set_duplicate_of_makes_a_new_pending_version(store):
+    store.commit_item(make_item(2), "job-1")
+    store.mark_exported(2, 1)
+    assert store.set_duplicate_of(2, None, "job-2").outcome is Outcome.UNCHANGED
+    result = store.set_duplicate_of(2, 1, "job-2")
+    assert (result.outcome, result.version, result.emit) == (Outcome.CHANGED, 2, True)
+    assert store.get_item(2)["duplicate_of"] == 1 and store.duplicate_of_map() == {2: 1}
+    (pending,) = store.pending_exports()
+    assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1)
+    assert pending.key != emission_key(make_item(2))  # the first emission's line does not count
+    assert store.versions(2)[1]["duplicate_of"] == 1
+    with pytest.raises(KeyError):
+        store.set_duplicate_of(3, 1, "job")
+
+
+def _commit_and_die(path: str, article_id: int) -> None:
+    """A pipeline killed between commit_item and mark_exported (os._exit skips every cleanup)."""
+    store = StateStore(path)
+    store.commit_item(make_item(article_id), "dead-job")
+    os._exit(0)
+
+
+def _commit_and_wait(path: str, article_id: int, committed, release) -> None:
+    store = StateStore(path)
+    store.commit_item(make_item(article_id), "live-job")
+    committed.set()
+    release.wait(20)
+    store.close()
+
+
+def test_pending_exports_survive_a_crash(tmp_path):
+    path = str(tmp_path / "state.sqlite3")
+    ctx = multiprocessing.get_context("spawn")
+    dead = ctx.Process(target=_commit_and_die, args=(path, 100))
+    dead.start()
+    dead.join(30)
+    assert dead.exitcode == 0
+
+    committed, release = ctx.Event(), ctx.Event()
+    live = ctx.Process(target=_commit_and_wait, args=(path, 200, committed, release))
+    live.start()
+    try:
+        assert committed.wait(30)
+        with StateStore(path) as store:
+            with StateStore(path) as earlier:  # an earlier crawl of this process, closed without marking
+                earlier.commit_item(make_item(300), "job-x")
+            assert [p.id for p in store.pending_exports()] == [100, 200, 300]
+            taken = store.claim_pending("recovery-1")
+            # the dead job's version and our own earlier job's are taken; the live job's is not
+            assert [(p.id, p.version, p.claim_job) for p in taken] == [
+                (100, 1, "dead-job"),
+                (300, 1, "job-x"),
+            ]
+            assert taken[0].item == make_item(100) and taken[0].key == emission_key(make_item(100))
+            assert store.claim_pending("recovery-2") == []  # claimed by a live job (recovery-1, open here)
+            assert [p.id for p in store.claim_pending("recovery-3", stale_after=-1)] == [100, 200, 300]
+
+            # the recovery: the JSONL line of 100 landed before the crash, 300's did not
+            jsonl = tmp_path / "items-dead-job.jsonl"
+            line = json.dumps(make_item(100), ensure_ascii=False) + "\n"
+            jsonl.write_text(
+                line + '{"id": 300, "content_hash": "' + make_item(300)["content_hash"] + '", "ti'
+            )
+            keys = [p.key for p in store.pending_exports()]
+            assert jsonl_has([jsonl, tmp_path / "missing.jsonl"], keys) == {emission_key(make_item(100))}
+            for pending in store.pending_exports():
+                store.mark_exported(
+                    pending.id, pending.version, {"markdown": f"md/{pending.id}.md"}, "recovery-3"
+                )
+            assert store.pending_exports() == []
+    finally:
+        release.set()
+        live.join(30)
+
+
+def _committer(path: str, ids: list[int], start, job: str) -> list[tuple[int, str]]:
+    store = StateStore(path)
+    start.wait(30)
+    out = [(i, store.commit_item(make_item(i, f"正文{i}"), job).outcome.value) for i in ids]
+    store.close()
+    return out
+
+
+def test_two_processes_commit_the_same_items(tmp_path):
+    path = str(tmp_path / "shared.sqlite3")  # fresh: both processes also race to create the schema
+    ctx = multiprocessing.get_context("spawn")
+    ids = list(range(1, 201))
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(2) as pool:
+            jobs = [
+                pool.apply_async(_committer, (path, ids, start, "job-a")),
+                pool.apply_async(_committer, (path, list(reversed(ids)), start, "job-b")),
+            ]
+            start.set()
+            results = [job.get(60) for job in jobs]
+    outcomes: dict[int, list[str]] = {}
+    for result in results:
+        assert len(result) == 200
+        for article_id, outcome in result:
+            outcomes.setdefault(article_id, []).append(outcome)
+    assert all(sorted(o) == ["new", "unchanged"] for o in outcomes.values()), outcomes
+    with StateStore(path) as store:
+        assert store.count() == 200 and store.known_ids() == set(ids)
+        assert all(len(store.versions(i)) == 1 for i in (1, 100, 200))
+        assert len(store.pending_exports()) == 200
+
+
+def test_jsonl_has_ignores_torn_and_foreign_lines(tmp_path):
+    a, b = make_item(1, "甲"), make_item(2, "乙")
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(
+        (json.dumps(a, ensure_ascii=False) + "\n").encode()
+        + b"not json\n"
+        + (json.dumps({**b, "duplicate_of": 1}) + "\n").encode()  # another version of 2
+        + json.dumps(b, ensure_ascii=False).encode()[:40]  # torn last line
+    )
+    assert jsonl_has([path], [emission_key(a), emission_key(b)]) == {emission_key(a)}
+    assert jsonl_has([path], []) == set()
