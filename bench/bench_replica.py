@@ -9,9 +9,13 @@ import argparse
 import http.client
 import random
 import resource
+import sys
 import time
+from pathlib import Path
 
-from woshipm_crawler.replica import ReplicaServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from woshipm_crawler.replica import ReplicaServer  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -73,9 +77,17 @@ def main() -> None:
     small, small_start, small_first = timed_start(150)
     small.stop()
     big, big_start, big_first = timed_start(20_000)
-    print(f"start-up   150 articles: {small_start * 1000:7.1f} ms   first listing page {small_first * 1000:7.1f} ms")
-    print(f"start-up 20000 articles: {big_start * 1000:7.1f} ms   first listing page {big_first * 1000:7.1f} ms")
-    print(f"ratio 20000/150: start-up {big_start / small_start:.2f}x, first listing {big_first / small_first:.1f}x")
+    print(
+        f"start-up   150 articles: {small_start * 1000:7.1f} ms"
+        f"   first listing page {small_first * 1000:7.1f} ms"
+    )
+    print(
+        f"start-up 20000 articles: {big_start * 1000:7.1f} ms   first listing page {big_first * 1000:7.1f} ms"
+    )
+    print(
+        f"ratio 20000/150: start-up {big_start / small_start:.2f}x,"
+        f" first listing {big_first / small_first:.1f}x"
+    )
 
     rng = random.Random(42)
     served = 0
@@ -84,7 +96,9 @@ def main() -> None:
         paths = random_paths(big, checkpoint - served, rng)
         elapsed = serve(big, paths)
         served = checkpoint
-        print(f"RSS after {served:6d} random pages: {rss_mb():7.1f} MB   ({len(paths) / elapsed:6.0f} pages/s)")
+        print(
+            f"RSS after {served:6d} random pages: {rss_mb():7.1f} MB   ({len(paths) / elapsed:6.0f} pages/s)"
+        )
     big.stop()
 
 

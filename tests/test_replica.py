@@ -105,8 +105,13 @@ def test_corpus_spans_categories_and_tags(manifest):
     assert len(categories) >= 6 and len(tags) >= 20
     assert {"tag:ue", "tag:venture", "tag:pmd", "tag:saas", "tag:rp"} <= tags
     assert sum("%" in t for t in tags) >= 5
-    assert {r["source"]["type"] for r in manifest.values()} == {"original", "authorized", "partner",
-                                                                "translated", "unknown"}
+    assert {r["source"]["type"] for r in manifest.values()} == {
+        "original",
+        "authorized",
+        "partner",
+        "translated",
+        "unknown",
+    }
     assert any(len(r["published"]) == 10 for r in manifest.values())
     assert any(r["published"].endswith("+08:00") for r in manifest.values())
 
@@ -118,12 +123,20 @@ def test_special_articles(corpus, manifest):
     assert rec["listed_elsewhere"]["listings"][0] == "category:data-analysis"
     assert "category:pd" not in rec["listed_elsewhere"]["listings"]
     multi = rec["multi_listing"]["listings"]
-    assert sum(k.startswith("category:") for k in multi) >= 3 and sum(k.startswith("tag:") for k in multi) >= 4
+    assert (
+        sum(k.startswith("category:") for k in multi) >= 3 and sum(k.startswith("tag:") for k in multi) >= 4
+    )
     assert rec["no_summary"]["summary"] is None
-    assert special(corpus, "editor_lead").editor_lead and 2020 <= special(corpus, "editor_lead").published.year <= 2022
+    assert (
+        special(corpus, "editor_lead").editor_lead
+        and 2020 <= special(corpus, "editor_lead").published.year <= 2022
+    )
     assert rec["partner"]["source"]["type"] == "partner" and rec["partner"]["source"]["credit"]
     assert rec["authorized"]["source"]["type"] == "authorized"
-    assert rec["translated"]["source"] == {"type": "translated", "credit": rec["translated"]["author"]["name"]}
+    assert rec["translated"]["source"] == {
+        "type": "translated",
+        "credit": rec["translated"]["author"]["name"],
+    }
     assert rec["unknown_source"]["source"] == {"type": "unknown", "credit": None}
     assert rec["original_anonymous"]["source"] == {"type": "original", "credit": None}
     assert rec["unnamed_category"]["category"] == "aigc" and rec["unnamed_category"]["category_name"] is None
@@ -132,13 +145,17 @@ def test_special_articles(corpus, manifest):
     assert all(c in rec["weird_title"]["title"] for c in ("/", "..", "|", '"', "'", "🚀"))
     assert "{% endhint %}" in rec["template_literals"]["body_text"]
     assert "<script>" in rec["template_literals"]["body_text"]
-    assert any(u.startswith(BASE) is False and "/wp-content/uploads/" in u for u in rec["relative_urls"]["images"])
+    assert any(
+        u.startswith(BASE) is False and "/wp-content/uploads/" in u for u in rec["relative_urls"]["images"]
+    )
     assert "第一行：明确目标\n第二行：拆解路径" in rec["br_lines"]["body_text"]
     assert "这一段来自公众号的排版源码里有换行但读者看不到" in rec["cjk_newlines"]["body_text"]
     assert "缩进的段落 中间有一串不换行空格" in rec["nbsp_runs"]["body_text"].split("\n\n")
     assert "用户洞察：能力" in rec["bold_lead_in"]["body_text"]
     assert "a | b" in rec["table_pipe"]["body_text"]
-    assert rec["no_cover"]["cover_image"] is None or rec["no_cover"]["cover_image"] in rec["no_cover"]["images"]
+    assert (
+        rec["no_cover"]["cover_image"] is None or rec["no_cover"]["cover_image"] in rec["no_cover"]["images"]
+    )
 
 
 def test_near_duplicates_point_at_the_earliest(corpus, manifest):
@@ -159,9 +176,11 @@ def test_same_seed_byte_identical_pages():
     first, second = Corpus(150, seed=7), Corpus(150, seed=7)
     for index in (0, 57, 149):
         assert pages.render_article(first, BASE, first.article(index)) == pages.render_article(
-            second, BASE, second.article(index))
+            second, BASE, second.article(index)
+        )
     assert pages.render_listing(first, BASE, "category", "pd", 1) == pages.render_listing(
-        second, BASE, "category", "pd", 1)
+        second, BASE, "category", "pd", 1
+    )
     assert pages.render_feed(first, BASE, None, 1) == pages.render_feed(second, BASE, None, 1)
     assert Corpus(150, seed=8).article(3).body_text != first.article(3).body_text
 
@@ -175,7 +194,8 @@ def test_growth_keeps_old_articles_and_adds_newer_on_top():
     for record in old:
         twin = new_by_id[record["id"]]
         assert {k: v for k, v in twin.items() if k != "listings"} == {
-            k: v for k, v in record.items() if k != "listings"}
+            k: v for k, v in record.items() if k != "listings"
+        }
     added = [r for r in new if r["id"] not in {o["id"] for o in old}]
     assert len(added) == 7 and min(r["published"] for r in added) > max(r["published"] for r in old)
     first = grown.listing(f"category:{grown.header(156).listed[0]}")[0]
@@ -221,19 +241,38 @@ def test_article_page_dom(replica, corpus, manifest):
     assert wrapper.css(".meta--sup time::text").get() == record["published"][:10]
     counts = wrapper.css("div.meta--sup__right::text").get()
     stats = record["stats"]
-    assert counts == f"{stats['comments']} 评论 {stats['views']} 浏览 {stats['collects']} 收藏 {record['read_minutes']} 分钟"
-    assert wrapper.css(".article--content blockquote").xpath("string()").get().strip().endswith(record["summary"])
+    assert (
+        counts == f"{stats['comments']} 评论 {stats['views']} 浏览 {stats['collects']} 收藏 "
+        f"{record['read_minutes']} 分钟"
+    )
+    assert (
+        wrapper.css(".article--content blockquote")
+        .xpath("string()")
+        .get()
+        .strip()
+        .endswith(record["summary"])
+    )
     assert "查看详情 >" in wrapper.css(".article--content").xpath("string()").get()
     assert wrapper.css('.article--content a[href^="https://ke.qidianla.com/courses/"]')
     assert wrapper.css('a[href^="https://ke.qidianla.com/courses/"]::text').get().startswith("🔗 ")
     tag_links = wrapper.css("div.taglist a")
     assert tag_links.css("::text").getall() == record["tags"]
-    assert [a.attrib["href"] for a in tag_links] == [f"{replica.base_url}/tag/{corpus.tag_slug(t)}" for t in record["tags"]]
+    assert [a.attrib["href"] for a in tag_links] == [
+        f"{replica.base_url}/tag/{corpus.tag_slug(t)}" for t in record["tags"]
+    ]
     assert wrapper.css('a[href^="https://service.weibo.com/share/share.php"]::text').get() == "分享到微博"
     assert wrapper.css('img[src^="https://api.pwmqr.com/qrcode/create/?url="]')
     wrapper_text = wrapper.xpath("string()").get()
-    for furniture in ("关注", "微信扫一扫", "题图来自Unsplash，基于CC0协议", "赞赏", "已收藏", "已赞",
-                      "更多精彩内容，请关注人人都是产品经理微信公众号或下载App", "分享"):
+    for furniture in (
+        "关注",
+        "微信扫一扫",
+        "题图来自Unsplash，基于CC0协议",
+        "赞赏",
+        "已收藏",
+        "已赞",
+        "更多精彩内容，请关注人人都是产品经理微信公众号或下载App",
+        "分享",
+    ):
         assert furniture in wrapper_text
     assert sel.css('div[data-role="ad"]') and sel.css(".relate-post a") and sel.css(".author-card")
     assert not sel.css("div.article--wrapper div[data-role=ad]")
@@ -262,8 +301,10 @@ def test_every_manifest_value_is_on_its_page(replica, manifest):
             assert not quotes
         else:
             assert quotes[0].xpath("string()").get().strip().removeprefix("编辑导语：") == record["summary"]
-        html_images = [img.attrib.get("data-src") or img.attrib.get("data-original") or img.attrib["src"]
-                       for img in content.css("img")]
+        html_images = [
+            img.attrib.get("data-src") or img.attrib.get("data-original") or img.attrib["src"]
+            for img in content.css("img")
+        ]
         for url in record["images"]:
             assert url.replace(replica.base_url, "") in html_images or url in html_images
         source = record["source"]
@@ -302,14 +343,16 @@ def test_body_markup_edge_cases(replica, corpus):
     assert content("headings").css("h2") and content("headings").css("h3")
     assert content("related_reading").xpath(".//p[contains(., '#相关阅读#')]")
     assert content("columnist_bio").xpath(".//p[contains(., '#专栏作家#')]")
-    assert content("relative_urls").css('a[href^="/"]') and content("relative_urls").css('img[src^="/wp-content/"]')
+    assert content("relative_urls").css('a[href^="/"]') and content("relative_urls").css(
+        'img[src^="/wp-content/"]'
+    )
     assert content("figure_caption").css("figure figcaption")
     _, _, raw = fetch(replica, special(corpus, "template_literals").path())
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in raw and b"{% endhint %}" in raw
     assert b"<script>alert(1)" not in raw
     _, _, raw = fetch(replica, special(corpus, "cjk_newlines").path())
     assert "这一段来自公众号的排版\n源码里".encode() in raw
-    assert "&nbsp;&nbsp;&nbsp;".encode() in fetch(replica, special(corpus, "nbsp_runs").path())[2]
+    assert b"&nbsp;&nbsp;&nbsp;" in fetch(replica, special(corpus, "nbsp_runs").path())[2]
     summary = page(replica, special(corpus, "editor_lead").path()).css(".article--content blockquote")
     assert summary.xpath("string()").get().strip().startswith("编辑导语：")
     title = page(replica, special(corpus, "weird_title").path()).css("title::text").get()
@@ -320,8 +363,10 @@ def test_article_redirects_and_404(replica, corpus):
     article = corpus.article(5)
     status, headers, _ = fetch(replica, f"/?p={article.id}")
     assert status == 301 and headers["location"] == f"{replica.base_url}{article.path()}"
-    status, headers, _ = fetch(replica, f"/zhichang/{article.id}.html" if article.category != "zhichang"
-                               else f"/pd/{article.id}.html")
+    status, headers, _ = fetch(
+        replica,
+        f"/zhichang/{article.id}.html" if article.category != "zhichang" else f"/pd/{article.id}.html",
+    )
     assert status == 301 and headers["location"].endswith(article.path())
     assert fetch(replica, "/pd/123.html")[0] == 404
     assert fetch(replica, "/?p=999")[0] == 404
@@ -349,7 +394,9 @@ def _walk(replica, kind: str, slug: str) -> list[int]:
 
 def test_category_listing_dom(replica, corpus):
     sel = page(replica, "/category/pd")
-    latest = sel.xpath("//template[@v-if=\"homeTab == 'latest'\"]//article[contains(@class, 'postlist-item')]")
+    latest = sel.xpath(
+        "//template[@v-if=\"homeTab == 'latest'\"]//article[contains(@class, 'postlist-item')]"
+    )
     assert len(latest) == 12
     card = latest[0]
     listed = corpus.listing("category:pd")
@@ -357,7 +404,9 @@ def test_category_listing_dom(replica, corpus):
     article = corpus.article(listed[0])
     assert card.css(".post-img img::attr(src)").get().endswith("!/both/236x143")
     link = card.css("h2.post-title a")
-    assert link.attrib["href"] == f"{replica.base_url}{article.path()}" and link.attrib["title"] == article.title
+    assert (
+        link.attrib["href"] == f"{replica.base_url}{article.path()}" and link.attrib["title"] == article.title
+    )
     assert card.css(".author a.ui-captionStrong::text").get() == article.author.name
     assert card.css(".des::text").get()
     latest_ids = {int(c.attrib["data-id"]) for c in latest}
@@ -402,8 +451,12 @@ def test_tag_slugs_resolve_every_way(replica, corpus):
     assert _walk(replica, "tag", lower.upper().replace("%E", "%e").upper()) == reference
     status, body, _ = raw_get(replica, f"/tag/{name}".encode())
     assert status == 200
-    ids = [int(v) for v in Selector(text=body.decode()).xpath(
-        "//template[@v-if=\"homeTab == 'latest'\"]//article/@data-id").getall()]
+    ids = [
+        int(v)
+        for v in Selector(text=body.decode())
+        .xpath("//template[@v-if=\"homeTab == 'latest'\"]//article/@data-id")
+        .getall()
+    ]
     assert ids == reference[:12]
     assert _walk(replica, "tag", "ue") and _walk(replica, "tag", "venture") and _walk(replica, "tag", "pmd")
     sel = page(replica, "/tag/ue")
@@ -443,14 +496,20 @@ def test_feeds_leave_out_partner_reposts(replica, manifest):
             assert item.xpath("title/text()").get() == record["title"]
             assert item.xpath("dc:creator/text()").get() == record["author"]["name"]
             pub = item.xpath("pubDate/text()").get()
-            assert pub.endswith(" +0800") and parsedate_to_datetime(pub).date().isoformat() == record["published"][:10]
+            assert (
+                pub.endswith(" +0800")
+                and parsedate_to_datetime(pub).date().isoformat() == record["published"][:10]
+            )
             assert set(record["tags"]) <= set(item.xpath("category/text()").getall())
             assert int(item.xpath("slash:comments/text()").get()) == record["stats"]["comments"]
             assert item.xpath("content:encoded/text()").get() and item.xpath("description/text()").get()
             seen.append(article_id)
         paged += 1
-    expected = [r["id"] for r in sorted(manifest.values(), key=lambda r: r["published"], reverse=True)
-                if r["source"]["type"] != "partner"]
+    expected = [
+        r["id"]
+        for r in sorted(manifest.values(), key=lambda r: r["published"], reverse=True)
+        if r["source"]["type"] != "partner"
+    ]
     assert seen == expected
     status, _, body = fetch(replica, "/category/pd/feed")
     assert status == 200 and b"<rss" in body
@@ -462,8 +521,15 @@ def test_popular_api(replica):
         data = json.loads(body)
         assert status == 200 and data["CODE"] == 200 and len(data["RESULT"]) == 10
         entry = data["RESULT"][0]
-        assert set(entry["data"]) == {"id", "type", "articleTitle", "articleSummary", "articleAuthor", "imageUrl",
-                                      "publishTime"}
+        assert set(entry["data"]) == {
+            "id",
+            "type",
+            "articleTitle",
+            "articleSummary",
+            "articleAuthor",
+            "imageUrl",
+            "publishTime",
+        }
         assert "scores" in entry and entry["data"]["publishTime"] > 1_500_000_000_000
     bad = json.loads(fetch(replica, "/api2/app/article/popular/yearly")[2])
     assert bad == {"RESULT": {}, "CODE": 500, "MESSAGE": "服务器异常,稍后再试"}
@@ -484,7 +550,9 @@ def test_robots_allows_pages(replica):
 
 
 def test_fault_spec_parsing():
-    spec = FaultSpec.parse("429=0.2,503=0.2,slow=0.2,drop=0.2,truncate=ids:123;456,jsshell=0.3,interstitial=0.1")
+    spec = FaultSpec.parse(
+        "429=0.2,503=0.2,slow=0.2,drop=0.2,truncate=ids:123;456,jsshell=0.3,interstitial=0.1"
+    )
     assert spec.fractions["jsshell"] == 0.3 and spec.ids["truncate"] == {123, 456}
     assert spec.hits("truncate", 123, 1) and not spec.hits("truncate", 124, 1)
     picked = [spec.hits("jsshell", i, 1) for i in range(1000)]
@@ -552,7 +620,10 @@ def test_interstitial_until_cookie():
         assert sel.css("#challenge-running") and not sel.css(".article--wrapper")
         assert f"cf_clearance={server.clearance_token}".encode() in body
         status, _, body = fetch(server, article.path(), {"Cookie": f"cf_clearance={server.clearance_token}"})
-        assert status == 200 and Selector(text=body.decode()).css("h2.article--title::text").get() == article.title
+        assert (
+            status == 200
+            and Selector(text=body.decode()).css("h2.article--title::text").get() == article.title
+        )
         assert fetch(server, "/category/pd")[0] == 200  # listings are never challenged
         assert server.stats["fault:interstitial"] == 1 and server.stats["fault:interstitial_passed"] == 1
 
@@ -568,7 +639,9 @@ def test_set_corpus_grows_and_edits(replica):
         record = server.corpus.manifest_record(10, server.base_url)
         assert record["content_hash"] != before[target]["content_hash"]
         sel = page(server, server.corpus.path(10))
-        assert record["body_text"].split("\n\n")[-1] in text.html_to_text(sel.css(".article--content")[0].root)
+        assert record["body_text"].split("\n\n")[-1] in text.html_to_text(
+            sel.css(".article--content")[0].root
+        )
 
 
 def test_refuses_other_hosts():
@@ -578,8 +651,23 @@ def test_refuses_other_hosts():
 
 def test_cli_dump_manifest(tmp_path):
     out = tmp_path / "manifest.jsonl"
-    subprocess.run([sys.executable, "-m", "woshipm_crawler.replica", "--dump-manifest", str(out), "--articles", "12",
-                    "--seed", "3", "--base-url", "http://127.0.0.1:9999"], check=True, timeout=60)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "woshipm_crawler.replica",
+            "--dump-manifest",
+            str(out),
+            "--articles",
+            "12",
+            "--seed",
+            "3",
+            "--base-url",
+            "http://127.0.0.1:9999",
+        ],
+        check=True,
+        timeout=60,
+    )
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert records == list(Corpus(12, seed=3).manifest("http://127.0.0.1:9999"))
     assert "人" in out.read_text(encoding="utf-8") or "的" in out.read_text(encoding="utf-8")

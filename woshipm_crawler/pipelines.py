@@ -98,9 +98,7 @@ class StatePipeline(_Pipeline):
             logger.warning("Recovering %d article(s) a previous run committed but did not export",
                            len(recovered))
             self.crawler.stats.set_value("woshipm/recovered", len(recovered))
-        spider = self.crawler.spider
-        spider.state_known_ids = self.store.known_ids
-        spider.state_published = lambda article_id: (self.store.get_item(article_id) or {}).get("published")
+        self.crawler.spider.state = self.store
 
     def process_item(self, item):
         adapter = ItemAdapter(item)
@@ -125,9 +123,11 @@ class StatePipeline(_Pipeline):
 
     def close_spider(self):
         # Listings seen this run, fetched or not: first/last seen per article.
-        for article_id, (_url, listings) in getattr(self.crawler.spider, "discovered", {}).items():
+        spider = self.crawler.spider
+        for article_id, (_url, listings) in spider.discovered.items():
             if self.store.is_known(article_id):
                 self.store.record_listings(article_id, listings)
+        self.store.mark_walks_complete(spider.walks_completed())
         self.store.close()
 
 
@@ -169,7 +169,7 @@ class LibraryPipeline(_Pipeline):
             self.write(pending.item)
 
     def close_spider(self):
-        if self.changed or not (self.library.root / "SUMMARY.md").exists():
+        if self.changed or self.crawler.woshipm_recovered or not (self.library.root / "SUMMARY.md").exists():
             self.library.rebuild_indexes()
 
 

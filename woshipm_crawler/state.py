@@ -17,6 +17,8 @@ versions   one row per version: hash, duplicate_of, job, time; ``item_json`` of 
 listings   (id, listing) first/last seen
 exports    (id, kind) -> path of written files ('markdown', ...)
 emissions  (id, version) -> job and time the emission completed
+walks      listings once walked to their end with every article answered (incremental walks may
+           stop at known pages only there: a first crawl killed midway must be walked again in full)
 minhash    (id) -> near-duplicate signature (see woshipm_crawler.dedupe), ``seq`` for incremental loads
 
 Emission protocol (crash safety; the pipeline follows it)
@@ -130,6 +132,10 @@ CREATE TABLE IF NOT EXISTS minhash (
     seq           INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS minhash_seq ON minhash(seq);
+CREATE TABLE IF NOT EXISTS walks (
+    listing       TEXT PRIMARY KEY,
+    completed_at  TEXT NOT NULL
+);
 """
 
 # Future migrations: MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
@@ -712,6 +718,21 @@ class StateStore:
         yield from self._read(
             "SELECT id, published, signature, params, seq FROM minhash WHERE seq > ? ORDER BY seq", (since,)
         )
+
+    # -- listing walks ---------------------------------------------------------------------------
+
+    def mark_walks_complete(self, listings: Iterable[str]) -> None:
+        """Listings walked to their end with every article answered: incremental walks may stop early."""
+        now = utcnow()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO walks (listing, completed_at) VALUES (?, ?) "
+                "ON CONFLICT (listing) DO UPDATE SET completed_at = excluded.completed_at",
+                [(listing, now) for listing in listings],
+            )
+
+    def complete_walks(self) -> set[str]:
+        return {row[0] for row in self._read("SELECT listing FROM walks")}
 
     def signature_seq(self) -> int:
         return self._read("SELECT COALESCE(MAX(seq), 0) FROM minhash")[0][0]

@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--articles", type=int, default=150)
     parser.add_argument("--seed", default="1")
-    parser.add_argument("--faults", default="", help=f"e.g. 429=0.2,truncate=ids:1;2 — faults: {', '.join(FAULT_NAMES)}")
+    parser.add_argument(
+        "--faults", default="", help=f"e.g. 429=0.2,truncate=ids:1;2 — faults: {', '.join(FAULT_NAMES)}"
+    )
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
     parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
     parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
@@ -48,10 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                 _write_manifest(corpus, base_url, out)
         return 0
 
-    server = ReplicaServer(articles=args.articles, seed=seed, faults=faults, edits=args.edit_ids,
-                           host=args.host, port=args.port)
-    print(f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "
-          f"on http://127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+    server = ReplicaServer(
+        articles=args.articles, seed=seed, faults=faults, edits=args.edit_ids, host=args.host, port=args.port
+    )
+    print(
+        f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "
+        f"on http://127.0.0.1:{args.port}",
+        file=sys.stderr,
+        flush=True,
+    )
     server.serve_forever()
     return 0
 

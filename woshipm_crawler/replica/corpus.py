@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from urllib.parse import urljoin
 
 from woshipm_crawler import site
 from woshipm_crawler import text as textmodel
@@ -49,6 +49,7 @@ EPOCH = datetime(2019, 1, 3, 9, 0, tzinfo=CST)
 SPARSE = 150
 SPARSE_STEP = timedelta(hours=400)
 DENSE_STEP = timedelta(hours=1)
+
 
 def unit(*parts: object) -> float:
     """A deterministic number in [0, 1) from ``parts`` (cheaper than a Random for one draw)."""
@@ -82,9 +83,24 @@ MEDIA_COUNT = len(vocab.MEDIA_NAMES)
 
 # Category slugs of article URLs, weighted; the unnamed ones are listed under a named category.
 URL_CATEGORIES = (
-    ("pmd", 10), ("pd", 12), ("ucd", 6), ("operate", 14), ("rp", 2), ("evaluating", 6), ("it", 10),
-    ("zhichang", 7), ("chuangye", 5), ("ai", 10), ("blockchain", 2), ("marketing", 10),
-    ("data-analysis", 6), ("user-research", 4), ("aigc", 1), ("share", 1), ("kol", 1), ("newretail", 1),
+    ("pmd", 10),
+    ("pd", 12),
+    ("ucd", 6),
+    ("operate", 14),
+    ("rp", 2),
+    ("evaluating", 6),
+    ("it", 10),
+    ("zhichang", 7),
+    ("chuangye", 5),
+    ("ai", 10),
+    ("blockchain", 2),
+    ("marketing", 10),
+    ("data-analysis", 6),
+    ("user-research", 4),
+    ("aigc", 1),
+    ("share", 1),
+    ("kol", 1),
+    ("newretail", 1),
 )
 _URL_CATEGORY_TABLE = _cumulative(URL_CATEGORIES)
 UNNAMED_LISTED_UNDER = {"aigc": "ai", "share": "operate", "kol": "marketing", "open": "it", "newretail": "it"}
@@ -149,11 +165,15 @@ SPECIAL_INDEX = {
 _SPECIAL_BY_INDEX: dict[int, set[str]] = {}
 for _name, _index in SPECIAL_INDEX.items():
     _SPECIAL_BY_INDEX.setdefault(_index, set()).add(_name)
-DUPLICATE_GROUP = tuple(SPECIAL_INDEX[k] for k in ("duplicate_original", "duplicate_repost_1",
-                                                   "duplicate_repost_2", "duplicate_repost_3"))
+DUPLICATE_GROUP = tuple(
+    SPECIAL_INDEX[k]
+    for k in ("duplicate_original", "duplicate_repost_1", "duplicate_repost_2", "duplicate_repost_3")
+)
 
 WEIRD_TITLE = "产品/运营.. 谁说了算？| \"增长\"与'留存'的取舍 🚀"
-TEMPLATE_LITERAL_TEXT = "模板语法要原样显示：{% endhint %} 和 {{ x }}，以及 <script>alert(1)</script> 这类标签。"
+TEMPLATE_LITERAL_TEXT = (
+    "模板语法要原样显示：{% endhint %} 和 {{ x }}，以及 <script>alert(1)</script> 这类标签。"
+)
 
 
 @dataclass(frozen=True)
@@ -485,9 +505,13 @@ class Corpus:
             account = rng.choice(vocab.MEDIA_NAMES) if source == "authorized" else author.name
             editor = rng.choice(vocab.EDITOR_NAMES)
             blocks.append(Para([Seg("text", f"作者：{rng.choice(vocab.PERSON_NAMES)}；编辑：{editor}")]))
-            blocks.append(Para([Seg("text", f"来源公众号：{account}（ID：{_ascii_id(rng)}），{_sentence(rng)}")]))
+            blocks.append(
+                Para([Seg("text", f"来源公众号：{account}（ID：{_ascii_id(rng)}），{_sentence(rng)}")])
+            )
         if source == "translated":
-            blocks.append(Para([Seg("text", f"原文作者：{rng.choice(vocab.PERSON_NAMES)}；译者：{author.name}")]))
+            blocks.append(
+                Para([Seg("text", f"原文作者：{rng.choice(vocab.PERSON_NAMES)}；译者：{author.name}")])
+            )
 
         copyright_line, credit = _copyright(source, credit_name, "original_anonymous" in specials)
 
@@ -603,24 +627,38 @@ def _author(seed, key: int) -> Author:
         name = vocab.MEDIA_NAMES[key - AUTHOR_COUNT]
     else:
         base = vocab.PERSON_NAMES[key % len(vocab.PERSON_NAMES)]
-        name = base if key < len(vocab.PERSON_NAMES) else base + rng.choice(("同学", "说产品", "的笔记", "2号"))
+        name = (
+            base if key < len(vocab.PERSON_NAMES) else base + rng.choice(("同学", "说产品", "的笔记", "2号"))
+        )
     month = rng.choice(("2019/05", "2020/03", "2021/11", "2022/07"))
     stem = "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789", k=20))
     avatar = f"https://image.woshipm.com/wp-files/{month}/{stem}.png"
     avatar += "!/both/72x72" if rng.random() < 0.6 else "?imageView2/1/w/72/h/72/q/100"
-    badges = tuple(f"https://static.woshipm.com/tag/{rng.randint(1000, 2999)}_1@2x.png"
-                   for _ in range(rng.choice((0, 1, 2, 2))))
-    bio = f"{name}，{rng.choice(vocab.DOMAINS)}从业者，关注{rng.choice(vocab.CONCEPTS)}与{rng.choice(vocab.CONCEPTS)}。"
-    return Author(key=key, id=30_000 + key * 9_973, name=name, avatar=avatar, badges=badges, media=media, bio=bio)
+    badges = tuple(
+        f"https://static.woshipm.com/tag/{rng.randint(1000, 2999)}_1@2x.png"
+        for _ in range(rng.choice((0, 1, 2, 2)))
+    )
+    first, second = rng.choice(vocab.CONCEPTS), rng.choice(vocab.CONCEPTS)
+    bio = f"{name}，{rng.choice(vocab.DOMAINS)}从业者，关注{first}与{second}。"
+    return Author(
+        key=key, id=30_000 + key * 9_973, name=name, avatar=avatar, badges=badges, media=media, bio=bio
+    )
 
 
 def _fill(rng: random.Random, template: str) -> str:
     concept, concept2 = rng.sample(vocab.CONCEPTS, 2)
     role, role2 = rng.sample(vocab.ROLES, 2)
     return template.format(
-        role=role, role2=role2, concept=concept, concept2=concept2, domain=rng.choice(vocab.DOMAINS),
-        verb=rng.choice(vocab.VERBS), manner=rng.choice(vocab.MANNERS), outcome=rng.choice(vocab.OUTCOMES),
-        connector=rng.choice(vocab.CONNECTORS), num=rng.choice(vocab.NUMBERS),
+        role=role,
+        role2=role2,
+        concept=concept,
+        concept2=concept2,
+        domain=rng.choice(vocab.DOMAINS),
+        verb=rng.choice(vocab.VERBS),
+        manner=rng.choice(vocab.MANNERS),
+        outcome=rng.choice(vocab.OUTCOMES),
+        connector=rng.choice(vocab.CONNECTORS),
+        num=rng.choice(vocab.NUMBERS),
     )
 
 
@@ -664,13 +702,13 @@ def _copyright(source: str, name: str, anonymous: bool) -> tuple[str | None, str
     return None, None
 
 
+_CJK_CHAR = re.compile(f"[{textmodel.CJK}]")
+
+
 def _cjk_split(text: str) -> tuple[str, str] | None:
     """Split ``text`` between two CJK characters (where a pasted source newline can sit)."""
-    import re
-
-    cjk = re.compile(f"[{textmodel.CJK}]")
     for pos in range(len(text) // 2, len(text) - 1):
-        if cjk.match(text[pos - 1]) and cjk.match(text[pos]):
+        if _CJK_CHAR.match(text[pos - 1]) and _CJK_CHAR.match(text[pos]):
             return text[:pos], text[pos:]
     return None
 
@@ -687,9 +725,13 @@ def _styled_para(rng: random.Random, features: set[str]) -> Para:
             segs += [Seg("text", split[0]), Seg("nl"), Seg("text", split[1])]
             return Para(segs)
     if "nbsp_runs" in features and rng.random() < 0.4:
-        first, rest = text[: len(text) // 3], text[len(text) // 3:]
-        segs += [Seg("nbsp", attr="2"), Seg("text", first), Seg("nbsp", attr=str(rng.randint(1, 4))),
-                 Seg("text", rest)]
+        first, rest = text[: len(text) // 3], text[len(text) // 3 :]
+        segs += [
+            Seg("nbsp", attr="2"),
+            Seg("text", first),
+            Seg("nbsp", attr=str(rng.randint(1, 4))),
+            Seg("text", rest),
+        ]
         return Para(segs)
     if "br_lines" in features and rng.random() < 0.4:
         lines = [_sentence(rng) for _ in range(rng.randint(2, 4))]
@@ -710,8 +752,9 @@ def _list_block(rng: random.Random, nested: bool = False, invalid: bool = False)
     for pos in range(rng.randint(3, 5)):
         children = None
         if (nested or invalid) and pos == 1:
-            children = ListBlock(False, [ListItem([Seg("text", _fill(rng, "{concept}：{outcome}"))])
-                                         for _ in range(2)])
+            children = ListBlock(
+                False, [ListItem([Seg("text", _fill(rng, "{concept}：{outcome}"))]) for _ in range(2)]
+            )
         lead = _fill(rng, "{concept}")
         items.append(ListItem([Seg("strong", lead + "："), Seg("text", _sentence(rng))], children))
     return ListBlock(ordered=rng.random() < 0.5 and not invalid, items=items, nest_outside_li=invalid)
@@ -721,8 +764,13 @@ def _table(rng: random.Random, pipe: bool = False, colspan: bool = False, th: bo
     head = ["维度", "方案A", "方案B"]
     rows = [[Cell(h, header=th) for h in head]]
     for _ in range(rng.randint(3, 5)):
-        rows.append([Cell(rng.choice(vocab.CONCEPTS)), Cell(rng.choice(vocab.OUTCOMES)),
-                     Cell(rng.choice(vocab.OUTCOMES))])
+        rows.append(
+            [
+                Cell(rng.choice(vocab.CONCEPTS)),
+                Cell(rng.choice(vocab.OUTCOMES)),
+                Cell(rng.choice(vocab.OUTCOMES)),
+            ]
+        )
     if pipe:
         rows.append([Cell("命令"), Cell("a | b"), Cell("grep 'x|y' log.txt")])
     if colspan:
@@ -734,12 +782,26 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
     """The body blocks of article ``index`` (before the cover and the credit lines)."""
     rng = random.Random(f"{corpus.seed}:{index}:body")
     when = corpus.published_at(index)
-    features = {name for name, share in (
-        ("bold_lead_in", 0.3), ("br_lines", 0.2), ("nbsp_runs", 0.15), ("wechat_sections", 0.2),
-        ("cjk_newlines", 0.15), ("empty_paragraphs", 0.2), ("strong_inline", 0.4), ("lazy_data_src", 0.2),
-        ("lazy_data_original", 0.03), ("figure_caption", 0.1), ("headings", 0.85), ("list", 0.4),
-        ("table", 0.06), ("code_block", 0.02),
-    ) if rng.random() < share}
+    features = {
+        name
+        for name, share in (
+            ("bold_lead_in", 0.3),
+            ("br_lines", 0.2),
+            ("nbsp_runs", 0.15),
+            ("wechat_sections", 0.2),
+            ("cjk_newlines", 0.15),
+            ("empty_paragraphs", 0.2),
+            ("strong_inline", 0.4),
+            ("lazy_data_src", 0.2),
+            ("lazy_data_original", 0.03),
+            ("figure_caption", 0.1),
+            ("headings", 0.85),
+            ("list", 0.4),
+            ("table", 0.06),
+            ("code_block", 0.02),
+        )
+        if rng.random() < share
+    }
     features |= set(specials)
     if specials & {"nested_list", "invalid_nested_list"}:
         features.add("list")
@@ -763,11 +825,18 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
         out: list[Block] = [_styled_para(rng, features) for _ in range(rng.randint(low, high))]
         if "wechat_sections" in features and rng.random() < 0.5:
             styled = [Para([Seg("span", _sentences(rng, 1, 3))], style=WECHAT_P) for _ in range(2)]
-            styled.append(Para([Seg("text", _sentence(rng)), Seg("br"), Seg("span", _sentence(rng))],
-                               tag="section", style=WECHAT_P))
+            styled.append(
+                Para(
+                    [Seg("text", _sentence(rng)), Seg("br"), Seg("span", _sentence(rng))],
+                    tag="section",
+                    style=WECHAT_P,
+                )
+            )
             out.append(Wrapper(styled, depth=rng.choice((2, 3))))
         if "empty_paragraphs" in features and rng.random() < 0.5:
-            out.insert(rng.randrange(len(out) + 1), Empty(rng.choice(("<p><br></p>", "<p>&nbsp;</p>", "<p></p>"))))
+            out.insert(
+                rng.randrange(len(out) + 1), Empty(rng.choice(("<p><br></p>", "<p>&nbsp;</p>", "<p></p>")))
+            )
         return out
 
     blocks: list[Block] = paragraphs(1, 3)
@@ -787,8 +856,14 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
         if number == 0 and "list" in features:
             blocks.append(_list_block(rng, "nested_list" in features, "invalid_nested_list" in features))
         if number == 1 and "table" in features:
-            blocks.append(_table(rng, "table_pipe" in features, "table_colspan" in features,
-                                 th="table_no_th" not in features))
+            blocks.append(
+                _table(
+                    rng,
+                    "table_pipe" in features,
+                    "table_colspan" in features,
+                    th="table_no_th" not in features,
+                )
+            )
         if number == 1 and "code_block" in features:
             language, code = vocab.CODE_SNIPPETS[rng.randrange(len(vocab.CODE_SNIPPETS))]
             if "code_block" in specials:
@@ -804,25 +879,57 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
     if "figure_caption" in specials:
         blocks.insert(3, Image(_image_url(rng, when), caption="图1：用户旅程与关键触点", wrapper="figure"))
     if "relative_urls" in specials:
-        blocks.insert(1, Para([Seg("text", "延伸阅读可以参考"), Seg("a", "这篇关于原型设计的文章", "/rp/5603585.html"),
-                               Seg("text", "，以及站内的示意图。")]))
+        blocks.insert(
+            1,
+            Para(
+                [
+                    Seg("text", "延伸阅读可以参考"),
+                    Seg("a", "这篇关于原型设计的文章", "/rp/5603585.html"),
+                    Seg("text", "，以及站内的示意图。"),
+                ]
+            ),
+        )
         blocks.insert(2, Image(f"/wp-content/uploads/{when:%Y/%m}/relative-diagram.png"))
     if "template_literals" in specials:
         blocks.insert(1, Para([Seg("text", TEMPLATE_LITERAL_TEXT)]))
     if "bold_lead_in" in specials:
         blocks.insert(1, Para([Seg("strong", "用户洞察："), Seg("text", "能力" + _sentence(rng))]))
     if "cjk_newlines" in specials:
-        blocks.insert(1, Para([Seg("text", "这一段来自公众号的排版"), Seg("nl"), Seg("text", "源码里有换行但读者看不到")]))
+        blocks.insert(
+            1,
+            Para([Seg("text", "这一段来自公众号的排版"), Seg("nl"), Seg("text", "源码里有换行但读者看不到")]),
+        )
     if "br_lines" in specials:
-        blocks.insert(1, Para([Seg("text", "第一行：明确目标"), Seg("br"), Seg("text", "第二行：拆解路径"), Seg("br"),
-                               Seg("text", "第三行：验证结果")]))
+        blocks.insert(
+            1,
+            Para(
+                [
+                    Seg("text", "第一行：明确目标"),
+                    Seg("br"),
+                    Seg("text", "第二行：拆解路径"),
+                    Seg("br"),
+                    Seg("text", "第三行：验证结果"),
+                ]
+            ),
+        )
     if "nbsp_runs" in specials:
-        blocks.insert(1, Para([Seg("nbsp", attr="4"), Seg("text", "缩进的段落"), Seg("nbsp", attr="3"),
-                               Seg("text", "中间有一串不换行空格")]))
+        blocks.insert(
+            1,
+            Para(
+                [
+                    Seg("nbsp", attr="4"),
+                    Seg("text", "缩进的段落"),
+                    Seg("nbsp", attr="3"),
+                    Seg("text", "中间有一串不换行空格"),
+                ]
+            ),
+        )
     if "empty_paragraphs" in specials:
         blocks[2:2] = [Empty("<p><br></p>"), Empty("<p>&nbsp;</p>")]
     if "wechat_sections" in specials:
-        blocks.insert(1, Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3))
+        blocks.insert(
+            1, Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3)
+        )
     return blocks
 
 
@@ -832,7 +939,9 @@ _CN_NUMBERS = "一二三四五六七八九十"
 
 def _mutate(blocks: list[Block], rng: random.Random, changes: int) -> None:
     """Change ``changes`` sentences of plain paragraphs: a near-duplicate or a new revision."""
-    plain = [pos for pos, b in enumerate(blocks) if isinstance(b, Para) and [s.kind for s in b.segs] == ["text"]]
+    plain = [
+        pos for pos, b in enumerate(blocks) if isinstance(b, Para) and [s.kind for s in b.segs] == ["text"]
+    ]
     for pos in rng.sample(plain, min(changes, len(plain))):
         para = blocks[pos]
         assert isinstance(para, Para)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the HTML templates keep one element per line, as the site's markup reads.
 """HTML, RSS and JSON of the replica, rendered from the corpus model (site-model §3–§4).
 
 Every function is a pure function of (corpus, request), so the same seed gives byte-identical pages.
@@ -53,7 +54,8 @@ def _cover(article: Article) -> str | None:
 
 def _layout(corpus: Corpus, base: str, title: str, body: str, head: str = "", body_class: str = "") -> str:
     nav = "".join(
-        f'<li><a href="{base}/category/{slug}">{_e(name)}</a></li>' for slug, name in site.categories().items()
+        f'<li><a href="{base}/category/{slug}">{_e(name)}</a></li>'
+        for slug, name in site.categories().items()
     )
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
@@ -159,12 +161,14 @@ def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -
         return None
     if kind == "tag" and not indices:
         return None
-    on_page = indices[(page - 1) * per: page * per]
+    on_page = indices[(page - 1) * per : page * per]
     member = set(indices)
     name = site.category_name(slug) if kind == "category" else corpus.tag_name(slug)
     name = name or slug
     latest = "\n".join(card(corpus, base, i) for i in on_page)
-    recommended = "\n".join(card(corpus, base, i) for i in _others(corpus, member, RECOMMEND_CARDS, key, page))
+    recommended = "\n".join(
+        card(corpus, base, i) for i in _others(corpus, member, RECOMMEND_CARDS, key, page)
+    )
     pagination = ""
     if kind == "tag":
         pagination = _wp_pagination(base, f"/tag/{slug}", page, listing_pages(corpus, key))
@@ -344,7 +348,9 @@ def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
     content, after = _content(corpus, article, base)
     likes = max(article.likes, 0)
     if article.plain_furniture:
-        actions = f"<p>赞赏 收藏<span>已收藏</span>{article.collects or ''} 点赞<span>已赞</span>{likes or ''}</p>"
+        actions = (
+            f"<p>赞赏 收藏<span>已收藏</span>{article.collects or ''} 点赞<span>已赞</span>{likes or ''}</p>"
+        )
         more = "<p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p>"
     else:
         actions = (
@@ -352,7 +358,9 @@ def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
             f'<div class="article--actions"><a class="collect">收藏<span class="done">已收藏</span>{article.collects}</a> '
             f'<a class="like">点赞<span class="done">已赞</span>{likes}</a></div></div>'
         )
-        more = '<div class="article--app"><p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p></div>'
+        more = (
+            '<div class="article--app"><p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p></div>'
+        )
     tags = "".join(f'<a href="{base}/tag/{corpus.tag_slug(t)}" rel="tag">{_e(t)}</a>' for t in article.tags)
     cover = _cover(article) or ""
     weibo = (
@@ -421,7 +429,9 @@ def render_article(corpus: Corpus, base: str, article: Article) -> str:
 
 def render_js_shell(corpus: Corpus, base: str, article: Article) -> str:
     """The article as a client-rendered shell: only a browser running the script sees the wrapper."""
-    state = {"article": {"id": article.id, "title": article.title, "html": article_wrapper(corpus, article, base)}}
+    state = {
+        "article": {"id": article.id, "title": article.title, "html": article_wrapper(corpus, article, base)}
+    }
     # "</" would end the script element early; JSON allows "\/" in its place.
     data = json.dumps(state, ensure_ascii=False).replace("</", "<\\/")
     body = f"""<div class="container article-page"><div id="app"></div></div>
@@ -478,7 +488,7 @@ def render_feed(corpus: Corpus, base: str, category: str | None, paged: int) -> 
     if paged < 1 or paged > pages:
         return None
     items = []
-    for index in indices[(paged - 1) * FEED_PAGE_SIZE: paged * FEED_PAGE_SIZE]:
+    for index in indices[(paged - 1) * FEED_PAGE_SIZE : paged * FEED_PAGE_SIZE]:
         article = corpus.article(index)
         url = f"{base}{article.path()}"
         categories = [site.category_name(c) or c for c in article.header.listed] + list(article.tags)
@@ -529,18 +539,20 @@ def render_popular(corpus: Corpus, window: str) -> str:
     result = []
     for index in top:
         article = corpus.article(index)
-        result.append({
-            "data": {
-                "id": article.id,
-                "type": 1,
-                "articleTitle": article.title,
-                "articleSummary": _excerpt(article, 120),
-                "articleAuthor": article.author.name,
-                "imageUrl": _cover(article) or DEFAULT_THUMB,
-                "publishTime": int(article.published.timestamp() * 1000),
-            },
-            "scores": round(article.views / 100.0, 2),
-        })
+        result.append(
+            {
+                "data": {
+                    "id": article.id,
+                    "type": 1,
+                    "articleTitle": article.title,
+                    "articleSummary": _excerpt(article, 120),
+                    "articleAuthor": article.author.name,
+                    "imageUrl": _cover(article) or DEFAULT_THUMB,
+                    "publishTime": int(article.published.timestamp() * 1000),
+                },
+                "scores": round(article.views / 100.0, 2),
+            }
+        )
     return json.dumps({"CODE": 200, "MESSAGE": "", "RESULT": result}, ensure_ascii=False)
 
 

@@ -146,8 +146,15 @@ class ReplicaServer:
     ``port=0`` picks a free port. Use as a context manager or call ``start()``/``stop()``.
     """
 
-    def __init__(self, articles: int = 150, seed: int | str = 1, faults: str | FaultSpec = "", edits=(),
-                 host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        articles: int = 150,
+        seed: int | str = 1,
+        faults: str | FaultSpec = "",
+        edits=(),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
         self.host = "127.0.0.1"
@@ -274,8 +281,9 @@ class ReplicaServer:
             return html(pages.render_author(corpus, base, int(match.group(1))))
         match = _POPULAR_RE.match(path)
         if match:
-            return Response(200, pages.render_popular(corpus, match.group(1)).encode(),
-                            "application/json; charset=UTF-8")
+            return Response(
+                200, pages.render_popular(corpus, match.group(1)).encode(), "application/json; charset=UTF-8"
+            )
         match = site.ARTICLE_PATH_RE.fullmatch(path)
         if match:
             return self._article(corpus, match.group(1), int(match.group(2)), cookie_header)
@@ -296,8 +304,9 @@ class ReplicaServer:
         if text is None:
             return self._not_found(corpus)
         key = f"/category/{category}/feed" if category else "/feed"
-        return Response(200, text.encode("utf-8"), "application/rss+xml; charset=UTF-8",
-                        fault_key=f"{key}?paged={paged}")
+        return Response(
+            200, text.encode("utf-8"), "application/rss+xml; charset=UTF-8", fault_key=f"{key}?paged={paged}"
+        )
 
     def _article(self, corpus: Corpus, category: str, article_id: int, cookie_header: str) -> Response:
         index = corpus.index_of(article_id)
@@ -319,8 +328,13 @@ class ReplicaServer:
                 self._count("fault:interstitial")
                 status = 503 if article_id % 2 else 200
                 body = pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8")
-                return Response(status, body, headers={"Cache-Control": "no-store"}, fault_key=article_id,
-                                article_id=article_id)
+                return Response(
+                    status,
+                    body,
+                    headers={"Cache-Control": "no-store"},
+                    fault_key=article_id,
+                    article_id=article_id,
+                )
         if self.faults.hits("jsshell", article_id, seed):
             self._count("fault:jsshell")
             text = pages.render_js_shell(corpus, self.base_url, article)
@@ -336,8 +350,11 @@ class ReplicaServer:
         if path == "/__replica__/stats":
             with self._lock:
                 data = dict(self.stats)
-            return Response(200, json.dumps(data, ensure_ascii=False, sort_keys=True).encode(),
-                            "application/json; charset=UTF-8")
+            return Response(
+                200,
+                json.dumps(data, ensure_ascii=False, sort_keys=True).encode(),
+                "application/json; charset=UTF-8",
+            )
         if path == "/__replica__/beacon":
             kind = query.get("kind", ["unknown"])[0]
             self._count(f"beacon:{kind}")
@@ -369,10 +386,15 @@ class ReplicaServer:
                 self._fault_hits[(name, url)] = seen + 1
                 self.stats[f"fault:{name}"] += 1
             if name == "429":
-                return Response(429, b"<html><body><h1>429 Too Many Requests</h1></body></html>",
-                                headers={"Retry-After": "1"})
+                return Response(
+                    429,
+                    b"<html><body><h1>429 Too Many Requests</h1></body></html>",
+                    headers={"Retry-After": "1"},
+                )
             if name == "503":
-                return Response(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+                return Response(
+                    503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+                )
             response.headers["X-Replica-Drop"] = "1"
             return response
         return response

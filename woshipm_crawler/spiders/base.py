@@ -55,6 +55,7 @@ class Walk:
     known_streak: int = 0
     failed_streak: int = 0
     done: bool = False
+    reached_end: bool = False  # an empty page or a 404: every card of the listing was seen
 
 
 @dataclass
@@ -125,7 +126,9 @@ class ListingSpider(scrapy.Spider):
             self.argument_error = str(error)
         self.discovered: dict[int, tuple[str, set[str]]] = {}  # id -> (canonical URL, listing keys)
         self.requested: set[int] = set()
+        self.answered: set[int] = set()
         self.known_ids: set[int] = set()
+        self.complete_walks: set[str] = set()
         self.walks: dict[Listing, Walk] = {}
         self.page_waits: dict[int, list[PageWait]] = {}  # article id -> pages waiting for its date
         self.article_dates: dict[int, str | None] = {}
@@ -148,9 +151,10 @@ class ListingSpider(scrapy.Spider):
             logger.error("Bad argument, nothing crawled: %s", self.argument_error)
             self.crawler.stats.set_value("woshipm/argument_error", self.argument_error)
             raise CloseSpider("bad_argument")
-        known = getattr(self, "state_known_ids", None)
-        if known is not None and not (self.full or self.refresh):
-            self.known_ids = known()
+        state = getattr(self, "state", None)  # set by StatePipeline
+        if state is not None and not (self.full or self.refresh):
+            self.known_ids = state.known_ids()
+            self.complete_walks = state.complete_walks()
         for listing in self.listings:
             self.walks[listing] = Walk(listing)
             yield self.listing_request(listing, 1)
@@ -179,6 +183,7 @@ class ListingSpider(scrapy.Spider):
         cards = [] if response.status == 404 else parse_listing(response.text, response.url)
         if not cards:
             logger.debug("%s ends at page %d (%s)", listing.key, page, response.status)
+            walk.reached_end = True
             yield from self.end_walk(walk)
             return
         fresh: list[int] = []
@@ -205,7 +210,8 @@ class ListingSpider(scrapy.Spider):
             return False
         if self.limit is not None and len(self.to_fetch()) >= self.limit:
             return False
-        if not self.full and walk.known_streak >= self.known_pages_to_stop:
+        # Known pages prove nothing older is missing only if an earlier walk reached the end.
+        if walk.listing.key in self.complete_walks and walk.known_streak >= self.known_pages_to_stop:
             self.crawler.stats.inc_value("woshipm/listings_stopped_known")
             return False
         return True
@@ -265,6 +271,7 @@ class ListingSpider(scrapy.Spider):
         listings = self.discovered.get(article_id, ("", set()))[1]
         item = ArticleItem(**fields, listings=sorted(listings), crawled_at=utc_now(), duplicate_of=None)
         self.crawler.stats.inc_value("woshipm/articles_parsed")
+        self.answered.add(article_id)
         if self.since is not None:
             if (fields["published"] or "")[:10] < self.since.isoformat():
                 self.crawler.stats.inc_value("woshipm/skipped_older_than_since")
@@ -304,10 +311,17 @@ class ListingSpider(scrapy.Spider):
             yield from self.decide_after_page(wait)
 
     def known_published(self, article_id: int) -> str | None:
-        lookup = getattr(self, "state_published", None)
-        return lookup(article_id) if lookup else None
+        state = getattr(self, "state", None)
+        return (state.get_item(article_id) or {}).get("published") if state is not None else None
+
+    def walks_completed(self) -> list[str]:
+        """Listings this run walked to the end and whose every article was answered."""
+        if not self.requested <= self.answered:
+            return []
+        return [walk.listing.key for walk in self.walks.values() if walk.reached_end]
 
     def article_done(self, article_id: int, published: str | None):
+        self.answered.add(article_id)
         self.article_dates[article_id] = published
         for wait in self.page_waits.pop(article_id, []):
             wait.pending.discard(article_id)

@@ -1,0 +1,238 @@
+"""Crawl throughput, memory, incremental cost and extraction quality, on the replica.
+
+    python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
+    python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
+
+Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (tests/crawling.py's
+``run_crawl``, FAST_SETTINGS: no delay, no AutoThrottle, 16 concurrent requests) against a
+``ReplicaServer`` in this process, so the replica's own serving cost (Python, one GIL, on the same
+2 cores) is part of every figure, ours and the baseline's alike.
+
+- throughput: article pages per second over the whole run (Scrapy's ``elapsed_time_seconds``, from
+  engine start to close). Our crawl walks every listing first and then fetches the articles, so its
+  time includes the listing pages (~1 per 12 articles) and the per-item pipeline (parse, Markdown,
+  SQLite state, library files, JSONL). The baseline is bench/bare_spider.py under ``scrapy
+  runspider`` with the same settings: it requests the same article URLs (from the manifest) and
+  does nothing with them. Best of ``rounds`` runs each, alternated, so that neither always runs
+  on a cold or warm replica.
+- memory: Scrapy's ``memusage/max`` (the process's peak RSS, ``ru_maxrss``) of a full crawl of 1,000
+  and of 10,000 articles, checked every second instead of Scrapy's default 60 s.
+- incremental: ``downloader/request_count`` of a re-run into the same export directory (same state
+  store) with 0 and then 20 new articles, against the full crawl's.
+- quality: per-field exact-match rate of the throughput crawl's items against the replica's
+  manifest, and body-text precision/recall/F1 (a bag of non-white-space characters) of our
+  ``body_text`` and of ``trafilatura.extract(html)`` against the manifest's ``body_text``.
+
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from a checkout; tests/ holds run_crawl
+
+from tests.crawling import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
+from woshipm_crawler.replica import ReplicaServer  # noqa: E402
+
+SEED = 1
+# Scrapy checks memory every 60 s by default: a 30 s crawl would report its start-up RSS as its peak.
+MEMORY_SETTINGS = {"MEMUSAGE_CHECK_INTERVAL_SECONDS": "1"}
+CRAWL_TIMEOUT = 3600
+
+
+def is_category_listing(key: str) -> bool:
+    return key.startswith("category:")
+
+
+def crawl_all(server: ReplicaServer, export_dir: Path, settings: dict | None = None):
+    crawl = run_crawl("category", server.base_url, export_dir, {"category": "all"},
+                      settings={**MEMORY_SETTINGS, **(settings or {})}, timeout=CRAWL_TIMEOUT)
+    if crawl.returncode != 0 or not crawl.stats:
+        raise RuntimeError(f"crawl failed ({crawl.returncode}):\n{crawl.log[-3000:]}")
+    return crawl
+
+
+def run_bare(server: ReplicaServer, urls: list[str], work_dir: Path) -> dict:
+    """bench/bare_spider.py over ``urls`` with FAST_SETTINGS; its stats."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    urls_file = work_dir / "urls.txt"
+    urls_file.write_text("\n".join(urls), encoding="utf-8")
+    stats_file = work_dir / f"stats-bare-{time.monotonic_ns()}.json"
+    command = [sys.executable, "-m", "scrapy", "runspider", str(REPO / "bench" / "bare_spider.py"),
+               "-a", f"urls_file={urls_file}"]
+    settings = {**FAST_SETTINGS, **MEMORY_SETTINGS, "WOSHIPM_BASE_URL": server.base_url,
+                "WOSHIPM_EXPORT_DIR": str(work_dir), "WOSHIPM_STATS_FILE": str(stats_file)}
+    for key, value in settings.items():
+        command += ["-s", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=CRAWL_TIMEOUT, env=env)
+    if done.returncode != 0 or not stats_file.exists():
+        raise RuntimeError(f"bare spider failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(stats_file.read_text(encoding="utf-8"))
+
+
+def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict], dict[int, dict], ReplicaServer]:
+    """Our crawl against the bare spider on one replica; also returns our first crawl's items."""
+    server = ReplicaServer(articles=articles, seed=SEED).start()
+    manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+    urls = [row["url"] for row in manifest.values()]
+    ours_rates, bare_rates, items = [], [], None
+    ours_runs = []
+    for number in range(rounds):
+        # Alternate who goes first, so that a warming replica or machine favours neither side.
+        order = ("bare", "ours") if number % 2 == 0 else ("ours", "bare")
+        for who in order:
+            if who == "ours":
+                crawl = crawl_all(server, work / f"ours-{number}")
+                articles_done = crawl.stat("woshipm/articles_parsed")
+                ours_rates.append(articles_done / crawl.stat("elapsed_time_seconds"))
+                ours_runs.append(crawl.stats)
+                items = items if items is not None else crawl.items
+            else:
+                stats = run_bare(server, urls, work / f"bare-{number}")
+                # Every response but robots.txt is an article page.
+                pages = stats.get("response_received_count", 0) - stats.get("robotstxt/response_count", 0)
+                bare_rates.append(pages / stats["elapsed_time_seconds"])
+    result = {
+        "articles": articles,
+        "rounds": rounds,
+        "ours_per_s": max(ours_rates),
+        "bare_per_s": max(bare_rates),
+        "ours_runs_per_s": ours_rates,
+        "bare_runs_per_s": bare_rates,
+        "ours_requests": ours_runs[0].get("downloader/request_count"),
+        "ours_listing_pages": ours_runs[0].get("woshipm/listing_pages"),
+    }
+    result["ratio"] = result["ours_per_s"] / result["bare_per_s"]
+    return result, items, manifest, server
+
+
+def memory_and_incremental(small: int, large: int, work: Path) -> tuple[dict, dict]:
+    """Peak RSS of full crawls of ``small`` and ``large`` articles; re-runs of the small one."""
+    memory: dict = {"small": small, "large": large}
+    with ReplicaServer(articles=small, seed=SEED) as server:
+        export = work / f"mem-{small}"
+        full = crawl_all(server, export)
+        memory["small_mb"] = full.stat("memusage/max") / 2**20
+        memory["small_startup_mb"] = full.stat("memusage/startup") / 2**20
+        # The incremental runs reuse this crawl's export directory, hence its state store.
+        again = crawl_all(server, export)
+        server.set_corpus(articles=small + 20)
+        grown = crawl_all(server, export)
+    full_requests = full.stat("downloader/request_count")
+    incremental = {
+        "articles": small,
+        "full_requests": full_requests,
+        "rerun0_requests": again.stat("downloader/request_count"),
+        "rerun0_items": len(again.items),
+        "rerun20_requests": grown.stat("downloader/request_count"),
+        "rerun20_items": len(grown.items),
+    }
+    incremental["rerun0_share"] = incremental["rerun0_requests"] / full_requests
+    incremental["rerun20_share"] = incremental["rerun20_requests"] / full_requests
+    with ReplicaServer(articles=large, seed=SEED) as server:
+        started = time.perf_counter()
+        crawl = crawl_all(server, work / f"mem-{large}")
+        memory["large_seconds"] = time.perf_counter() - started
+        memory["large_mb"] = crawl.stat("memusage/max") / 2**20
+        memory["large_startup_mb"] = crawl.stat("memusage/startup") / 2**20
+        memory["large_items"] = len(crawl.items)
+    memory["ratio"] = memory["large_mb"] / memory["small_mb"]
+    return memory, incremental
+
+
+def char_bag(text: str) -> Counter:
+    return Counter(char for char in text if not char.isspace())
+
+
+def prf(candidate: str, truth: str) -> tuple[float, float, float]:
+    """Precision, recall and F1 of ``candidate``'s characters against ``truth``'s (multisets)."""
+    got, want = char_bag(candidate), char_bag(truth)
+    overlap = sum((got & want).values())
+    precision = overlap / max(sum(got.values()), 1)
+    recall = overlap / max(sum(want.values()), 1)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def quality(items: list[dict], manifest: dict[int, dict], server: ReplicaServer) -> dict:
+    """Field match rates of the crawl's items; body P/R/F1 of ours and trafilatura's (page mean)."""
+    import trafilatura
+
+    rates, mismatches = field_match_rates(items, manifest, is_category_listing)
+    scores: dict[str, list[tuple[float, float, float]]] = {"ours": [], "trafilatura": []}
+    for item in items:
+        truth = manifest[item["id"]]["body_text"]
+        html = server.respond(item["url"].removeprefix(server.base_url)).body.decode("utf-8")
+        scores["ours"].append(prf(item["body_text"], truth))
+        scores["trafilatura"].append(prf(trafilatura.extract(html) or "", truth))
+    result = {"items": len(items), "manifest": len(manifest), "field_rates": rates,
+              "mismatched_fields": {name: len(rows) for name, rows in mismatches.items()}}
+    for name, values in scores.items():
+        for position, measure in enumerate(("precision", "recall", "f1")):
+            result[f"{name}_{measure}"] = statistics.fmean(value[position] for value in values)
+        result[f"{name}_f1_min"] = min(value[2] for value in values)
+    return result
+
+
+def sizes(quick: bool) -> dict:
+    if quick:
+        return {"throughput": 300, "rounds": 1, "memory_small": 200, "memory_large": 1000}
+    return {"throughput": 2000, "rounds": 2, "memory_small": 1000, "memory_large": 10_000}
+
+
+def run(quick: bool = False, work: Path | None = None) -> dict:
+    size = sizes(quick)
+    with tempfile.TemporaryDirectory(prefix="woshipm-bench-") as tmp:
+        work = Path(work or tmp)
+        crawl, items, manifest, server = throughput(size["throughput"], size["rounds"], work)
+        try:
+            measured_quality = quality(items, manifest, server)
+        finally:
+            server.stop()
+        memory, incremental = memory_and_incremental(size["memory_small"], size["memory_large"], work)
+    return {"throughput": crawl, "memory": memory, "incremental": incremental, "quality": measured_quality}
+
+
+def print_results(results: dict) -> None:
+    t, m, i, q = results["throughput"], results["memory"], results["incremental"], results["quality"]
+    print(f"throughput, {t['articles']} articles (best of {t['rounds']}): ours {t['ours_per_s']:.1f} articles/s "
+          f"(runs {', '.join(f'{v:.1f}' for v in t['ours_runs_per_s'])}), bare spider {t['bare_per_s']:.1f}/s "
+          f"(runs {', '.join(f'{v:.1f}' for v in t['bare_runs_per_s'])}), ratio {t['ratio']:.2f}")
+    print(f"memory: peak RSS {m['small']} articles {m['small_mb']:.0f} MB, {m['large']} articles "
+          f"{m['large_mb']:.0f} MB (start-up {m['small_startup_mb']:.0f}/{m['large_startup_mb']:.0f} MB), "
+          f"ratio {m['ratio']:.2f}")
+    print(f"incremental, {i['articles']} articles: full crawl {i['full_requests']} requests; re-run with 0 new "
+          f"{i['rerun0_requests']} ({i['rerun0_share']:.2%}, {i['rerun0_items']} items); with 20 new "
+          f"{i['rerun20_requests']} ({i['rerun20_share']:.2%}, {i['rerun20_items']} items)")
+    print(f"quality, {q['items']}/{q['manifest']} items: " +
+          ", ".join(f"{name} {rate:.1%}" for name, rate in q["field_rates"].items()))
+    for name in ("ours", "trafilatura"):
+        print(f"  body {name:<11} P {q[f'{name}_precision']:.3f} R {q[f'{name}_recall']:.3f} "
+              f"F1 {q[f'{name}_f1']:.3f} (worst page {q[f'{name}_f1_min']:.3f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller replicas")
+    parser.add_argument("--json", type=Path, help="also write the results there")
+    args = parser.parse_args()
+    results = run(args.quick)
+    print_results(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

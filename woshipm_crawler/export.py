@@ -1,0 +1,61 @@
+"""The whole dataset, from the state store: ``python -m woshipm_crawler.export``.
+
+A crawl's JSONL feed holds only what that run added or changed (an incremental run that finds
+nothing new writes none). This command writes every article the state holds — its latest version —
+to one JSONL file, replaced atomically, and brings the Markdown library up to date with the state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
+from woshipm_crawler.pipelines import item_json
+from woshipm_crawler.state import StateStore
+
+
+def export_dataset(state_path: Path, out: Path, library_root: Path | None) -> int:
+    """Write every stored article to ``out`` (and the library); returns the number of articles."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    library = MarkdownLibrary(library_root) if library_root is not None else None
+    count = 0
+    with StateStore(state_path) as store, open(tmp, "w", encoding="utf-8") as handle:
+        for item in store.iter_items():
+            handle.write(item_json(item) + "\n")
+            if library is not None:
+                library.write(item)
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+    if library is not None:
+        library.rebuild_indexes()
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m woshipm_crawler.export", description=__doc__)
+    parser.add_argument("--export-dir", default=os.environ.get("WOSHIPM_EXPORT_DIR", "exports"),
+                        help="the crawl's export directory (default: exports)")
+    parser.add_argument("--state", help="state file (default: <export dir>/state.sqlite3)")
+    parser.add_argument("--out", help="JSONL file to write (default: <export dir>/dataset.jsonl)")
+    parser.add_argument("--no-markdown", action="store_true", help="leave the Markdown library alone")
+    args = parser.parse_args(argv)
+    export_dir = Path(args.export_dir)
+    state = Path(args.state) if args.state else export_dir / "state.sqlite3"
+    if not state.exists():
+        print(f"no state at {state}: crawl first (scrapy crawl category -a category=all)", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else export_dir / "dataset.jsonl"
+    library = None if args.no_markdown else export_dir / LIBRARY_SUBDIR
+    count = export_dataset(state, out, library)
+    print(f"{count} articles -> {out}" + (f" and {library}/" if library else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
