@@ -56,6 +56,8 @@ def is_category_listing(key: str) -> bool:
 
 
 def crawl_all(server: ReplicaServer, export_dir: Path, settings: dict | None = None):
+    # run_crawl names its stats file with len(<int>) when the directory does not exist yet.
+    export_dir.mkdir(parents=True, exist_ok=True)
     crawl = run_crawl("category", server.base_url, export_dir, {"category": "all"},
                       settings={**MEMORY_SETTINGS, **(settings or {})}, timeout=CRAWL_TIMEOUT)
     if crawl.returncode != 0 or not crawl.stats:

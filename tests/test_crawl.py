@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 from crawling import field_match_rates, print_rates, run_crawl
 

@@ -165,7 +165,8 @@ def test_two_concurrent_crawls_share_one_state(tmp_path):
             time.sleep(1.1)  # distinct feed file names (one per second)
         logs = [job.communicate(timeout=300)[1] for job in jobs]
     assert all(job.returncode == 0 for job in jobs)
-    assert not any(" ERROR: " in log for log in logs), [l for log in logs for l in log.splitlines() if "ERROR" in l]
+    errors = [line for log in logs for line in log.splitlines() if " ERROR: " in line]
+    assert errors == []
     union = jsonl_ids(tmp_path)
     assert set(union) == set(manifest) and max(union.values()) == 1
 

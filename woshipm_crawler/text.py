@@ -32,7 +32,7 @@ _CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
 _SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 _WS_RE = re.compile(r"\s+")
 
-_WORD_RE = re.compile(rf"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
+_WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
 
 
 def normalize_ws(text: str) -> str:

@@ -50,7 +50,9 @@ COPYRIGHT_RES = (
     ("original", re.compile(r"本文原创发布于人人都是产品经理()")),
     ("translated", re.compile(r"本文翻译发布于人人都是产品经理()")),
 )
-COPYRIGHT_TEXT_RE = re.compile(r"^本文(?:由.{0,60}?)?(?:原创|授权|翻译)?发布于人人都是产品经理|^本文由人人都是产品经理合作媒体")
+COPYRIGHT_TEXT_RE = re.compile(
+    r"^本文(?:由.{0,60}?)?(?:原创|授权|翻译)?发布于人人都是产品经理|^本文由人人都是产品经理合作媒体"
+)
 
 SUMMARY_PREFIX_RE = re.compile(r"^\s*编辑导语\s*[：:]\s*")
 STATS_RES = {

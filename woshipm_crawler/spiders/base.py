@@ -23,10 +23,10 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
 from woshipm_crawler import site
-from woshipm_crawler.render import ARTICLE_KIND, META_KIND, render_failure
 from woshipm_crawler.items import ArticleItem
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing
+from woshipm_crawler.render import ARTICLE_KIND, META_KIND, render_failure
 
 logger = logging.getLogger(__name__)
 
