@@ -15,10 +15,10 @@ Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (tests/
   runspider`` with the same settings: it requests the same article URLs (from the manifest) and
   does nothing with them. Best of ``rounds`` runs each, alternated, so that neither always runs
   on a cold or warm replica.
-- memory: Scrapy's ``memusage/max`` (the process's peak RSS, ``ru_maxrss``) of a full crawl of 1,000
-  and of 10,000 articles, checked every second instead of Scrapy's default 60 s.
+- memory: peak RSS (``VmHWM``, see ``PeakMemory``) of the ``scrapy crawl`` process over a full crawl
+  of 1,000 and of 10,000 articles.
 - incremental: ``downloader/request_count`` of a re-run into the same export directory (same state
-  store) with 0 and then 20 new articles, against the full crawl's.
+  store) with 0 and then 20 new articles, against the full crawl's; after both memory crawls.
 - quality: per-field exact-match rate of the throughput crawl's items against the replica's
   manifest, and body-text precision/recall/F1 (a bag of non-white-space characters) of our
   ``body_text`` and of ``trafilatura.extract(html)`` against the manifest's ``body_text``.
@@ -31,13 +31,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout; tests/ holds run_crawl
@@ -46,8 +50,6 @@ from tests.crawling import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: 
 from woshipm_crawler.replica import ReplicaServer  # noqa: E402
 
 SEED = 1
-# Scrapy checks memory every 60 s by default: a 30 s crawl would report its start-up RSS as its peak.
-MEMORY_SETTINGS = {"MEMUSAGE_CHECK_INTERVAL_SECONDS": "1"}
 CRAWL_TIMEOUT = 3600
 
 
@@ -55,13 +57,53 @@ def is_category_listing(key: str) -> bool:
     return key.startswith("category:")
 
 
+class PeakMemory:
+    """The crawl subprocess's peak RSS, from /proc/<pid>/status ``VmHWM``, read every 0.2 s.
+
+    Not Scrapy's ``memusage/max``: that is ``ru_maxrss``, which Linux carries across ``execve``, so a
+    ``scrapy crawl`` started from this process (holding a replica, ~200 MB) starts with this
+    process's peak as its own. ``VmHWM`` belongs to the new address space; being a high-water mark,
+    sampling misses at most the growth of the last 0.2 s.
+    """
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peaks.values(), default=0) / 2**10  # VmHWM is in kB
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    status = Path(f"/proc/{child.pid}/status").read_text()
+                except OSError:
+                    continue  # exited between the listing and the read
+                match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+                if match:
+                    self.peaks[child.pid] = max(self.peaks.get(child.pid, 0), int(match.group(1)))
+
+
 def crawl_all(server: ReplicaServer, export_dir: Path, settings: dict | None = None):
     # run_crawl names its stats file with len(<int>) when the directory does not exist yet.
     export_dir.mkdir(parents=True, exist_ok=True)
-    crawl = run_crawl("category", server.base_url, export_dir, {"category": "all"},
-                      settings={**MEMORY_SETTINGS, **(settings or {})}, timeout=CRAWL_TIMEOUT)
+    with PeakMemory() as memory:
+        crawl = run_crawl("category", server.base_url, export_dir, {"category": "all"},
+                          settings=settings, timeout=CRAWL_TIMEOUT)
     if crawl.returncode != 0 or not crawl.stats:
         raise RuntimeError(f"crawl failed ({crawl.returncode}):\n{crawl.log[-3000:]}")
+    crawl.stats["bench/peak_rss_mb"] = memory.peak_mb
     return crawl
 
 
@@ -73,7 +115,7 @@ def run_bare(server: ReplicaServer, urls: list[str], work_dir: Path) -> dict:
     stats_file = work_dir / f"stats-bare-{time.monotonic_ns()}.json"
     command = [sys.executable, "-m", "scrapy", "runspider", str(REPO / "bench" / "bare_spider.py"),
                "-a", f"urls_file={urls_file}"]
-    settings = {**FAST_SETTINGS, **MEMORY_SETTINGS, "WOSHIPM_BASE_URL": server.base_url,
+    settings = {**FAST_SETTINGS, "WOSHIPM_BASE_URL": server.base_url,
                 "WOSHIPM_EXPORT_DIR": str(work_dir), "WOSHIPM_STATS_FILE": str(stats_file)}
     for key, value in settings.items():
         command += ["-s", f"{key}={value}"]
@@ -120,38 +162,29 @@ def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict]
     return result, items, manifest, server
 
 
-def memory_and_incremental(small: int, large: int, work: Path) -> tuple[dict, dict]:
-    """Peak RSS of full crawls of ``small`` and ``large`` articles; re-runs of the small one."""
-    memory: dict = {"small": small, "large": large}
-    with ReplicaServer(articles=small, seed=SEED) as server:
-        export = work / f"mem-{small}"
+def full_and_reruns(articles: int, work: Path) -> dict:
+    """A full crawl of ``articles``, then re-runs into the same export directory (hence the same state
+    store) with 0 and with 20 new articles; peak RSS and request counts of each."""
+    with ReplicaServer(articles=articles, seed=SEED) as server:
+        export = work / f"full-{articles}"
+        started = time.perf_counter()
         full = crawl_all(server, export)
-        memory["small_mb"] = full.stat("memusage/max") / 2**20
-        memory["small_startup_mb"] = full.stat("memusage/startup") / 2**20
-        # The incremental runs reuse this crawl's export directory, hence its state store.
+        seconds = time.perf_counter() - started
         again = crawl_all(server, export)
-        server.set_corpus(articles=small + 20)
+        server.set_corpus(articles=articles + 20)
         grown = crawl_all(server, export)
-    full_requests = full.stat("downloader/request_count")
-    incremental = {
-        "articles": small,
-        "full_requests": full_requests,
+    return {
+        "articles": articles,
+        "seconds": seconds,
+        "items": len(full.items),
+        "peak_mb": full.stat("bench/peak_rss_mb"),
+        "scrapy_memusage_max_mb": full.stat("memusage/max") / 2**20,
+        "full_requests": full.stat("downloader/request_count"),
         "rerun0_requests": again.stat("downloader/request_count"),
         "rerun0_items": len(again.items),
         "rerun20_requests": grown.stat("downloader/request_count"),
         "rerun20_items": len(grown.items),
     }
-    incremental["rerun0_share"] = incremental["rerun0_requests"] / full_requests
-    incremental["rerun20_share"] = incremental["rerun20_requests"] / full_requests
-    with ReplicaServer(articles=large, seed=SEED) as server:
-        started = time.perf_counter()
-        crawl = crawl_all(server, work / f"mem-{large}")
-        memory["large_seconds"] = time.perf_counter() - started
-        memory["large_mb"] = crawl.stat("memusage/max") / 2**20
-        memory["large_startup_mb"] = crawl.stat("memusage/startup") / 2**20
-        memory["large_items"] = len(crawl.items)
-    memory["ratio"] = memory["large_mb"] / memory["small_mb"]
-    return memory, incremental
 
 
 def char_bag(text: str) -> Counter:
@@ -198,13 +231,25 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
     size = sizes(quick)
     with tempfile.TemporaryDirectory(prefix="woshipm-bench-") as tmp:
         work = Path(work or tmp)
+        print(f"-- throughput ({size['throughput']} articles)", flush=True)
         crawl, items, manifest, server = throughput(size["throughput"], size["rounds"], work)
+        print("-- quality", flush=True)
         try:
             measured_quality = quality(items, manifest, server)
         finally:
             server.stop()
-        memory, incremental = memory_and_incremental(size["memory_small"], size["memory_large"], work)
-    return {"throughput": crawl, "memory": memory, "incremental": incremental, "quality": measured_quality}
+        runs = []
+        for key in ("memory_small", "memory_large"):
+            print(f"-- memory and incremental ({size[key]} articles)", flush=True)
+            runs.append(full_and_reruns(size[key], work))
+    small, large = runs
+    memory = {"small": small["articles"], "large": large["articles"], "small_mb": small["peak_mb"],
+              "large_mb": large["peak_mb"], "large_seconds": large["seconds"],
+              "ratio": large["peak_mb"] / small["peak_mb"]}
+    for run_ in runs:
+        run_["rerun0_share"] = run_["rerun0_requests"] / run_["full_requests"]
+        run_["rerun20_share"] = run_["rerun20_requests"] / run_["full_requests"]
+    return {"throughput": crawl, "memory": memory, "incremental": runs, "quality": measured_quality}
 
 
 def print_results(results: dict) -> None:
@@ -213,11 +258,12 @@ def print_results(results: dict) -> None:
           f"(runs {', '.join(f'{v:.1f}' for v in t['ours_runs_per_s'])}), bare spider {t['bare_per_s']:.1f}/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['bare_runs_per_s'])}), ratio {t['ratio']:.2f}")
     print(f"memory: peak RSS {m['small']} articles {m['small_mb']:.0f} MB, {m['large']} articles "
-          f"{m['large_mb']:.0f} MB (start-up {m['small_startup_mb']:.0f}/{m['large_startup_mb']:.0f} MB), "
+          f"{m['large_mb']:.0f} MB, "
           f"ratio {m['ratio']:.2f}")
-    print(f"incremental, {i['articles']} articles: full crawl {i['full_requests']} requests; re-run with 0 new "
-          f"{i['rerun0_requests']} ({i['rerun0_share']:.2%}, {i['rerun0_items']} items); with 20 new "
-          f"{i['rerun20_requests']} ({i['rerun20_share']:.2%}, {i['rerun20_items']} items)")
+    for run_ in i:
+        print(f"incremental, {run_['articles']} articles: full crawl {run_['full_requests']} requests; re-run "
+              f"with 0 new {run_['rerun0_requests']} ({run_['rerun0_share']:.2%}, {run_['rerun0_items']} items); "
+              f"with 20 new {run_['rerun20_requests']} ({run_['rerun20_share']:.2%}, {run_['rerun20_items']} items)")
     print(f"quality, {q['items']}/{q['manifest']} items: " +
           ", ".join(f"{name} {rate:.1%}" for name, rate in q["field_rates"].items()))
     for name in ("ours", "trafilatura"):

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -183,32 +184,48 @@ class Job:
     listed: dict  # its entry under "finished" in listjobs.json
     log: str
     stats: dict  # WOSHIPM_STATS_FILE
-    items: list[dict]  # lines of the JSONL files this job added
+    items: list[dict] = field(default_factory=list)  # lines of the JSONL files this job added (run_job)
 
     def error_lines(self) -> list[str]:
         return [line for line in self.log.splitlines() if " ERROR: " in line]
 
 
-def run_job(server: Scrapyd, replica, export_dir: Path, name: str, args: dict) -> Job:
-    """Schedules a `category` crawl of the replica, waits for it to finish, returns what it left."""
+def schedule_job(server: Scrapyd, replica, export_dir: Path, name: str, args: dict) -> tuple[str, Path]:
+    """Schedules a `category` crawl of the replica; returns its job id and the stats file it will write."""
     stats_file = export_dir.parent / f"stats-{name}.json"
-    jsonl_dir = export_dir / "jsonl"
-    before = set(jsonl_dir.glob("*.jsonl")) if jsonl_dir.exists() else set()
     settings = {**FAST_SETTINGS, "WOSHIPM_BASE_URL": replica.base_url, "WOSHIPM_EXPORT_DIR": str(export_dir),
                 "WOSHIPM_STATS_FILE": str(stats_file)}
     data = [("project", PROJECT), ("spider", "category"), *args.items(),
             *(("setting", f"{key}={value}") for key, value in settings.items())]
     answer = server.post("schedule.json", data)
     assert answer["status"] == "ok", answer
-    job_id = answer["jobid"]
+    return answer["jobid"], stats_file
+
+
+def jsonl_files(export_dir: Path) -> set[Path]:
+    return set((export_dir / "jsonl").glob("*.jsonl"))
+
+
+def read_jsonl(paths) -> list[dict]:
+    return [json.loads(line) for path in sorted(paths) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def finish_job(server: Scrapyd, job_id: str, stats_file: Path) -> Job:
     listed = wait_finished(server, job_id)
+    # The log as an operator reads it: through Scrapyd's web server, with the same credentials.
     response = requests.get(server.url + listed["log_url"], auth=server.auth, timeout=30)
     response.raise_for_status()
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
-    after = set(jsonl_dir.glob("*.jsonl")) if jsonl_dir.exists() else set()
-    items = [json.loads(line) for path in sorted(after - before)
-             for line in path.read_text(encoding="utf-8").splitlines()]
-    return Job(job_id, listed, response.content.decode("utf-8", errors="replace"), stats, items)
+    return Job(job_id, listed, response.content.decode("utf-8", errors="replace"), stats)
+
+
+def run_job(server: Scrapyd, replica, export_dir: Path, name: str, args: dict) -> Job:
+    """Schedules a crawl, waits for it to finish, returns what it left (its items: the JSONL it added)."""
+    before = jsonl_files(export_dir)
+    job_id, stats_file = schedule_job(server, replica, export_dir, name, args)
+    job = finish_job(server, job_id, stats_file)
+    job.items = read_jsonl(jsonl_files(export_dir) - before)
+    return job
 
 
 def wait_finished(server: Scrapyd, job_id: str) -> dict:
@@ -316,3 +333,22 @@ def test_bad_argument_fails_with_a_clear_log(scrapyd, deployed, replica, tmp_pat
     assert "woshipm summary: FAILED (finish reason: bad_argument)" in job.log
     assert job.stats["finish_reason"] == "bad_argument"
     assert job.items == []
+
+
+def test_two_jobs_sharing_one_state_do_not_duplicate_articles(scrapyd, deployed, replica, manifest, tmp_path):
+    export = tmp_path / "export"
+    scheduled = [schedule_job(scrapyd, replica, export, name, {"category": "all"}) for name in ("a", "b")]
+    jobs = [finish_job(scrapyd, job_id, stats_file) for job_id, stats_file in scheduled]
+    # Both ran at once (max_proc = 2 in deploy/scrapyd.conf), else this would test nothing.
+    first, second = sorted(jobs, key=lambda job: datetime.fromisoformat(job.listed["start_time"]))
+    assert datetime.fromisoformat(second.listed["start_time"]) < datetime.fromisoformat(first.listed["end_time"])
+    for job in jobs:
+        assert job.error_lines() == []
+        assert "woshipm summary: ok (finish reason: finished)" in job.log
+    # Each article is new to exactly one job: the state decides, whichever job fetched it first.
+    assert sum(job.stats.get("woshipm/state/new", 0) for job in jobs) == len(manifest)
+    lines = read_jsonl(jsonl_files(export))
+    assert sum(job.stats["woshipm/jsonl_written"] for job in jobs) == len(lines)
+    ids = [item["id"] for item in lines]
+    assert set(ids) == set(manifest)
+    assert len(ids) == len(set(ids)), "an article was written by both jobs"

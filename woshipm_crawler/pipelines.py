@@ -174,7 +174,7 @@ class LibraryPipeline(_Pipeline):
 
 
 class JsonlPipeline(_Pipeline):
-    """Writes the versions this run committed to ``jsonl/<spider>-<UTC time>.jsonl`` when it ends.
+    """Writes the versions this run committed to ``jsonl/<spider>-<UTC time>-<job>.jsonl`` when it ends.
 
     Each line goes out in a single write() on an O_APPEND descriptor: a process killed at any
     moment leaves whole lines only (the kernel finishes a write() it has started; no Python buffer
@@ -184,7 +184,9 @@ class JsonlPipeline(_Pipeline):
     def open_spider(self):
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.dir = export_dir(self.settings) / "jsonl"
-        self.path = self.dir / f"{self.crawler.spider.name}-{stamp}.jsonl"
+        # Scrapyd's job id (or the pid) keeps two jobs started in the same second apart.
+        run = getattr(self.crawler.spider, "_job", None) or str(os.getpid())
+        self.path = self.dir / f"{self.crawler.spider.name}-{stamp}-{run}.jsonl"
 
     def process_item(self, item):
         return item  # written at the end, from the state (see the module docstring)
