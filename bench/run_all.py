@@ -1,6 +1,6 @@
 """All five benchmarks of docs/benchmarks.md, one after the other, and their table.
 
-    python bench/run_all.py                  # full sizes (~20 minutes on 2 cores)
+    python bench/run_all.py                  # full sizes (~10 minutes on 2 cores)
     python bench/run_all.py --quick          # smaller sizes (~3 minutes)
     python bench/run_all.py --write          # also rewrite the table in docs/benchmarks.md
     python bench/run_all.py --json out.json  # also keep the raw figures
