@@ -42,9 +42,8 @@ def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = 
               settings: dict | None = None, timeout: float = 300, kill_after: float | None = None) -> Crawl:
     """``scrapy crawl`` against ``base_url``; returns its items (this run's JSONL) and stats."""
     export_dir = Path(export_dir)
-    runs = len(list(export_dir.glob("stats-*"))) if export_dir.exists() else 0
-    stats_file = export_dir / f"stats-{spider}-{runs}.json"
     export_dir.mkdir(parents=True, exist_ok=True)
+    stats_file = export_dir / f"stats-{spider}-{len(list(export_dir.glob('stats-*')))}.json"
     before = set((export_dir / "jsonl").glob("*.jsonl")) if (export_dir / "jsonl").exists() else set()
     command = [sys.executable, "-m", "scrapy", "crawl", spider]
     for key, value in (args or {}).items():
