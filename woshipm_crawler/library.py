@@ -54,6 +54,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
 from woshipm_crawler import site
+from woshipm_crawler.markdown import neutralise_templates
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ HINT_CLOSE = "{% endhint %}"
 
 # -- text neutralising ------------------------------------------------------------------------------
 
-# The second character of a template opener ({% {{ {#): a backslash before it breaks the opener.
-_TEMPLATE_OPENER_RE = re.compile(r"(?<=\{)[%{#]")
 _INLINE_SPECIAL_RE = re.compile(r"[\\`*_\[\]#~|$]|<|&(?=#?[0-9A-Za-z]+;)|(?<=\{)[%{]")
 _LINE_START_MARKER_RE = re.compile(r"[-+=>]|\d{1,9}(?=[.)])")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -93,12 +92,6 @@ _WHITESPACE_RE = re.compile(r"\s+")
 _UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;")
 
 
-def neutralise_templates(text: str) -> str:
-    """Break every GitBook template opener (``{%``, ``{{``, ``{#``) with a backslash: ``{\\%``.
-
-    Idempotent: an already broken opener has a backslash after its ``{`` and is left alone.
-    """
-    return _TEMPLATE_OPENER_RE.sub(lambda m: "\\" + m.group(0), text)
 
 
 def _single_line(text: str) -> str:

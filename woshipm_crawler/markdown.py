@@ -147,7 +147,8 @@ _ASTERISK_RE = re.compile(r"(?<! )\*|\*(?! )")  # a "*" between two spaces flank
 _UNDERSCORE_RE = re.compile(r"(?<!\w)_|_(?!\w)")  # intraword "_" neither opens nor closes (§6.2)
 _TAG_START_RE = re.compile(r"<(?=[A-Za-z/!?])")  # raw HTML, autolinks, comments
 _ENTITY_RE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_TEMPLATE_RE = re.compile(r"(?<=\{)([{%#])")  # Nunjucks/GitBook: {{ }}, {% %}, {# #}
+# The second character of a GitBook (Nunjucks) template opener: {{ }}, {% %}, {# #}.
+_TEMPLATE_RE = re.compile(r"(?<=\{)([{%#])")
 _TEMPLATE_SECOND = frozenset("{%#")
 _CLOSE_BRACKET_RE = re.compile(r"\](?=[(\[:]|$)")  # "](" makes a link, "]:" a definition
 # Line starts that would open a block (§4.1–4.4, §5.1–5.3). Lines are stripped, so no indentation.
@@ -170,6 +171,16 @@ _URL_UNSAFE = {
     "\t": "",
 }
 _URL_UNSAFE_RE = re.compile(r"[ ()<>{}\n\t]")
+
+
+
+def neutralise_templates(text: str) -> str:
+    """Break every GitBook template opener (``{%``, ``{{``, ``{#``) with a backslash: ``{\\%``.
+
+    A backslash before ASCII punctuation renders as the bare character in CommonMark, so readers see
+    the text unchanged while GitBook no longer sees a tag. Idempotent: ``{\\%`` has no opener left.
+    """
+    return _TEMPLATE_RE.sub(r"\\\1", text)
 
 
 def to_markdown(body_html: str, base_url: str | None = None) -> str:
@@ -773,7 +784,7 @@ def escape_text(text: str, link: bool = False, cell: bool = False) -> str:
     if "&" in text:
         text = _ENTITY_RE.sub(r"\\&", text)
     if "{" in text:
-        text = _TEMPLATE_RE.sub(r"\\\1", text)
+        text = neutralise_templates(text)
     if link:
         text = text.replace("[", "\\[").replace("]", "\\]")
     elif "]" in text:

@@ -32,7 +32,8 @@ _CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
 _SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 _WS_RE = re.compile(r"\s+")
 
-_WORD_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
+_CJK_CHAR_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
 
 
 def normalize_ws(text: str) -> str:
@@ -49,7 +50,9 @@ def clean_inline(text: str) -> str:
 
 def word_count(text: str) -> int:
     """CJK characters plus Latin words (runs of letters and digits)."""
-    return len(_WORD_RE.findall(text))
+    # Counting CJK characters as what a substitution removes keeps one match object per run, not per character.
+    cjk = len(text) - len(_CJK_CHAR_RE.sub("", text))
+    return cjk + len(_LATIN_WORD_RE.findall(text))
 
 
 def content_hash(body_text: str) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 import re
 from datetime import datetime
+from functools import cache
 from urllib.parse import urljoin
 
 from lxml import html as lxml_html
+from lxml.cssselect import CSSSelector
 
 from woshipm_crawler import site
 from woshipm_crawler.text import content_hash, html_to_text, word_count
@@ -147,8 +149,14 @@ def _why_no_article(html: str) -> str:
 
 
 # -- fields -------------------------------------------------------------------------------------
+@cache
+def _css(expression: str) -> CSSSelector:
+    """A compiled selector: translating CSS to XPath on every call costs more than the match."""
+    return CSSSelector(expression, translator="html")
+
+
 def _first(element, css: str):
-    found = element.cssselect(css)
+    found = _css(css)(element)
     return found[0] if found else None
 
 
@@ -170,7 +178,7 @@ def _author(wrapper, url: str) -> dict:
 
 def _published(root, wrapper) -> str | None:
     """The exact time from ``article:published_time`` when the page has it, else the shown date."""
-    for meta in root.cssselect("meta[property='article:published_time'], meta[name='article:published_time']"):
+    for meta in _css("meta[property='article:published_time'], meta[name='article:published_time']")(root):
         stamp = _iso_datetime(meta.get("content", ""))
         if stamp:
             return stamp
@@ -205,7 +213,7 @@ def _count(pattern: re.Pattern, text: str) -> int | None:
 
 def _tags(root) -> list[str]:
     names: list[str] = []
-    for link in root.cssselect("div.taglist a"):
+    for link in _css("div.taglist a")(root):
         name = _text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
         if name and name not in names:
             names.append(name)
@@ -257,7 +265,7 @@ def clean_body(content, url: str):
     for child in list(content):
         body.append(child)
     for selector in FURNITURE_SELECTORS:
-        for element in body.cssselect(selector):
+        for element in _css(selector)(body):
             _drop(element)
     for link in list(body.iter("a")):
         if any(host in (link.get("href") or "") for host in FURNITURE_LINK_HOSTS):
