@@ -57,6 +57,9 @@ def test_category_all_yields_the_manifest_exactly(replica, manifest, tmp_path):
     line = next((crawl.export_dir / "jsonl").glob("category-*.jsonl")).read_text(encoding="utf-8")
     assert "\\u" not in line and "产品" in line  # UTF-8 as is, no escapes
     assert "woshipm summary: ok" in crawl.log and "field coverage: id 150/150" in crawl.log
+    cross_listed = sum(1 for row in manifest.values() if sum(k.startswith("category:") for k in row["listings"]) > 1)
+    assert cross_listed >= 1
+    assert f"in several listings, fetched once: {cross_listed}" in crawl.log
 
 
 def test_tag_spider_resolves_names_aliases_and_encoded_slugs(replica, manifest, tmp_path):

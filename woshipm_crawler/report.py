@@ -91,7 +91,8 @@ class CrawlReport:
             f"articles written: {self.items}",
             f"listing pages walked: {get('woshipm/listing_pages') or 0}, "
             f"articles discovered: {get('woshipm/articles_discovered') or 0}",
-            f"unchanged or duplicate, skipped: {get('woshipm/skipped_unchanged') or 0}",
+            f"in several listings, fetched once: {get('woshipm/articles_cross_listed') or 0}",
+            f"unchanged since the last run, skipped: {get('woshipm/skipped_unchanged') or 0}",
             "failures: " + (", ".join(f"{k} {v}" for k, v in failures.items()) or "none"),
             "field coverage: " + ", ".join(f"{name} {count}/{self.items}" for name, count in self.coverage.items()),
         ]

@@ -3,7 +3,8 @@
 Why listings first: an article's item names every listing it was seen in (``listings``), and one
 article can sit in several listings (a ``/pd/`` article under data-analysis, tags). Walking every
 listing before fetching articles makes that list complete without holding items in memory; listing
-pages are a twelfth of the requests. With ``since`` the walk needs article dates to know where to
+pages are a twelfth of the requests. Article requests then leave ``start()`` one at a time, as the
+downloader has room, so a crawl of 100,000 articles never queues 100,000 requests in memory. With ``since`` the walk needs article dates to know where to
 stop (cards carry none), so articles are fetched page by page and their items are held until the
 walks end — ``since`` crawls are small by design.
 
@@ -14,11 +15,13 @@ a row whose cards are all known; with ``since``, a full page of articles older t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import scrapy
+from scrapy import signals
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
@@ -133,6 +136,7 @@ class ListingSpider(scrapy.Spider):
         self.page_waits: dict[int, list[PageWait]] = {}  # article id -> pages waiting for its date
         self.article_dates: dict[int, str | None] = {}
         self.held_items: list[ArticleItem] = []
+        self.discovery_done = asyncio.Event()  # every walk ended (default mode): articles may go out
 
     def listings_from(self, value) -> list[Listing]:
         raise NotImplementedError
@@ -158,6 +162,13 @@ class ListingSpider(scrapy.Spider):
         for listing in self.listings:
             self.walks[listing] = Walk(listing)
             yield self.listing_request(listing, 1)
+        if self.since is not None:
+            return  # articles go out page by page from the listing callbacks
+        await self.discovery_done.wait()
+        for request in self.article_requests(self.to_fetch()):
+            if self.crawler.engine.needs_backout():  # lazily: see Scrapy's "start-requests-lazy"
+                await self.crawler.signals.wait_for(signals.scheduler_empty)
+            yield request
 
     # -- listings --------------------------------------------------------------------------------
     def listing_url(self, listing: Listing, page: int) -> str:
@@ -193,6 +204,8 @@ class ListingSpider(scrapy.Spider):
             if entry is None:
                 entry = self.discovered[card.id] = (url, set())
                 stats.inc_value("woshipm/articles_discovered")
+            if listing.key not in entry[1] and len(entry[1]) == 1:
+                stats.inc_value("woshipm/articles_cross_listed")  # seen again elsewhere: still one fetch
             entry[1].add(listing.key)
             if card.id not in self.known_ids:
                 fresh.append(card.id)
@@ -235,7 +248,7 @@ class ListingSpider(scrapy.Spider):
         if any(not w.done for w in self.walks.values()):
             return
         if self.since is None:
-            yield from self.article_requests(self.to_fetch())
+            self.discovery_done.set()
         else:
             yield from self.held_items
             self.held_items.clear()
