@@ -4,9 +4,11 @@ Why listings first: an article's item names every listing it was seen in (``list
 article can sit in several listings (a ``/pd/`` article under data-analysis, tags). Walking every
 listing before fetching articles makes that list complete without holding items in memory; listing
 pages are a twelfth of the requests. Article requests then leave ``start()`` one at a time, as the
-downloader has room, so a crawl of 100,000 articles never queues 100,000 requests in memory. With ``since`` the walk needs article dates to know where to
-stop (cards carry none), so articles are fetched page by page and their items are held until the
-walks end — ``since`` crawls are small by design.
+downloader has room, so a crawl of 100,000 articles never queues 100,000 requests in memory.
+
+With ``since`` the walk needs article dates to know where to stop (cards carry none), so articles are
+fetched page by page and their items are held until the walks end — ``since`` crawls are small by
+design.
 
 Stop rules for one listing: a page with no cards or a 404 (the site has no reliable "next" link);
 ``max_pages``; ``limit`` articles found; in incremental mode, ``WOSHIPM_KNOWN_PAGES_TO_STOP`` pages in
