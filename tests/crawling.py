@@ -39,7 +39,7 @@ class Crawl:
 
 
 def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = None,
-              settings: dict | None = None, timeout: float = 300, kill_after: float | None = None) -> Crawl:
+              settings: dict | None = None, timeout: float = 300, extra: tuple[str, ...] = ()) -> Crawl:
     """``scrapy crawl`` against ``base_url``; returns its items (this run's JSONL) and stats."""
     export_dir = Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +52,7 @@ def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = 
               "WOSHIPM_STATS_FILE": str(stats_file), **(settings or {})}
     for key, value in merged.items():
         command += ["-s", f"{key}={value}"]
+    command += list(extra)
     env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}

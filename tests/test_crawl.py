@@ -147,3 +147,16 @@ def test_bad_arguments_stop_the_run_with_one_clear_line(replica, tmp_path, args,
     assert crawl.items == []
     assert crawl.stats["finish_reason"] == "bad_argument"
     assert json.dumps(crawl.stats.get("woshipm/argument_error", "")).count("\\n") == 0
+
+
+def test_scrapy_feed_option_and_the_progress_line(replica, manifest, tmp_path):
+    out = tmp_path / "out.jsonl"
+    crawl = run_crawl("category", replica.base_url, tmp_path / "exports", {"category": "pd,ai", "max_pages": 1},
+                      settings={"WOSHIPM_PROGRESS": "True"}, extra=("-O", str(out)))
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(row["id"] for row in lines) == sorted(item["id"] for item in crawl.items)
+    assert all(row["title"] == manifest[row["id"]]["title"] for row in lines)
+    # The live line, redrawn in place (\r, which text-mode capture turns into a newline, then
+    # erase-line); its last state stays on screen.
+    progress = f"\x1b[2Klisting pages 2 | articles {len(crawl.items)}/{len(crawl.items)} |"
+    assert progress in crawl.log

@@ -61,6 +61,10 @@ def test_rerun_fetches_nothing_growth_fetches_only_the_new(tmp_path):
         assert library_bytes(tmp_path) == library_before  # byte-identical, nothing rewritten
         assert "nothing new or changed" in again.log
 
+        walked = run_crawl("category", server.base_url, tmp_path, {**ALL, "full": 1})
+        assert walked.stat("woshipm/listing_pages") == first.stat("woshipm/listing_pages")  # every page
+        assert walked.stat("woshipm/articles_parsed") == 0 and walked.items == []  # but no known article
+
         server.set_corpus(articles=157)
         manifest = manifest_of(server)
         grown = run_crawl("category", server.base_url, tmp_path, ALL)

@@ -80,8 +80,10 @@ class CrawlReport:
         sys.stderr.flush()
 
     def spider_closed(self, spider, reason):
-        if self.progress_loop is not None and self.progress_loop.running:
-            self.progress_loop.stop()
+        if self.progress_loop is not None:
+            if self.progress_loop.running:
+                self.progress_loop.stop()
+            self.print_progress()  # the final figures stay on screen
             sys.stderr.write("\n")
         get = self.stats.get_value
         failures = self.failures()

@@ -158,9 +158,11 @@ class ListingSpider(scrapy.Spider):
             self.crawler.stats.set_value("woshipm/argument_error", self.argument_error)
             raise CloseSpider("bad_argument")
         state = getattr(self, "state", None)  # set by StatePipeline
-        if state is not None and not (self.full or self.refresh):
-            self.known_ids = state.known_ids()
-            self.complete_walks = state.complete_walks()
+        if state is not None:
+            if not self.refresh:  # refresh fetches known articles again
+                self.known_ids = state.known_ids()
+            if not (self.full or self.refresh):  # full and refresh walk every page
+                self.complete_walks = state.complete_walks()
         for listing in self.listings:
             self.walks[listing] = Walk(listing)
             yield self.listing_request(listing, 1)
