@@ -3,7 +3,8 @@
     python bench/bench_render.py                 # 100 and 500 pages (default)
     python bench/bench_render.py --pages 50 200  # other sizes
 
-A local server (this process) serves N JS-shell article pages; each size is crawled in a fresh
+The replica (this process) serves its article pages as JS shells (``--faults jsshell=1``: the
+article only exists once a browser has run the page's script); each size is crawled in a fresh
 subprocess with WOSHIPM_RENDER=always (every page through Chromium) and, for comparison, with
 WOSHIPM_RENDER=never (plain HTTP; its no_article column counts the unrendered shells). Memory is
 sampled over the crawler's whole process tree (Scrapy + Playwright driver + Chromium): the RSS sum
@@ -19,9 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -29,46 +28,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout, package not installed
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title></head>
-<body><div id="app"></div><img src="/cover-{n}.jpg">
-<script type="application/json" id="__INITIAL_STATE__">{{"title": "Article {n}",
- "paragraphs": {paragraphs}}}</script>
-<script>
-  const state = JSON.parse(document.getElementById("__INITIAL_STATE__").textContent);
-  const wrapper = document.createElement("div");
-  wrapper.className = "article--wrapper";
-  const content = document.createElement("div");
-  content.className = "article--content";
-  for (const text of state.paragraphs) {{
-    const p = document.createElement("p");
-    p.textContent = text;
-    content.appendChild(p);
-  }}
-  wrapper.appendChild(content);
-  document.getElementById("app").appendChild(wrapper);
-</script></body></html>"""
-
-# Roughly a real article's size: ~40 paragraphs of Chinese text.
-PARAGRAPHS = json.dumps(
-    ["产品经理需要理解用户的真实需求，而不是表面的功能请求。" * 4] * 40, ensure_ascii=False
-)
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        name = self.path.rsplit("/", 1)[-1]
-        body = PAGE.format(n=name, paragraphs=PARAGRAPHS).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def crawl(base: str, pages: int, mode: str, stats_path: str, max_pages: int) -> None:
+def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int) -> None:
     """Child side: crawl `pages` article URLs with the render settings and dump the stats."""
     import scrapy
     from scrapy.crawler import CrawlerProcess
@@ -79,8 +39,9 @@ def crawl(base: str, pages: int, mode: str, stats_path: str, max_pages: int) -> 
         name = "bench_render"
 
         async def start(self):
-            for n in range(pages):
-                yield scrapy.Request(f"{base}/a/{n}.html", meta={render.META_KIND: render.ARTICLE_KIND})
+            urls = Path(url_file).read_text().split()[:pages]
+            for url in urls:
+                yield scrapy.Request(url, meta={render.META_KIND: render.ARTICLE_KIND})
 
         def parse(self, response):
             if not response.css("div.article--content p"):
@@ -113,13 +74,13 @@ def _tree_memory(root: psutil.Process) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(base: str, pages: int, mode: str, max_pages: int) -> dict:
+def measure(url_file: str, pages: int, mode: str, max_pages: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = os.path.join(tmp, "stats.json")
         env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         started = time.monotonic()
         child = subprocess.Popen(
-            [sys.executable, __file__, "--child", base, str(pages), mode, stats_path, str(max_pages)],
+            [sys.executable, __file__, "--child", url_file, str(pages), mode, stats_path, str(max_pages)],
             cwd=tmp,
             env=env,
         )
@@ -156,8 +117,8 @@ def measure(base: str, pages: int, mode: str, max_pages: int) -> dict:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        base, pages, mode, stats_path, max_pages = sys.argv[2:7]
-        crawl(base, int(pages), mode, stats_path, int(max_pages))
+        url_file, pages, mode, stats_path, max_pages = sys.argv[2:7]
+        crawl(url_file, int(pages), mode, stats_path, int(max_pages))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, nargs="+", default=[100, 500])
@@ -165,9 +126,11 @@ def main() -> None:
     parser.add_argument("--max-pages", type=int, help="PLAYWRIGHT_MAX_PAGES_PER_CONTEXT (default: render's)")
     args = parser.parse_args()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    from woshipm_crawler.replica import ReplicaServer
+
+    server = ReplicaServer(articles=max(args.pages), seed=1, faults="jsshell=1").start()
+    url_file = Path(tempfile.mkdtemp()) / "articles.txt"
+    url_file.write_text("\n".join(row["url"] for row in server.corpus.manifest(server.base_url)))
 
     from woshipm_crawler import render
 
@@ -184,14 +147,14 @@ def main() -> None:
     print(header)
     for pages in args.pages:
         for mode in args.modes:
-            r = measure(base, pages, mode, max_pages)
+            r = measure(str(url_file), pages, mode, max_pages)
             print(
                 f"{r['mode']:<7} {r['pages']:>5}  {r['crawled']:>7}  {r['no_article']:>10}  "
                 f"{r['pages_per_min']:>9.0f}  {r['crawl_s']:>7.1f}  {r['peak_rss_mb']:>11.0f}  "
                 f"{r['peak_pss_mb']:>11.0f}  {r['peak_processes']:>5}  {r['max_pages_open']:>8}",
                 flush=True,
             )
-    server.shutdown()
+    server.stop()
 
 
 if __name__ == "__main__":
