@@ -20,6 +20,7 @@ driver nor Chromium.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import re
@@ -385,19 +386,19 @@ class RenderMiddleware:
         return None
 
 
+# What a crawl that renders needs, besides the middleware entry; settings.py is their one home.
+RENDER_SETTINGS = (
+    "TWISTED_REACTOR", "DOWNLOAD_HANDLERS", "PLAYWRIGHT_BROWSER_TYPE", "PLAYWRIGHT_LAUNCH_OPTIONS",
+    "PLAYWRIGHT_ABORT_REQUEST", "PLAYWRIGHT_MAX_CONTEXTS", "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT",
+    "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT", "WOSHIPM_RENDER", "WOSHIPM_RENDER_TIMEOUT",
+)
+
+
 def scrapy_settings() -> dict[str, Any]:
-    """The settings this module needs, as one dict (settings.py spells the same out literally)."""
-    handler = "woshipm_crawler.render.LazyPlaywrightDownloadHandler"
-    return {
-        "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
-        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
-        "DOWNLOADER_MIDDLEWARES": {"woshipm_crawler.render.RenderMiddleware": 585},
-        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-        "PLAYWRIGHT_LAUNCH_OPTIONS": {"headless": True, "args": list(CHROMIUM_ARGS)},
-        "PLAYWRIGHT_ABORT_REQUEST": "woshipm_crawler.render.abort_request",
-        "PLAYWRIGHT_MAX_CONTEXTS": 1,
-        "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 4,
-        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": 30_000,
-        "WOSHIPM_RENDER": "auto",
-        "WOSHIPM_RENDER_TIMEOUT": 20,
-    }
+    """This module's settings from the project's settings module, for spiders run outside the project."""
+    from woshipm_crawler import settings as project
+
+    chosen = {name: copy.deepcopy(getattr(project, name)) for name in RENDER_SETTINGS}
+    middleware = f"{__name__}.RenderMiddleware"
+    chosen["DOWNLOADER_MIDDLEWARES"] = {middleware: project.DOWNLOADER_MIDDLEWARES[middleware]}
+    return chosen

@@ -40,14 +40,9 @@ DOWNLOAD_HANDLERS = {
     "https": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
 }
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
-# Debian's Chromium as root on a machine without network: no sandbox, no background traffic.
-PLAYWRIGHT_LAUNCH_OPTIONS = {
-    "headless": True,
-    "args": [
-        "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-gpu", "--disable-component-update", "--no-first-run",
-    ],
-}
+# The executable and the flags for Debian's Chromium (no sandbox as root, no background traffic)
+# are added when the browser starts: woshipm_crawler.render.CHROMIUM_ARGS. Give "args" here to replace them.
+PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}
 # Images, fonts, media and other hosts are never fetched by the browser.
 PLAYWRIGHT_ABORT_REQUEST = "woshipm_crawler.render.abort_request"
 # A browser page costs ~10x a plain request: keep few of them open.
