@@ -160,3 +160,10 @@ def test_scrapy_feed_option_and_the_progress_line(replica, manifest, tmp_path):
     # erase-line); its last state stays on screen.
     progress = f"\x1b[2Klisting pages 2 | articles {len(crawl.items)}/{len(crawl.items)} |"
     assert progress in crawl.log
+
+
+def test_a_tag_with_no_articles_is_named_in_a_warning(replica, tmp_path):
+    crawl = run_crawl("tag", replica.base_url, tmp_path, {"tag": "没有这个标签"})
+    assert crawl.returncode == 0 and crawl.items == []
+    assert crawl.stat("woshipm/empty_listings") == 1
+    assert any("WARNING" in line and "has no articles" in line for line in crawl.log.splitlines())

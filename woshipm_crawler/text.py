@@ -43,9 +43,11 @@ def normalize_ws(text: str) -> str:
 
 def clean_inline(text: str) -> str:
     """White space of running text inside one paragraph (source newlines between CJK dropped)."""
-    text = _CJK_BREAK_RE.sub("", text)
-    lines = [_SPACE_RE.sub(" ", line).strip(" ") for line in text.split("\x00")]
-    return "\n".join(line for line in lines)
+    if "\n" in text:  # most runs have no source newline: skip the look-around scan
+        text = _CJK_BREAK_RE.sub("", text)
+    if "\x00" not in text:
+        return _SPACE_RE.sub(" ", text).strip(" ")
+    return "\n".join(_SPACE_RE.sub(" ", line).strip(" ") for line in text.split("\x00"))
 
 
 def word_count(text: str) -> int:
@@ -79,7 +81,9 @@ def _collect(element, paragraphs: list[str]) -> None:
 
     def flush() -> None:
         text = clean_inline("".join(run))
-        text = "\n".join(line.strip() for line in text.split("\n")).strip()
+        if "\n" in text:
+            text = "\n".join(line.strip() for line in text.split("\n"))
+        text = text.strip()
         if text:
             paragraphs.append(text)
         run.clear()

@@ -197,6 +197,9 @@ class ListingSpider(scrapy.Spider):
         stats.inc_value("woshipm/listing_pages")
         cards = [] if response.status == 404 else parse_listing(response.text, response.url)
         if not cards:
+            if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
+                logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
+                stats.inc_value("woshipm/empty_listings")
             logger.debug("%s ends at page %d (%s)", listing.key, page, response.status)
             walk.reached_end = True
             yield from self.end_walk(walk)
