@@ -536,3 +536,19 @@ def test_a_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
         lib.write(make_item(1, "2025-10-01", title="Changed"))
     assert path.read_bytes() == old
     assert temp_files(tmp_path) == []
+
+
+def test_sweep_removes_temp_files_of_dead_writers_only(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    folder = tmp_path / "articles" / "pd" / "2026" / "01"
+    folder.mkdir(parents=True)
+    left_behind = folder / f".5000001.md.{dead_pid}.x1y2z3.tmp"
+    in_progress = folder / f".5000002.md.{os.getpid()}.a1b2c3.tmp"
+    left_behind.write_text("half an article")
+    in_progress.write_text("being written")
+    assert MarkdownLibrary(tmp_path).sweep_temp_files() == 1
+    assert not left_behind.exists() and in_progress.exists()

@@ -441,7 +441,10 @@ class MarkdownLibrary:
             if path.read_bytes() == data:
                 return False  # unchanged: keep the mtime
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # The writer's pid in the name lets sweep_temp_files() tell a dead writer's leftovers.
+        descriptor, temp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+        )
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
@@ -456,6 +459,21 @@ class MarkdownLibrary:
         _fsync_directory(path.parent)
         return True
 
+    def sweep_temp_files(self) -> int:
+        """Remove temp files of writers that died mid-write (killed between write and rename).
+
+        Only files whose writer pid no longer runs on this machine: a live writer (another job on
+        the same library) keeps its temp file. Returns how many were removed.
+        """
+        removed = 0
+        for temp in self.root.rglob(f".*{TEMP_SUFFIX}"):
+            match = _TEMP_PID_RE.search(temp.name)
+            if match and not _pid_alive(int(match.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                    removed += 1
+        return removed
+
     def _remove_file(self, relative: PurePosixPath) -> bool:
         path = self._inside_root(relative)
         try:
@@ -464,6 +482,20 @@ class MarkdownLibrary:
             return False
         _fsync_directory(path.parent)
         return True
+
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_PID_RE = re.compile(r"\.(\d+)\.[^.]*\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

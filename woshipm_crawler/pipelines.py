@@ -164,6 +164,9 @@ class LibraryPipeline(_Pipeline):
         store.set_export_path(item["id"], "markdown", str(article_path(item)))
 
     def open_spider(self):
+        swept = self.library.sweep_temp_files()
+        if swept:
+            logger.warning("Markdown library: removed %d temp file(s) a killed run left behind", swept)
         # A previous run's committed-but-unexported versions: their files may be missing or stale.
         for pending in self.crawler.woshipm_recovered:
             self.write(pending.item)
