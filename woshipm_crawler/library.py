@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +53,7 @@ from urllib.parse import quote, urlsplit
 
 from woshipm_crawler import site
 from woshipm_crawler.markdown import neutralise_templates
+from woshipm_crawler.util import TEMP_SUFFIX, atomic_write, fsync_directory, pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -440,23 +439,7 @@ class MarkdownLibrary:
         with contextlib.suppress(FileNotFoundError):
             if path.read_bytes() == data:
                 return False  # unchanged: keep the mtime
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The writer's pid in the name lets sweep_temp_files() tell a dead writer's leftovers.
-        descriptor, temp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp_name, 0o644)  # mkstemp's 0600 would hide the book from a web server
-            os.replace(temp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        _fsync_directory(path.parent)
+        atomic_write(path, data)
         return True
 
     def sweep_temp_files(self) -> int:
@@ -468,7 +451,7 @@ class MarkdownLibrary:
         removed = 0
         for temp in self.root.rglob(f".*{TEMP_SUFFIX}"):
             match = _TEMP_PID_RE.search(temp.name)
-            if match and not _pid_alive(int(match.group(1))):
+            if match and not pid_alive(int(match.group(1))):
                 with contextlib.suppress(FileNotFoundError):
                     temp.unlink()
                     removed += 1
@@ -480,36 +463,11 @@ class MarkdownLibrary:
             path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
         return True
 
 
-TEMP_SUFFIX = ".tmp"
 _TEMP_PID_RE = re.compile(r"\.(\d+)\.[^.]*\.tmp$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename or unlink durable; not every platform can open a directory, hence best effort."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 # -- indexes (pure) -----------------------------------------------------------------------------------
