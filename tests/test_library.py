@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from markdown_it import MarkdownIt
 
-from woshipm_crawler import library
+from woshipm_crawler import library, util
 from woshipm_crawler.library import (
     MarkdownLibrary,
     article_path,
@@ -531,7 +531,7 @@ def test_a_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(library.os, "replace", failing_replace)
+    monkeypatch.setattr(util.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         lib.write(make_item(1, "2025-10-01", title="Changed"))
     assert path.read_bytes() == old
