@@ -129,7 +129,8 @@ def test_since_stops_after_a_page_of_older_articles(tmp_path):
     assert {item["id"] for item in crawl.items} == expected
     assert all(item["published"][:10] >= since for item in crawl.items)
     assert crawl.stat("woshipm/listing_pages") == 3  # pages 1-2, then page 3 of older articles only
-    assert crawl.stat("woshipm/skipped_older_than_since") >= 12
+    assert crawl.stat("woshipm/skipped/older_than_since") >= 12
+    assert crawl.stat("woshipm/walks/since") == 1
 
 
 @pytest.mark.parametrize(
@@ -138,6 +139,7 @@ def test_since_stops_after_a_page_of_older_articles(tmp_path):
         ({"category": "nosuch"}, "unknown nosuch; valid: pmd, pd"),
         ({"category": "pd", "since": "2026-13-01"}, "expected a date as YYYY-MM-DD"),
         ({"category": "pd", "limit": "-3"}, "expected a whole number"),
+        ({"category": "pd", "max_page": "1"}, "-a max_page: unknown argument (did you mean max_pages?)"),
     ],
 )
 def test_bad_arguments_stop_the_run_with_one_clear_line(replica, tmp_path, args, message):
@@ -146,7 +148,8 @@ def test_bad_arguments_stop_the_run_with_one_clear_line(replica, tmp_path, args,
     assert any(message in line for line in errors), errors
     assert crawl.items == []
     assert crawl.stats["finish_reason"] == "bad_argument"
-    assert json.dumps(crawl.stats.get("woshipm/argument_error", "")).count("\\n") == 0
+    assert crawl.returncode == 2 and "woshipm summary: FAILED" in crawl.log
+    assert json.dumps(crawl.stats.get("woshipm/stop_message", "")).count("\\n") == 0
 
 
 def test_scrapy_feed_option_and_the_progress_line(replica, manifest, tmp_path):
@@ -158,7 +161,7 @@ def test_scrapy_feed_option_and_the_progress_line(replica, manifest, tmp_path):
     assert all(row["title"] == manifest[row["id"]]["title"] for row in lines)
     # The live line, redrawn in place (\r, which text-mode capture turns into a newline, then
     # erase-line); its last state stays on screen.
-    progress = f"\x1b[2Klisting pages 2 | articles {len(crawl.items)}/{len(crawl.items)} |"
+    progress = f"\x1b[2Klisting pages 2 | articles fetched {len(crawl.items)} |"
     assert progress in crawl.log
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
+import sqlite3
 
 import numpy as np
 import pytest
 from datasketch import MinHash
 
 from woshipm_crawler import dedupe
-from woshipm_crawler.dedupe import NearDuplicateIndex
-from woshipm_crawler.replica import vocab
+from woshipm_crawler.replica import Corpus, vocab
 from woshipm_crawler.state import StateStore
 
 # A template-generated Chinese corpus, far more self-similar than real articles: every article draws
@@ -111,6 +110,32 @@ def corpus_pairs(rng, sentences, n_articles=40, n_reposts=20):
     return unrelated, reposts
 
 
+def measure_separation(unrelated, reposts) -> dict[str, float]:
+    """Exact and estimated Jaccard statistics over unrelated pairs and repost pairs: the evidence the
+    threshold is chosen from (max/mean of unrelated pairs, min/mean of repost pairs)."""
+
+    def stats(pairs):
+        exact, est = [], []
+        for a, b in pairs:
+            exact.append(dedupe.jaccard(a, b))
+            sa, sb = dedupe.signature(a), dedupe.signature(b)
+            est.append(dedupe.estimate(sa, sb) if sa is not None and sb is not None else 0.0)
+        return np.array(exact), np.array(est)
+
+    ue, us = stats(unrelated)
+    re_, rs = stats(reposts)
+    return {
+        "unrelated_exact_max": float(ue.max()),
+        "unrelated_exact_mean": float(ue.mean()),
+        "unrelated_est_max": float(us.max()),
+        "unrelated_est_mean": float(us.mean()),
+        "repost_exact_min": float(re_.min()),
+        "repost_exact_mean": float(re_.mean()),
+        "repost_est_min": float(rs.min()),
+        "repost_est_mean": float(rs.mean()),
+    }
+
+
 # -- pure functions ------------------------------------------------------------------------------
 
 
@@ -162,7 +187,7 @@ def test_published_key_orders_dates_and_times():
 )
 def test_threshold_separates_unrelated_articles_from_reposts(sentences, unrelated_max, repost_min):
     unrelated, reposts = corpus_pairs(random.Random(sentences), sentences)
-    stats = dedupe.measure_separation(unrelated, reposts)
+    stats = measure_separation(unrelated, reposts)
     print(sentences, {k: round(v, 3) for k, v in stats.items()})
     assert stats["unrelated_exact_max"] < unrelated_max < dedupe.THRESHOLD
     assert stats["unrelated_est_max"] < dedupe.THRESHOLD - 0.1
@@ -195,17 +220,19 @@ def planted(rng, n_unrelated=60, n_groups=5, copies=2):
     return records, truth
 
 
+def graph() -> dedupe.NearDuplicates:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(dedupe.SCHEMA)
+    return dedupe.NearDuplicates(conn)
+
+
 def test_index_flags_planted_reposts_and_nothing_else():
     records, truth = planted(random.Random(11))
-    index = NearDuplicateIndex()
+    index = graph()
     for aid, published, text in records:
-        index.add(aid, published, dedupe.signature(text))
-    assert index.assignments() == truth
+        index.index(aid, published, dedupe.signature(text))
+    assert index.assignments(truth) == truth
     assert len(index.groups()) == 5 and all(len(g) == 3 for g in index.groups())
-    # bulk loading finds the same
-    bulk = NearDuplicateIndex()
-    bulk._bulk_load([(aid, pub, dedupe.signature(text)) for aid, pub, text in records])
-    assert bulk.assignments() == truth
 
 
 def test_original_arriving_after_its_reposts_reflags_them():
@@ -218,107 +245,80 @@ def test_original_arriving_after_its_reposts_reflags_them():
         "2024-01-01T09:30:00+08:00",
         render(repost(rng, base, 2), REPOST_FOOTER.format(author="北岛")),
     )
-    index = NearDuplicateIndex()
+    index = graph()
     sig = {aid: dedupe.signature(text) for aid, _, text in (original, repost_a, repost_b)}
 
     # crawl order is newest first: the later repost, then the earlier one, then the original
-    assert index.find_original(30, repost_a[1], sig[30]) is None
-    assert index.add(30, repost_a[1], sig[30]) == {}
-    assert index.find_original(20, repost_b[1], sig[20]) is None  # 20 is earlier than 30
-    assert index.add(20, repost_b[1], sig[20]) == {30: 20}
-    assert index.find_original(10, original[1], sig[10]) is None
-    assert index.add(10, original[1], sig[10]) == {20: 10, 30: 10}
-    assert index.assignments() == {10: None, 20: 10, 30: 10}
-    assert index.add(10, original[1], sig[10]) == {}  # idempotent
+    assert index.original_of(30, repost_a[1], sig[30]) is None
+    assert index.index(30, repost_a[1], sig[30]) == {30: None}
+    assert index.original_of(20, repost_b[1], sig[20]) is None  # 20 is earlier than 30
+    assert index.index(20, repost_b[1], sig[20]) == {20: None, 30: 20}
+    assert index.original_of(10, original[1], sig[10]) is None
+    assert index.index(10, original[1], sig[10]) == {10: None, 20: 10, 30: 10}
+    assert index.index(10, original[1], sig[10]) == {}  # idempotent
 
     # a late article that is an exact copy: flagged, nothing else changes
-    assert index.find_original(40, "2024-03-01", sig[10]) == 10
-    assert index.add(40, "2024-03-01", sig[10]) == {40: 10}
+    assert index.original_of(40, "2024-03-01", sig[10]) == 10
+    assert index.index(40, "2024-03-01", sig[10])[40] == 10
     # same date as the original and a lower id: the lower id wins the tie
-    assert index.find_original(5, "2023-05-01", sig[10]) is None
-    assert index.add(5, "2023-05-01", sig[10]) == {10: 5, 20: 5, 30: 5, 40: 5}
+    assert index.original_of(5, "2023-05-01", sig[10]) is None
+    assert index.index(5, "2023-05-01", sig[10]) == {5: None, 10: 5, 20: 5, 30: 5, 40: 5}
     # the body of 5 is replaced by something unrelated: the group falls back to 10
     other = dedupe.signature(render(article(rng, 30), footer(rng)))
-    assert index.add(5, "2023-05-01", other) == {10: None, 20: 10, 30: 10, 40: 10}
-    assert index.remove(40) == {40: None}
-    assert index.reconcile({10: None, 20: 10, 30: None, 40: 10, 99: None}) == {30: 10, 40: None}
+    assert index.index(5, "2023-05-01", other) == {5: None, 10: None, 20: 10, 30: 10, 40: 10}
+    assert index.remove(40) == {40: None, 10: None, 20: 10, 30: 10}
+    assert index.groups() == [[10, 20, 30]]
 
 
-def test_index_persists_through_state_store_across_processes_views(tmp_path):
+def test_the_state_store_flags_reposts_across_processes_views(tmp_path):
     records, truth = planted(random.Random(23), n_unrelated=20, n_groups=3)
     path = tmp_path / "state.sqlite3"
     first_half, second_half = records[: len(records) // 2], records[len(records) // 2 :]
-    with StateStore(path) as store:
+    with StateStore(path) as store, StateStore(path) as other:  # two processes' connections
         for aid, published, text in first_half:
-            item = {
-                "id": aid,
-                "published": published,
-                "body_text": text,
-                "crawled_at": "2024-05-01T00:00:00Z",
-            }
-            store.commit_item(item, "job-1", signature=dedupe.signature(text))
-        index = NearDuplicateIndex.load(store)
-        assert len(index) == len(first_half)
-        # "another process" commits the rest through its own connection
-        with StateStore(path) as other:
-            for aid, published, text in second_half:
-                item = {"id": aid, "published": published, "body_text": text}
-                other.commit_item(item, "job-2", signature=dedupe.signature(text))
-        changes = index.refresh(store)
-        assert index.assignments() == truth
-        assert {k: v for k, v in changes.items() if v is not None} == {k: v for k, v in truth.items() if v}
-        assert index.refresh(store) == {}
-        # the store's own duplicate_of values are all None: reconcile lists exactly the reposts
-        assert index.reconcile(store.duplicate_of_map()) == {k: v for k, v in truth.items() if v}
+            store.commit_item({"id": aid, "published": published, "body_text": text}, "job-1")
+        for aid, published, text in second_half:
+            other.commit_item({"id": aid, "published": published, "body_text": text}, "job-2")
+        assert store.duplicate_of_map() == truth
+        assert store.near_duplicate_groups() == other.near_duplicate_groups()
+        assert {p.id for p in store.pending_exports()} == set(truth)  # each one's outputs still to write
 
 
-def test_load_recomputes_missing_and_stale_signatures(tmp_path):
+def test_stale_signatures_are_recomputed_from_the_stored_bodies(tmp_path):
     records, truth = planted(random.Random(31), n_unrelated=10, n_groups=2)
     with StateStore(tmp_path / "s.sqlite3") as store:
         for aid, published, text in records:
-            store.commit_item({"id": aid, "published": published, "body_text": text}, "job")  # no signature
+            store.commit_item({"id": aid, "published": published, "body_text": text}, "job")
         store.commit_item({"id": 1, "published": "2024-01-01", "body_text": "短"}, "job")
-        store._conn.execute("UPDATE minhash SET params = 'old'")  # nothing there yet: no-op, but harmless
-        index = NearDuplicateIndex.load(store)
-        assert index.assignments() == truth  # 1 is too short: not indexed
-        assert 1 not in index and index.duplicate_of(1) is None
-        assert store.signature_seq() == len(records) + 1  # all written back, the short one as NULL
+        assert store.sign_unsigned() == 0
         store._conn.execute("UPDATE minhash SET params = 'older-params'")
-        again = NearDuplicateIndex.load(store)
-        assert again.assignments() == truth
+        store._conn.execute("DELETE FROM similar_pair")
+        assert store.sign_unsigned() == len(records) + 1
+        assert {k: v for k, v in store.duplicate_of_map().items() if k != 1} == truth
+        assert store.duplicate_of_map()[1] is None  # too short to compare
 
 
-def test_bulk_load_of_thousands_is_fast():
+def test_thousands_of_unrelated_articles_form_no_group():
     rng = random.Random(2)
-    texts = [render(article(rng, rng.randint(20, 60)), footer(rng)) for _ in range(1500)]
-    started = time.perf_counter()
-    sigs = [dedupe.signature(t) for t in texts]
-    signing = time.perf_counter() - started
-    index = NearDuplicateIndex()
-    started = time.perf_counter()
-    index._bulk_load([(i, "2024-01-01", s) for i, s in enumerate(sigs)])
-    loading = time.perf_counter() - started
-    print(f"sign {signing / len(texts) * 1000:.2f} ms/article, load {loading:.2f} s for {len(texts)}")
+    index = graph()
+    for i in range(1500):
+        index.index(i, "2024-01-01", dedupe.signature(render(article(rng, rng.randint(20, 60)), footer(rng))))
     assert index.groups() == []
-    assert signing / len(texts) < 0.01 and loading < 5
 
 
 def test_replica_corpus_planted_reposts():
-    corpus_mod = pytest.importorskip("woshipm_crawler.replica.corpus")
-    if not hasattr(corpus_mod, "Corpus"):
-        pytest.skip("replica has no Corpus yet")
-    corpus = corpus_mod.Corpus(300)
+    corpus = Corpus(300)
     articles = [corpus.article(i) for i in range(len(corpus))]
-    index = NearDuplicateIndex()
-    index._bulk_load(
-        [(a.id, a.published_value(), s) for a in articles if (s := dedupe.signature(a.body_text)) is not None]
-    )
+    index = graph()
+    for a in articles:
+        index.index(a.id, a.published_value(), dedupe.signature(a.body_text))
     truth = {a.id: a.duplicate_of for a in articles}
-    flagged = {aid for aid, dup in index.assignments().items() if dup is not None}
+    found = index.assignments(truth)
+    flagged = {aid for aid, dup in found.items() if dup is not None}
     planted_ids = {aid for aid, dup in truth.items() if dup is not None}
     assert planted_ids, "the replica plants reposts"
     precision = len(flagged & planted_ids) / max(len(flagged), 1)
     recall = len(flagged & planted_ids) / len(planted_ids)
     print(f"replica: {len(planted_ids)} planted, precision {precision:.2f}, recall {recall:.2f}")
     assert precision == recall == 1.0
-    assert {aid: index.duplicate_of(aid) for aid in planted_ids} == {aid: truth[aid] for aid in planted_ids}
+    assert {aid: found[aid] for aid in planted_ids} == {aid: truth[aid] for aid in planted_ids}

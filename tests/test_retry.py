@@ -1,14 +1,18 @@
-"""Backoff that honours Retry-After, and the run report's progress line."""
+"""Site-wide backoff: Retry-After honoured by every slot, exponential backoff, gradual recovery."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
+from scrapy import Spider
+from scrapy.core.downloader import Slot
 from scrapy.http import Request, Response
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from woshipm_crawler.retry import BackoffRetryMiddleware, retry_after_seconds
+from woshipm_crawler import retry
+from woshipm_crawler.retry import SiteBackoffMiddleware, retry_after_seconds
 
 
 def test_retry_after_in_seconds_and_as_an_http_date():
@@ -20,20 +24,88 @@ def test_retry_after_in_seconds_and_as_an_http_date():
     assert retry_after_seconds(None) is None
 
 
-def middleware(**settings) -> BackoffRetryMiddleware:
-    crawler = get_crawler(settings_dict={"WOSHIPM_RETRY_BACKOFF_BASE": 0.5, "WOSHIPM_RETRY_BACKOFF_MAX": 8,
-                                         **settings})
-    return BackoffRetryMiddleware.from_crawler(crawler)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_backoff_doubles_per_retry_up_to_the_cap_and_obeys_the_server():
-    mw = middleware()
-    request = Request("http://127.0.0.1/x")
-    assert [mw.backoff(request.replace(meta={"retry_times": n})) for n in range(6)] == [0.5, 1, 2, 4, 8, 8]
-    told = Response("http://127.0.0.1/x", status=429, headers={"Retry-After": "3"})
-    assert mw.backoff(request, told) == 3.0
-    greedy = Response("http://127.0.0.1/x", status=429, headers={"Retry-After": "3600"})
-    assert mw.backoff(request, greedy) == 8  # capped: an hour-long wait would stall the crawl
+def middleware(monkeypatch, **settings) -> tuple[SiteBackoffMiddleware, dict[str, Slot], Clock]:
+    """The middleware on a crawler whose downloader has two slots of the site, on a fake clock."""
+    crawler = get_crawler(Spider, settings_dict={"WOSHIPM_RETRY_BACKOFF_BASE": 0.5, "WOSHIPM_RETRY_BACKOFF_MAX": 8,
+                                                 "DOWNLOAD_DELAY": 0.2, "AUTOTHROTTLE_ENABLED": False, **settings})
+    crawler.spider = Spider.from_crawler(crawler, name="t")
+    slots = {"www.woshipm.com": Slot(4, 0.2, 0), "woshipm.com": Slot(4, 0.2, 0)}
+    crawler.engine = SimpleNamespace(downloader=SimpleNamespace(slots=slots))
+    clock = Clock()
+    monkeypatch.setattr(retry.time, "monotonic", clock)
+    return SiteBackoffMiddleware.from_crawler(crawler), slots, clock
+
+
+def penalty(slot: Slot, now: float) -> float:
+    """Seconds before the slot sends its next request (Scrapy's Downloader._process_queue rule)."""
+    return slot.download_delay() - now + slot.lastseen if slot.download_delay() else 0.0
+
+
+def answer(mw, status: int, headers=None, meta=None):
+    request = Request("http://www.woshipm.com/pd/1.html", meta=meta or {})
+    return mw.process_response(request, Response(request.url, status=status, headers=headers or {}))
+
+
+def test_a_429_pauses_every_slot_of_the_site_for_its_retry_after(monkeypatch):
+    mw, slots, clock = middleware(monkeypatch)
+    retried = answer(mw, 429, {"Retry-After": "3"})
+    assert isinstance(retried, Request) and retried.meta["retry_times"] == 1
+    for slot in slots.values():
+        assert penalty(slot, clock.now) >= 3.0  # nothing leaves any slot inside the window
+        assert slot.delay == 1.5  # then half the wait between requests
+    clock.now += 3.0
+    greedy = answer(mw, 429, {"Retry-After": "3600"})
+    assert isinstance(greedy, Request)
+    assert 8.0 <= penalty(slots["woshipm.com"], clock.now) <= 8.0 + slots["woshipm.com"].delay  # capped
+
+
+def test_without_retry_after_the_pause_doubles_per_slow_down_in_a_row(monkeypatch):
+    mw, slots, clock = middleware(monkeypatch)
+    pauses = []
+    for _ in range(6):
+        answer(mw, 503)
+        pauses.append(mw.paused_until - clock.now)
+        answer(mw, 503)  # an answer to a request sent before the pause: the same event
+        clock.now = mw.paused_until
+    assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    answer(mw, 200)
+    answer(mw, 503)
+    assert mw.paused_until - clock.now == 0.5  # a good answer in between starts over
+
+
+def test_the_pace_recovers_gradually_after_a_pause(monkeypatch):
+    mw, slots, clock = middleware(monkeypatch)
+    answer(mw, 429, {"Retry-After": "4"})
+    clock.now += 4
+    delays = []
+    for _ in range(12):
+        answer(mw, 200)
+        delays.append(round(slots["www.woshipm.com"].delay, 3))
+    assert delays[:4] == [1.6, 1.28, 1.024, 0.819]
+    assert delays == sorted(delays, reverse=True) and delays[-1] == 0.2  # back to DOWNLOAD_DELAY
+    assert mw.floor == 0.0
+
+
+def test_retries_give_up_and_check_pages_are_no_rate_signal(monkeypatch):
+    mw, slots, clock = middleware(monkeypatch, RETRY_TIMES=2)
+    request = Request("http://www.woshipm.com/pd/2.html")
+    for expected in (1, 2):
+        request = mw.process_response(request, Response(request.url, status=500))
+        assert request.meta["retry_times"] == expected
+    assert isinstance(mw.process_response(request, Response(request.url, status=500)), Response)  # given up
+    shown = answer(mw, 503, meta={"dont_retry": True})  # a check page the render stage hands on
+    assert isinstance(shown, Response) and mw.paused_until == 0.0
+    for _ in range(4):  # a rate-limited request waits longer before it is given up
+        request = mw.process_response(request.replace(meta={}), Response(request.url, status=429))
+        assert isinstance(request, Request)
 
 
 def test_settings_name_the_project_and_stay_polite():

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from woshipm_crawler import text
-from woshipm_crawler.state import Outcome, StateStore, emission_key, jsonl_has
+from woshipm_crawler.state import Outcome, StateStore, WalkStart, emission_key, jsonl_has
 
 
 def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
@@ -42,7 +42,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -161,12 +161,14 @@ def test_set_duplicate_of_makes_a_new_pending_version(store):
 def _commit_and_die(path: str, article_id: int) -> None:
     """A pipeline killed between commit_item and mark_exported (os._exit skips every cleanup)."""
     store = StateStore(path)
+    store.begin_run("dead-job")
     store.commit_item(make_item(article_id), "dead-job")
     os._exit(0)
 
 
 def _commit_and_wait(path: str, article_id: int, committed, release) -> None:
     store = StateStore(path)
+    store.begin_run("live-job")
     store.commit_item(make_item(article_id), "live-job")
     committed.set()
     release.wait(20)
@@ -190,6 +192,7 @@ def test_pending_exports_survive_a_crash(tmp_path):
             with StateStore(path) as earlier:  # an earlier crawl of this process, closed without marking
                 earlier.commit_item(make_item(300), "job-x")
             assert [p.id for p in store.pending_exports()] == [100, 200, 300]
+            store.begin_run("recovery-1")
             taken = store.claim_pending("recovery-1")
             # the dead job's version and our own earlier job's are taken; the live job's is not
             assert [(p.id, p.version, p.claim_job) for p in taken] == [
@@ -198,7 +201,10 @@ def test_pending_exports_survive_a_crash(tmp_path):
             ]
             assert taken[0].item == make_item(100) and taken[0].key == emission_key(make_item(100))
             assert store.claim_pending("recovery-2") == []  # claimed by a live job (recovery-1, open here)
-            assert [p.id for p in store.claim_pending("recovery-3", stale_after=-1)] == [100, 200, 300]
+            release.set()  # the live job's process ends without writing its outputs
+            live.join(30)
+            store.end_run("recovery-1")
+            assert [p.id for p in store.claim_pending("recovery-3")] == [100, 200, 300]
 
             # the recovery: the JSONL line of 100 landed before the crash, 300's did not
             jsonl = tmp_path / "items-dead-job.jsonl"
@@ -262,3 +268,92 @@ def test_jsonl_has_ignores_torn_and_foreign_lines(tmp_path):
     )
     assert jsonl_has([path], [emission_key(a), emission_key(b)]) == {emission_key(a)}
     assert jsonl_has([path], []) == set()
+
+
+# -- walks, the frontier, runs ---------------------------------------------------------------------
+
+CARDS = [(i, f"http://127.0.0.1/pd/{i}.html") for i in (11, 12, 13)]
+
+
+def test_a_walk_resumes_where_it_stopped_and_incremental_walks_need_a_complete_one(store):
+    store.begin_run("run-1")
+    assert store.begin_walk("category:pd", "run-1") == WalkStart(1, "full", False)
+    fate = store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
+    assert fate.fetch == CARDS and (fate.new, fate.known, fate.again) == (3, 0, 0)
+    assert store.listings(11) and store.walk("category:pd")["next_page"] == 2
+    store.end_run("run-1")  # killed, in effect: the walk is still 'walking'
+    store.begin_run("run-2")
+    assert store.begin_walk("category:pd", "run-2") == WalkStart(2, "full", True)
+    store.end_walk("category:pd", "end", reached_end=True)
+    store.end_run("run-2")
+    store.begin_run("run-3")
+    assert store.begin_walk("category:pd", "run-3") == WalkStart(1, "incremental", False)
+    assert store.begin_walk("category:pd", "run-3", full=True).mode == "full"
+    store.end_walk("category:pd", "failed", reached_end=False, resume_at=4)
+    walk = store.walk("category:pd")
+    assert (walk["status"], walk["next_page"], walk["end_reason"]) == ("walking", 4, "failed")
+    assert walk["completed_at"] is not None  # from run-2's walk: a failed walk keeps the earlier one
+
+
+def test_cards_go_to_one_run_only_and_leave_the_frontier_when_stored(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as first, StateStore(path) as second:
+        first.begin_run("run-a")
+        second.begin_run("run-b")
+        assert second.begin_walk("category:pd", "run-b") is not None
+        assert first.begin_walk("category:pd", "run-a") is None  # walked by a live run
+        fate_a = first.record_listing_page("tag:ue", "run-a", CARDS[:2], next_page=None)
+        fate_b = second.record_listing_page("category:pd", "run-b", CARDS, next_page=2)
+        assert [i for i, _ in fate_a.fetch] == [11, 12]
+        assert [i for i, _ in fate_b.fetch] == [13] and fate_b.elsewhere == 2
+        again = first.record_listing_page("category:ai", "run-a", CARDS[:1], next_page=None)
+        assert again.fetch == [] and again.again == 1
+        first.commit_item(make_item(11), "run-a")
+        assert first.frontier_counts().get("queued") == 2  # 12 and 13 still to store
+        first.article_failed(12, "truncated")
+        first.end_run("run-a")  # 12 failed: a later run may try it again
+        assert [i for i, _ in second.claim_frontier("run-b", ["tag:ue", "category:pd"])] == [12]
+        assert sorted(first.listings(11)) == ["category:ai", "category:pd", "tag:ue"]
+
+
+def test_limit_leaves_the_rest_queued_and_since_remembers_older_dates(store):
+    store.begin_run("run-1")
+    fate = store.record_listing_page("category:pd", "run-1", CARDS, next_page=2, budget=1)
+    assert [i for i, _ in fate.fetch] == [11] and fate.over_budget == 2
+    store.article_older(11, "2020-01-01")
+    store.end_run("run-1")
+    store.begin_run("run-2")
+    fate = store.record_listing_page("category:pd", "run-2", CARDS, next_page=2, since="2024-01-01")
+    assert [i for i, _ in fate.fetch] == [12, 13] and fate.dates[11] == "2020-01-01"
+    for _ in range(3):
+        store.article_failed(12, "http")
+    store.end_run("run-2")
+    store.begin_run("run-3")
+    assert store.claim_frontier("run-3", ["category:pd"]) == [(13, CARDS[2][1])]  # 12 given up, 11 older
+    assert store.frontier_counts()["given_up"] == 1
+
+
+def test_the_state_remembers_its_site(store):
+    assert store.bind_site("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert store.bind_site("https://www.woshipm.com") == "http://127.0.0.1:8000"
+
+
+def test_a_schema_1_state_is_migrated_and_its_walks_kept(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        "CREATE TABLE articles (id INTEGER PRIMARY KEY, url TEXT, category TEXT, published TEXT, "
+        "first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, content_hash TEXT NOT NULL, duplicate_of INTEGER, "
+        "version INTEGER NOT NULL, exported INTEGER NOT NULL DEFAULT 0, claim_job TEXT, claim_pid INTEGER, "
+        "claim_host TEXT, claim_at TEXT, item_json TEXT NOT NULL);"
+        "CREATE TABLE minhash (id INTEGER PRIMARY KEY, published TEXT, signature BLOB, params TEXT NOT NULL, "
+        "seq INTEGER NOT NULL);"
+        "CREATE TABLE walks (listing TEXT PRIMARY KEY, completed_at TEXT NOT NULL);"
+        "INSERT INTO walks VALUES ('category:pd', '2026-01-01T00:00:00Z');"
+        "PRAGMA user_version = 1;"
+    )
+    raw.close()
+    with StateStore(path) as store:
+        assert store.walk("category:pd")["completed_at"] == "2026-01-01T00:00:00Z"
+        store.begin_run("run")
+        assert store.begin_walk("category:pd", "run").mode == "incremental"

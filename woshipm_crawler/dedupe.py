@@ -15,12 +15,11 @@ Model
   are never grouped: a one-line body ("视频", an image caption) says nothing about being a repost.
 
 Because groups are decided by publication date, not by crawl order, an original crawled after its
-repost (the normal case: listings are crawled newest first) re-flags the repost.
-``NearDuplicateIndex.add`` returns every id whose ``duplicate_of`` changed, and ``reconcile``
-compares the whole index with the state store, so a run that died in between is repaired at the
-next start.
+repost (the normal case: listings are crawled newest first) re-flags the repost:
+``NearDuplicates.index`` returns the assignments of every group an article joined or left, and the
+state store applies them in the same transaction that stores the article.
 
-Threshold, from measurements (``measure_separation``; tests/test_dedupe.py asserts them):
+Threshold, from measurements (tests/test_dedupe.py measures and asserts them):
 - synthetic template corpus of the tests (sentence frames, shared vocabulary and footer, i.e. far
   more alike than real articles), exact / MinHash-estimated Jaccard: unrelated pairs max 0.15 / 0.20
   (means 0.05–0.10 by length); reposts with one or two sentences replaced and a different credit
@@ -33,27 +32,20 @@ Threshold, from measurements (``measure_separation``; tests/test_dedupe.py asser
 sqrt(0.24/128) ≈ 0.043). Without ``strip_boilerplate`` unrelated short articles reached 0.29 and
 their reposts fell to 0.39: no threshold separated them.
 
-Persistence: signatures live in the state store's ``minhash`` table (``StateStore.put_signature``
-or ``commit_item(..., signature=...)``), tagged with ``SIGNATURE_PARAMS`` so that a change of
-parameters is detected and stale signatures are recomputed from the stored body text.
-
-Speed: ``signature`` ≈ 0.4–1 ms per body; ``NearDuplicateIndex`` bulk load of 3,000 replica
-signatures 0.08 s (52,000 LSH candidate pairs), of 20,000 synthetic-template signatures 4.5 s (the
-pathological case: 6.6 million candidate pairs); an incremental ``add`` ≈ 1–4 ms.
+Persistence: the graph lives in the state file (``SCHEMA``: signatures, LSH bucket keys, verified
+edges), never in memory, so a crawl of 150,000 articles holds no per-article index. Signatures are
+tagged with ``SIGNATURE_PARAMS``: a change of parameters is detected and the signature recomputed
+from the stored body text. Measured figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import numpy as np
 from datasketch import MinHash
-
-if TYPE_CHECKING:
-    from woshipm_crawler.state import StateStore
 
 NGRAM = 5
 NUM_PERM = 128
@@ -67,9 +59,7 @@ BAND_ROWS = 3
 BANDS = NUM_PERM // BAND_ROWS
 MIN_SHINGLES = 25
 # Stored with every signature: a different value means the signature was made by other parameters.
-SIGNATURE_PARAMS = (
-    f"minhash:{SCHEME}:perm={NUM_PERM}:seed={SEED}:ngram={NGRAM}:lower-wordchars-noboilerplate:v1"
-)
+SIGNATURE_PARAMS = f"minhash:{SCHEME}:perm={NUM_PERM}:seed={SEED}:ngram={NGRAM}:lower-wordchars-noboilerplate:v1"
 
 # Credit, licence and disclaimer lines of woshipm bodies (and of the sites reposts come from).
 _BOILERPLATE_RE = re.compile(
@@ -105,9 +95,7 @@ def strip_boilerplate(text: str) -> str:
     an article that discusses the platform keeps its paragraphs.
     """
     lines = (line for line in (text or "").split("\n"))
-    return "\n".join(
-        line for line in lines if len(line) > BOILERPLATE_MAX_CHARS or not _BOILERPLATE_RE.search(line)
-    )
+    return "\n".join(line for line in lines if len(line) > BOILERPLATE_MAX_CHARS or not _BOILERPLATE_RE.search(line))
 
 
 def comparable(text: str) -> str:
@@ -213,13 +201,6 @@ def published_key(published: str | None) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-def to_minhash(sig: np.ndarray) -> MinHash:
-    """A datasketch MinHash holding ``sig`` (for datasketch's own tools, e.g. ``MinHashLSH``)."""
-    return MinHash(
-        num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=sig, permutations=_TEMPLATE.permutations
-    )
-
-
 def band_keys(sigs: np.ndarray) -> np.ndarray:
     """uint64[m, BANDS] LSH keys of m signatures: each band's values hashed, salted by band number.
 
@@ -233,328 +214,168 @@ def band_keys(sigs: np.ndarray) -> np.ndarray:
     return keys
 
 
-class _Bands:
-    """LSH buckets in numpy: a sorted array of (key, id) for the bulk, a dict for recent additions.
+# The similarity graph lives in the state file, beside the articles, so memory does not grow with the
+# corpus and every change is part of the transaction that stores the article.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS minhash (
+    id            INTEGER PRIMARY KEY,
+    published     TEXT,
+    signature     BLOB,
+    params        TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS minhash_band (
+    key           INTEGER NOT NULL,
+    id            INTEGER NOT NULL,
+    PRIMARY KEY (key, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS minhash_band_by_id ON minhash_band(id);
+CREATE TABLE IF NOT EXISTS similar_pair (
+    a             INTEGER NOT NULL,
+    b             INTEGER NOT NULL,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+"""
 
-    Datasketch's MinHashLSH spends ~1 ms per insert + query in Python (21 s for 20,000 articles);
-    this does the bulk in one sort and a query in one ``searchsorted``. Entries of removed or
-    re-signed articles stay until the next rebuild; they only yield candidates that fail verification.
+
+def _placeholders(values) -> str:
+    return ",".join("?" * len(values))
+
+
+class NearDuplicates:
+    """The near-duplicate graph over one SQLite connection (the caller owns the transaction).
+
+    ``minhash`` holds each article's signature (NULL: too short to compare), ``minhash_band`` its LSH
+    bucket keys, ``similar_pair`` the verified edges (both directions). Groups are the connected
+    components; ``duplicate_of`` of a member is its group's earliest-published article.
+
+        graph = NearDuplicates(conn)
+        assignments = graph.index(article_id, published, signature(body_text))
+        # {id: duplicate_of} for every member of the groups the article joined or left, itself included
     """
 
-    REBUILD_AFTER = 50_000  # recent entries (≈ 1,200 articles) before they are merged into the arrays
-
-    def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)
-        self.ids = np.empty(0, dtype=np.int64)
-        self.recent: dict[int, list[int]] = {}
-        self.recent_count = 0
-
-    def build(self, ids: np.ndarray, sigs: np.ndarray) -> None:
-        keys = band_keys(sigs).ravel()
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.ids = keys[order], np.repeat(np.asarray(ids, dtype=np.int64), BANDS)[order]
-        self.recent, self.recent_count = {}, 0
-
-    def add(self, article_id: int, sig: np.ndarray) -> None:
-        for key in band_keys(sig[None, :])[0].tolist():
-            self.recent.setdefault(key, []).append(article_id)
-        self.recent_count += BANDS
-
-    def query(self, sig: np.ndarray) -> set[int]:
-        keys = band_keys(sig[None, :])[0]
-        lo = np.searchsorted(self.keys, keys, side="left")
-        hi = np.searchsorted(self.keys, keys, side="right")
-        out: set[int] = set()
-        for a, b in zip(lo[lo < hi].tolist(), hi[lo < hi].tolist(), strict=True):
-            out.update(self.ids[a:b].tolist())
-        for key in keys.tolist():
-            out.update(self.recent.get(key, ()))
-        return out
-
-    def candidate_pairs(self) -> np.ndarray:
-        """int64[k, 2] distinct id pairs (a < b) sharing a bucket in the arrays."""
-        if len(self.keys) < 2:
-            return np.empty((0, 2), dtype=np.int64)
-        starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
-        sizes = np.diff(np.r_[starts, len(self.keys)])
-        pairs = []
-        for size in np.unique(sizes[sizes > 1]).tolist():
-            # all buckets of one size at once: ids[bucket_start + i], ids[bucket_start + j], i < j
-            first = starts[sizes == size]
-            i, j = np.triu_indices(size, 1)
-            x = self.ids[first[:, None] + i[None, :]].ravel()
-            y = self.ids[first[:, None] + j[None, :]].ravel()
-            keep = x != y
-            # one int64 per pair (ids are < 2**31), so np.unique is a plain 1-D sort
-            pairs.append((np.minimum(x, y)[keep] << 32) | np.maximum(x, y)[keep])
-        if not pairs:
-            return np.empty((0, 2), dtype=np.int64)
-        packed = _sorted_unique(np.concatenate(pairs))
-        return np.stack([packed >> 32, packed & 0xFFFFFFFF], axis=1)
-
-
-class NearDuplicateIndex:
-    """In-memory similarity graph of all signed articles, with ``duplicate_of`` per article.
-
-    Usage by the pipeline (per item, after the item is parsed)::
-
-        sig = dedupe.signature(item["body_text"])
-        index.refresh(store)                        # signatures other processes stored meanwhile
-        item["duplicate_of"] = index.find_original(item["id"], item["published"], sig)
-        result = store.commit_item(item, job, signature=sig)
-        changes = index.add(item["id"], item["published"], sig)   # {id: new duplicate_of}
-        for other, dup in changes.items():          # other members re-flagged (original came later)
-            if other != item["id"]:
-                store.set_duplicate_of(other, dup, job)   # a new pending version, emitted as usual
-    """
-
-    def __init__(self, threshold: float = THRESHOLD) -> None:
+    def __init__(self, conn, threshold: float = THRESHOLD) -> None:
+        self.conn = conn
         self.threshold = threshold
-        self._bands = _Bands()
-        self._sigs: dict[int, np.ndarray] = {}
-        self._published: dict[int, str | None] = {}
-        self._keys: dict[int, tuple[dt.datetime, int]] = {}
-        self._adj: dict[int, set[int]] = {}
-        self._dup: dict[int, int | None] = {}
-        self._seq = 0  # highest StateStore.minhash.seq loaded, for refresh()
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return len(self._sigs)
-
-    def __contains__(self, article_id: int) -> bool:
-        return article_id in self._sigs
-
-    def duplicate_of(self, article_id: int) -> int | None:
-        return self._dup.get(article_id)
-
-    def assignments(self) -> dict[int, int | None]:
-        """``duplicate_of`` of every indexed article."""
-        return dict(self._dup)
-
-    def groups(self) -> list[list[int]]:
-        """Groups of two or more articles, each sorted original first."""
-        members: dict[int, list[int]] = {}
-        for aid, dup in self._dup.items():
-            members.setdefault(dup if dup is not None else aid, []).append(aid)
-        return sorted(
-            (sorted(m, key=self._keys.__getitem__) for m in members.values() if len(m) > 1),
-            key=lambda g: g[0],
-        )
-
     def similar(self, sig: np.ndarray, exclude: int | None = None) -> list[tuple[int, float]]:
         """Indexed articles whose estimated Jaccard with ``sig`` is at least the threshold, best first."""
-        candidates = [c for c in self._bands.query(sig) if c != exclude and c in self._sigs]
-        if not candidates:
-            return []
-        scores = (np.stack([self._sigs[c] for c in candidates]) == sig).sum(axis=1) / NUM_PERM
-        out = [(c, float(j)) for c, j in zip(candidates, scores.tolist(), strict=True) if j >= self.threshold]
+        keys = band_keys(np.asarray(sig, dtype=np.uint32)[None, :])[0].view(np.int64).tolist()
+        candidates = [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT DISTINCT id FROM minhash_band WHERE key IN ({_placeholders(keys)})", keys
+            )
+            if row[0] != exclude
+        ]
+        out = []
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start : start + 500]
+            for other, blob in self.conn.execute(
+                f"SELECT id, signature FROM minhash WHERE id IN ({_placeholders(chunk)}) "
+                "AND signature IS NOT NULL AND params = ?",
+                (*chunk, SIGNATURE_PARAMS),
+            ):
+                score = estimate(from_bytes(blob), sig)
+                if score >= self.threshold:
+                    out.append((other, score))
         return sorted(out, key=lambda p: (-p[1], p[0]))
 
-    def find_original(self, article_id: int, published: str | None, sig: np.ndarray | None) -> int | None:
-        """``duplicate_of`` the article would get if added now; the index is not changed."""
-        if sig is None:
-            return None
-        neighbours = [other for other, _ in self.similar(sig, exclude=article_id)]
-        if not neighbours:
-            return None
-        component = self._component(neighbours, exclude=article_id)
-        best = min(component, key=self._keys.__getitem__)
-        return best if self._keys[best] < (published_key(published), article_id) else None
-
-    # -- updates ---------------------------------------------------------------------------------
-
-    def add(self, article_id: int, published: str | None, sig: np.ndarray | None) -> dict[int, int | None]:
-        """Index (or re-index) an article; returns ``{id: duplicate_of}`` for every id whose value changed.
-
-        The article's own id is included when its value differs from before (a new article is
-        reported when it is a duplicate). Adding the same signature again changes nothing.
-        """
-        old_sig = self._sigs.get(article_id)
-        if (
-            sig is not None
-            and old_sig is not None
-            and np.array_equal(old_sig, sig)
-            and self._published.get(article_id) == published
-        ):
-            return {}
-        affected = self._component([article_id]) if article_id in self._adj else set()
-        self._remove(article_id)
-        if sig is not None:
-            sig = np.asarray(sig, dtype=np.uint32)
-            neighbours = [other for other, _ in self.similar(sig, exclude=article_id)]
-            self._insert(article_id, published, sig)
-            for other in neighbours:
-                self._adj[article_id].add(other)
-                self._adj[other].add(article_id)
-            affected |= self._component([article_id])
-        affected.add(article_id)
-        return self._reassign(affected)
-
-    def remove(self, article_id: int) -> dict[int, int | None]:
-        """Forget an article (e.g. its body became too short); returns the changed assignments."""
-        return self.add(article_id, None, None)
-
-    def reconcile(self, stored: Mapping[int, int | None]) -> dict[int, int | None]:
-        """``{id: duplicate_of}`` for every stored article whose stored value differs from the index.
-
-        Articles absent from the index (no signature) should have None.
-        """
-        return {aid: self._dup.get(aid) for aid, value in stored.items() if self._dup.get(aid) != value}
-
-    # -- persistence -----------------------------------------------------------------------------
-
-    @classmethod
-    def load(cls, store: StateStore, **kwargs) -> NearDuplicateIndex:
-        """Build the index from the store's signatures, recomputing stale or missing ones.
-
-        An article stored without a current signature (a store written before the dedupe existed, or
-        with other SIGNATURE_PARAMS) gets one from its stored body text, written back to the store.
-        """
-        index = cls(**kwargs)
-        records = []
-        have = set()  # ids with a current entry; a NULL blob means "too short to sign", not "stale"
-        for article_id, published, blob, params, seq in store.iter_signatures():
-            index._seq = max(index._seq, seq)
-            if params == SIGNATURE_PARAMS:
-                have.add(article_id)
-                if blob is not None:
-                    records.append((article_id, published, from_bytes(blob)))
-        for article_id in sorted(store.known_ids() - have):
-            item = store.get_item(article_id) or {}
-            sig = signature(item.get("body_text") or "")
-            store.put_signature(article_id, item.get("published"), sig)
-            if sig is not None:
-                records.append((article_id, item.get("published"), sig))
-        index._bulk_load(records)
-        index._seq = max(index._seq, store.signature_seq())
-        return index
-
-    def refresh(self, store: StateStore) -> dict[int, int | None]:
-        """Load signatures stored since the last load/refresh (by other processes); returns changes."""
-        changes: dict[int, int | None] = {}
-        for article_id, published, blob, params, seq in store.iter_signatures(since=self._seq):
-            self._seq = max(self._seq, seq)
-            if params == SIGNATURE_PARAMS:
-                changes.update(self.add(article_id, published, from_bytes(blob) if blob else None))
-        return changes
-
-    def _bulk_load(self, records: Iterable[tuple[int, str | None, np.ndarray]]) -> None:
-        """Index many articles at once: one sort for the buckets, vectorised verification."""
-        for article_id, published, sig in records:
-            self._remove(article_id)
-            self._insert(article_id, published, np.asarray(sig, dtype=np.uint32), index_bands=False)
-        self._rebuild_bands()
-        pairs = self._bands.candidate_pairs()
-        if len(pairs):
-            ids = np.fromiter(self._sigs, dtype=np.int64, count=len(self._sigs))
-            matrix = np.stack(list(self._sigs.values()))
-            order = np.argsort(ids)
-            a = order[np.searchsorted(ids, pairs[:, 0], sorter=order)]  # id -> row of matrix
-            b = order[np.searchsorted(ids, pairs[:, 1], sorter=order)]
-            # Template-heavy corpora give millions of candidates (mostly J ~ 0.1). A cheap first look
-            # at 32 values drops those far below: at J = THRESHOLD the 32-value count has mean 12.8,
-            # sd 2.8, and fewer than 5 matches happens with probability < 0.3%.
-            head = np.ascontiguousarray(matrix[:, :32])
-            keep = (head[a] == head[b]).sum(axis=1) >= 5
-            a, b, pairs = a[keep], b[keep], pairs[keep]
-            similar = np.empty(len(pairs), dtype=bool)
-            for lo in range(0, len(pairs), 100_000):  # chunks bound the temporary (chunk x 128) array
-                eq = (matrix[a[lo : lo + 100_000]] == matrix[b[lo : lo + 100_000]]).sum(axis=1)
-                similar[lo : lo + 100_000] = eq >= self.threshold * NUM_PERM
-            for x, y in pairs[similar].tolist():
-                self._adj[x].add(y)
-                self._adj[y].add(x)
-        self._reassign(set(self._sigs))
-
-    def _rebuild_bands(self) -> None:
-        ids = np.fromiter(self._sigs, dtype=np.int64, count=len(self._sigs))
-        sigs = np.stack(list(self._sigs.values())) if self._sigs else np.empty((0, NUM_PERM), np.uint32)
-        self._bands.build(ids, sigs)
-
-    # -- internals -------------------------------------------------------------------------------
-
-    def _insert(
-        self, article_id: int, published: str | None, sig: np.ndarray, index_bands: bool = True
-    ) -> None:
-        self._sigs[article_id] = sig
-        self._published[article_id] = published
-        self._keys[article_id] = (published_key(published), article_id)
-        self._adj[article_id] = set()
-        if index_bands:
-            self._bands.add(article_id, sig)
-            if self._bands.recent_count > _Bands.REBUILD_AFTER:
-                self._rebuild_bands()
-
-    def _remove(self, article_id: int) -> None:
-        if article_id not in self._sigs:
-            return
-        for other in self._adj.pop(article_id):
-            self._adj[other].discard(article_id)
-        del self._sigs[article_id], self._published[article_id], self._keys[article_id]
-
-    def _component(self, starts: Iterable[int], exclude: int | None = None) -> set[int]:
-        seen = {s for s in starts if s != exclude and s in self._adj}
+    def component(self, starts: Iterable[int], exclude: int | None = None) -> set[int]:
+        """Every article connected to ``starts`` (not walking through ``exclude``)."""
+        seen = {s for s in starts if s != exclude}
         stack = list(seen)
         while stack:
-            for other in self._adj[stack.pop()]:
+            for (other,) in self.conn.execute("SELECT b FROM similar_pair WHERE a = ?", (stack.pop(),)):
                 if other not in seen and other != exclude:
                     seen.add(other)
                     stack.append(other)
         return seen
 
-    def _reassign(self, affected: set[int]) -> dict[int, int | None]:
-        """Recompute duplicate_of over the components touching ``affected``; return what changed."""
-        changes: dict[int, int | None] = {}
-        done: set[int] = set()
-        for aid in sorted(affected):
-            if aid in done:
+    def _order_keys(self, ids: Iterable[int]) -> dict[int, tuple[dt.datetime, int]]:
+        ids = list(ids)
+        rows = self.conn.execute(f"SELECT id, published FROM minhash WHERE id IN ({_placeholders(ids)})", ids)
+        return {aid: (published_key(published), aid) for aid, published in rows}
+
+    def original_of(self, article_id: int, published: str | None, sig: np.ndarray | None) -> int | None:
+        """``duplicate_of`` the article would get if indexed now; nothing is changed."""
+        if sig is None:
+            return None
+        neighbours = [other for other, _ in self.similar(sig, exclude=article_id)]
+        if not neighbours:
+            return None
+        keys = self._order_keys(self.component(neighbours, exclude=article_id))
+        best = min(keys, key=keys.__getitem__)
+        return best if keys[best] < (published_key(published), article_id) else None
+
+    def assignments(self, ids: Iterable[int]) -> dict[int, int | None]:
+        """``duplicate_of`` of each of ``ids`` and of every member of their groups."""
+        out: dict[int, int | None] = {}
+        for aid in sorted(set(ids)):
+            if aid in out:
                 continue
-            if aid not in self._sigs:
-                new_values: Iterator[tuple[int, int | None]] = iter([(aid, None)])
-                done.add(aid)
-            else:
-                component = self._component([aid])
-                done |= component
-                best = min(component, key=self._keys.__getitem__)
-                new_values = ((m, None if m == best else best) for m in component)
-            for member, value in new_values:
-                if self._dup.get(member) != value:  # a missing entry counts as None
-                    changes[member] = value
-                if member in self._sigs:
-                    self._dup[member] = value
-                else:
-                    self._dup.pop(member, None)
-        return changes
+            members = self.component([aid])
+            keys = self._order_keys(members)
+            best = min(keys, key=keys.__getitem__) if len(keys) > 1 else None
+            for member in members:
+                out[member] = None if member == best else best
+        return out
 
+    def groups(self) -> list[list[int]]:
+        """Groups of two or more articles, each sorted original first."""
+        seen: set[int] = set()
+        out = []
+        for (aid,) in self.conn.execute("SELECT DISTINCT a FROM similar_pair ORDER BY a").fetchall():
+            if aid not in seen:
+                members = self.component([aid])
+                seen |= members
+                keys = self._order_keys(members)
+                out.append(sorted(members, key=keys.__getitem__))
+        return sorted(out, key=lambda group: group[0])
 
-def measure_separation(
-    unrelated: Iterable[tuple[str, str]], reposts: Iterable[tuple[str, str]]
-) -> dict[str, float]:
-    """Exact and estimated Jaccard statistics over unrelated pairs and repost pairs.
+    # -- updates ---------------------------------------------------------------------------------
 
-    Returns max/mean of unrelated pairs and min/mean of repost pairs (``exact_*`` from the 5-gram
-    sets, ``est_*`` from the signatures): the evidence a threshold is chosen from.
-    """
+    def index(self, article_id: int, published: str | None, sig: np.ndarray | None) -> dict[int, int | None]:
+        """Index (or re-index) an article; returns the assignments of every group it joined or left.
 
-    def stats(pairs):
-        exact, est = [], []
-        for a, b in pairs:
-            exact.append(jaccard(a, b))
-            sa, sb = signature(a), signature(b)
-            est.append(estimate(sa, sb) if sa is not None and sb is not None else 0.0)
-        return np.array(exact), np.array(est)
+        Indexing the same signature and date again changes nothing and returns ``{}``.
+        """
+        blob = None if sig is None else to_bytes(sig)
+        old = self.conn.execute(
+            "SELECT published, signature, params FROM minhash WHERE id = ?", (article_id,)
+        ).fetchone()
+        if old == (published, blob, SIGNATURE_PARAMS):
+            return {}
+        affected = self._remove(article_id)
+        self.conn.execute(
+            "INSERT INTO minhash (id, published, signature, params) VALUES (?, ?, ?, ?)",
+            (article_id, published, blob, SIGNATURE_PARAMS),
+        )
+        if sig is not None:
+            neighbours = [other for other, _ in self.similar(sig, exclude=article_id)]
+            keys = band_keys(np.asarray(sig, dtype=np.uint32)[None, :])[0].view(np.int64).tolist()
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO minhash_band (key, id) VALUES (?, ?)", [(k, article_id) for k in keys]
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO similar_pair (a, b) VALUES (?, ?)",
+                [pair for other in neighbours for pair in ((article_id, other), (other, article_id))],
+            )
+        return self.assignments(affected | {article_id})
 
-    ue, us = stats(unrelated)
-    re_, rs = stats(reposts)
-    return {
-        "unrelated_exact_max": float(ue.max()),
-        "unrelated_exact_mean": float(ue.mean()),
-        "unrelated_est_max": float(us.max()),
-        "unrelated_est_mean": float(us.mean()),
-        "repost_exact_min": float(re_.min()),
-        "repost_exact_mean": float(re_.mean()),
-        "repost_est_min": float(rs.min()),
-        "repost_est_mean": float(rs.mean()),
-    }
+    def remove(self, article_id: int) -> dict[int, int | None]:
+        """Forget an article; returns the assignments of its former group (itself: None)."""
+        affected = self._remove(article_id)
+        return {**self.assignments(affected - {article_id}), article_id: None}
+
+    def _remove(self, article_id: int) -> set[int]:
+        """Drop an article's signature and edges; returns its former group (itself included)."""
+        group = self.component([article_id])
+        self.conn.execute("DELETE FROM minhash WHERE id = ?", (article_id,))
+        self.conn.execute("DELETE FROM minhash_band WHERE id = ?", (article_id,))
+        self.conn.execute("DELETE FROM similar_pair WHERE a = ?", (article_id,))
+        self.conn.executemany(
+            "DELETE FROM similar_pair WHERE a = ? AND b = ?", [(other, article_id) for other in group]
+        )
+        return group

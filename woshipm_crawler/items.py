@@ -60,11 +60,13 @@ ARTICLE_FIELDS = (
 # Fields an item must have non-empty to be written at all (a page without them is a failure).
 REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
 
-# Fields an item must have non-empty to be written at all (a page without them is a failure).
-REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
-
 # Fields of the replica's manifest: every fact of the page, none of the crawl's or our renderings.
 MANIFEST_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("body_html", "crawled_at", "body_markdown"))
 
 ArticleItem = type("ArticleItem", (scrapy.Item,), {name: scrapy.Field() for name in ARTICLE_FIELDS})
 ArticleItem.__doc__ = "One woshipm article; the keys are ARTICLE_FIELDS, described in this module's docstring."
+
+
+def field_present(value) -> bool:
+    """Whether a field has a value (what field coverage counts): not None, "", [] or {}."""
+    return value not in (None, "", [], {})

@@ -2,17 +2,22 @@
 
 ValidatePipeline  an item without a required field is dropped and counted (never written half-filled)
 MarkdownPipeline  body_html -> body_markdown
-StatePipeline     the SQLite state decides: new or changed articles go on, unchanged ones stop here;
-                  near-duplicates get ``duplicate_of``
+StatePipeline     the owner of the state store: each article committed in one transaction (item,
+                  listings, near-duplicate group, frontier row, pending outputs); unchanged ones stop here
 LibraryPipeline   the Markdown library on disk
 JsonlPipeline     the run's JSONL feed: every version this run committed, written when the run ends
 
+Every component that needs the state asks its owner, the ordinary Scrapy way:
+``crawler.get_item_pipeline(StatePipeline).store``. The owner opens the store on first use and closes
+it when the engine has stopped, so no component depends on the order pipelines open or close in.
+
 Why the feed is written at the end: ``duplicate_of`` names a group's earliest-published article,
 and a first crawl meets reposts before their originals (listings are newest first), so an item's
-final value is known only once the run has seen everything. Until then the versions wait in the
-state as pending exports; a run killed before its end leaves them there, and the next run's
-recovery writes them (once: it checks the JSONL files first). Every article thus lands exactly
-once in the state, the library and the union of JSONL files, whatever moment a crash picks.
+final value is known only once the run has seen everything; likewise ``listings``, which gains the
+listings walked after the article was fetched. Until then the versions wait in the state as pending
+outputs; a run killed before its end leaves them there, and the next run's recovery writes them
+(once: it checks the JSONL files first). Every article thus lands exactly once in the state, the
+library and the union of JSONL files, whatever moment a crash picks.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from itemadapter import ItemAdapter
+from scrapy import signals
 from scrapy.exceptions import DropItem, NotConfigured
+from twisted.internet import task
 
 from woshipm_crawler import dedupe
-from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS
+from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.state import StateStore, jsonl_has
+from woshipm_crawler.state import HEARTBEAT_S, Pending, StateStore, jsonl_has
+from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +58,6 @@ def item_json(item) -> str:
     return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
 
 
-def job_name(crawler) -> str:
-    """Scrapyd's job id when there is one, else spider, start time and pid."""
-    spider = crawler.spider
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return getattr(spider, "_job", None) or f"{spider.name}-{stamp}-{os.getpid()}"
-
-
 class _Pipeline:
     @classmethod
     def from_crawler(cls, crawler):
@@ -66,6 +67,10 @@ class _Pipeline:
 
     def __init__(self, settings) -> None:
         self.settings = settings
+
+    @property
+    def state(self) -> StatePipeline:
+        return self.crawler.get_item_pipeline(StatePipeline)
 
 
 class ValidatePipeline(_Pipeline):
@@ -79,56 +84,72 @@ class ValidatePipeline(_Pipeline):
 
 
 class StatePipeline(_Pipeline):
-    """The state store's gate: commits each item and lets only new or changed versions through.
+    """The owner of the run's state store, and the gate: only new or changed versions go on."""
 
-    It owns the run's ``StateStore`` (``crawler.woshipm_state``), which later pipelines share, and
-    tells the spider which articles are known (incremental walking).
-    """
+    @classmethod
+    def from_crawler(cls, crawler):
+        pipeline = super().from_crawler(crawler)
+        crawler.signals.connect(pipeline.engine_stopped, signal=signals.engine_stopped)
+        pipeline.heartbeat = task.LoopingCall(lambda: pipeline.store.heartbeat())
+        return pipeline
 
-    def open_spider(self):
+    @cached_property
+    def job(self) -> str:
+        """Scrapyd's job id when there is one, else spider, start time and pid."""
+        spider = self.crawler.spider
+        return getattr(spider, "_job", None) or f"{spider.name}-{utc_stamp(COMPACT_STAMP_FORMAT)}-{os.getpid()}"
+
+    @cached_property
+    def store(self) -> StateStore:
         path = state_path(self.settings)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.store = StateStore(path)
-        self.crawler.woshipm_state = self.store
-        self.job = self.crawler.woshipm_job = job_name(self.crawler)
-        self.index = dedupe.NearDuplicateIndex.load(self.store)
-        self.update_duplicates(self.index.reconcile(self.store.duplicate_of_map()))
-        recovered = self.crawler.woshipm_recovered = self.store.claim_pending(self.job)
+        store = StateStore(path)
+        store.begin_run(self.job)
+        signed = store.sign_unsigned()
+        if signed:
+            logger.info("State: signed %d stored article(s) for near-duplicate detection", signed)
+        self.heartbeat.start(HEARTBEAT_S, now=False)
+        return store
+
+    @cached_property
+    def recovered(self) -> list[Pending]:
+        """Versions a previous run committed but whose outputs it did not finish: this run writes them."""
+        recovered = self.store.claim_pending(self.job)
         if recovered:
-            logger.warning("Recovering %d article(s) a previous run committed but did not export",
-                           len(recovered))
+            logger.warning("Recovering %d article(s) a previous run committed but did not write out", len(recovered))
             self.crawler.stats.set_value("woshipm/recovered", len(recovered))
-        self.crawler.spider.state = self.store
+        return recovered
+
+    def open_spider(self):
+        self.recovered  # noqa: B018 - claimed before any new version, so the count is the dead run's
 
     def process_item(self, item):
         adapter = ItemAdapter(item)
         signature = dedupe.signature(adapter["body_text"])
-        self.update_duplicates(self.index.refresh(self.store))  # what other jobs added meanwhile
-        adapter["duplicate_of"] = self.index.find_original(adapter["id"], adapter["published"], signature)
         result = self.store.commit_item(adapter.asdict(), self.job, signature=signature)
-        self.store.record_listings(adapter["id"], adapter["listings"])
-        self.update_duplicates(self.index.add(adapter["id"], adapter["published"], signature),
-                               skip=adapter["id"])
+        adapter["duplicate_of"] = result.duplicate_of
+        adapter["listings"] = sorted(self.store.listings(adapter["id"]))
         if not result.emit:
             self.crawler.stats.inc_value("woshipm/skipped_unchanged")
             raise DropItem(f"unchanged: {adapter['url']}", log_level="DEBUG")
         self.crawler.stats.inc_value(f"woshipm/state/{result.outcome.value}")
         return item
 
-    def update_duplicates(self, changes: dict, skip: int | None = None) -> None:
-        """Re-flag stored articles whose group's original changed: a new version, exported at the end."""
-        for article_id, duplicate_of in changes.items():
-            if article_id != skip and self.store.is_known(article_id):
-                self.store.set_duplicate_of(article_id, duplicate_of, self.job)
-
     def close_spider(self):
-        # Listings seen this run, fetched or not: first/last seen per article.
-        spider = self.crawler.spider
-        for article_id, (_url, listings) in spider.discovered.items():
-            if self.store.is_known(article_id):
-                self.store.record_listings(article_id, listings)
-        self.store.mark_walks_complete(spider.walks_completed())
-        self.store.close()
+        if "store" not in self.__dict__:
+            return  # the run stopped before it used the state (a bad argument)
+        keys = [listing.key for listing in getattr(self.crawler.spider, "listings", [])]
+        stats = self.crawler.stats
+        if keys:
+            stats.set_value("woshipm/articles_cross_listed", self.store.cross_listed(keys))
+        for state, count in self.store.frontier_counts().items():
+            stats.set_value(f"woshipm/frontier/{state}", count)
+
+    def engine_stopped(self):
+        if "store" in self.__dict__:
+            if self.heartbeat.running:
+                self.heartbeat.stop()
+            self.store.close()  # ends the run: its claims are released
 
 
 class MarkdownPipeline(_Pipeline):
@@ -156,7 +177,7 @@ class LibraryPipeline(_Pipeline):
         return item
 
     def write(self, item: dict) -> None:
-        store = self.crawler.woshipm_state
+        store = self.state.store
         previous = store.export_path(item["id"], "markdown")
         if self.library.write(item, previous_path=previous):
             self.changed += 1
@@ -168,11 +189,11 @@ class LibraryPipeline(_Pipeline):
         if swept:
             logger.warning("Markdown library: removed %d temp file(s) a killed run left behind", swept)
         # A previous run's committed-but-unexported versions: their files may be missing or stale.
-        for pending in self.crawler.woshipm_recovered:
+        for pending in self.state.recovered:
             self.write(pending.item)
 
     def close_spider(self):
-        if self.changed or self.crawler.woshipm_recovered or not (self.library.root / "SUMMARY.md").exists():
+        if self.changed or self.state.recovered or not (self.library.root / "SUMMARY.md").exists():
             self.library.rebuild_indexes()
 
 
@@ -185,7 +206,7 @@ class JsonlPipeline(_Pipeline):
     """
 
     def open_spider(self):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = utc_stamp(COMPACT_STAMP_FORMAT)
         self.dir = export_dir(self.settings) / "jsonl"
         # Scrapyd's job id (or the pid) keeps two jobs started in the same second apart.
         run = getattr(self.crawler.spider, "_job", None) or str(os.getpid())
@@ -195,8 +216,8 @@ class JsonlPipeline(_Pipeline):
         return item  # written at the end, from the state (see the module docstring)
 
     def close_spider(self):
-        store, job = self.crawler.woshipm_state, self.crawler.woshipm_job
-        recovered = {pending.key for pending in self.crawler.woshipm_recovered}
+        store, job = self.state.store, self.state.job
+        recovered = {pending.key for pending in self.state.recovered}
         # A recovered version whose line a killed run did write must not get a second one.
         present = jsonl_has(sorted(self.dir.glob("*.jsonl")), recovered) if recovered else set()
         fd, written = None, 0
@@ -208,6 +229,9 @@ class JsonlPipeline(_Pipeline):
                         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                     os.write(fd, (item_json(pending.item) + "\n").encode("utf-8"))
                     written += 1
+                    for name in ARTICLE_FIELDS:  # coverage of what is on disk, for the summary
+                        if field_present(pending.item.get(name)):
+                            self.crawler.stats.inc_value(f"woshipm/coverage/{name}")
                 store.mark_exported(pending.id, pending.version, job=job)
         finally:
             if fd is not None:
@@ -215,6 +239,7 @@ class JsonlPipeline(_Pipeline):
                 os.close(fd)
         self.crawler.stats.set_value("woshipm/jsonl_written", written)
         if written:
+            self.crawler.stats.set_value("woshipm/jsonl_path", str(self.path))
             logger.info("JSONL feed: %d article(s) in %s", written, self.path)
         else:
             logger.info("JSONL feed: nothing new or changed in this run, no file written")

@@ -1,41 +1,51 @@
 """What a run did, told twice: a live progress line on a terminal, and one summary block at the end.
 
 The summary block is plain log lines starting with ``woshipm summary:`` so an operator can grep a
-Scrapyd job log for it; a run that failed says ``FAILED`` there and logs an ERROR line.
+Scrapyd job log for it. Its counts are what is on disk: the JSONL lines this run wrote (recovered
+ones included), the library files it wrote. A run that failed says ``FAILED`` there, logs an ERROR
+line, and ``scrapy crawl`` exits non-zero (``woshipm_crawler.commands.crawl`` reads ``OUTCOME_KEY``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 
-from itemadapter import ItemAdapter
 from scrapy import signals
 from twisted.internet import task
 
 from woshipm_crawler.items import ARTICLE_FIELDS
+from woshipm_crawler.util import atomic_write
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_PREFIX = "woshipm summary:"
-# Finish reasons that mean the run did its job.
+OUTCOME_KEY = "woshipm/outcome"  # "ok" or "FAILED", set when the spider closes
+EXIT_CODE_KEY = "woshipm/exit_code"
+# Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
+INTERRUPTED_REASONS = ("shutdown",)
+BAD_ARGUMENT_REASON = "bad_argument"
+SKIP_REASONS = {
+    "known": "already in the state",
+    "unchanged": "fetched again, unchanged",
+    "older_than_since": "older than since",
+    "over_limit": "over the limit, left for a later run",
+    "elsewhere": "being fetched by another run",
+    "walk_claimed": "listings another run is walking",
+}
 
 
-def has_value(value) -> bool:
-    return value not in (None, "", [], {})
+def stats_with_prefix(stats, prefix: str) -> dict[str, int]:
+    return {k[len(prefix) :]: v for k, v in sorted(stats.get_stats().items()) if k.startswith(prefix)}
 
 
 class CrawlReport:
     def __init__(self, crawler, progress: bool) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.coverage = dict.fromkeys(ARTICLE_FIELDS, 0)
-        self.items = 0
         self.started = time.monotonic()
         self.progress_loop = task.LoopingCall(self.print_progress) if progress else None
 
@@ -43,7 +53,6 @@ class CrawlReport:
     def from_crawler(cls, crawler):
         progress = crawler.settings.getbool("WOSHIPM_PROGRESS", sys.stderr.isatty())
         report = cls(crawler, progress)
-        crawler.signals.connect(report.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
         return report
@@ -52,32 +61,83 @@ class CrawlReport:
         if self.progress_loop is not None:
             self.progress_loop.start(1.0, now=False)
 
-    def item_scraped(self, item, spider):
-        self.items += 1
-        adapter = ItemAdapter(item)
-        for name in ARTICLE_FIELDS:
-            if has_value(adapter.get(name)):
-                self.coverage[name] += 1
-
     def failures(self) -> dict[str, int]:
-        prefix = "woshipm/failed/"
-        return {k[len(prefix):]: v for k, v in sorted(self.stats.get_stats().items()) if k.startswith(prefix)}
+        return stats_with_prefix(self.stats, "woshipm/failed/")
 
     def progress_text(self) -> str:
         get = self.stats.get_value
         elapsed = max(time.monotonic() - self.started, 1e-6)
+        failures = self.failures()
         done = (get("woshipm/articles_parsed") or 0) + sum(
-            v for k, v in self.failures().items() if k != "listing"
+            v for k, v in failures.items() if not k.startswith("listing")
         )
         return (
-            f"listing pages {get('woshipm/listing_pages') or 0} | articles {done}/"
-            f"{get('woshipm/articles_discovered') or 0} | {done / elapsed:.1f}/s | "
-            f"written {self.items} | failures {sum(self.failures().values())}"
+            f"listing pages {get('woshipm/listing_pages') or 0} | articles fetched {done} | "
+            f"{done / elapsed:.1f}/s | stored {get('item_scraped_count') or 0} | failures {sum(failures.values())}"
         )
 
     def print_progress(self):
         sys.stderr.write("\r\x1b[2K" + self.progress_text())
         sys.stderr.flush()
+
+    def outcome(self, reason: str) -> tuple[str, str | None]:
+        """("ok" or "FAILED", why it failed)."""
+        get = self.stats.get_value
+        if reason not in GOOD_FINISH_REASONS:
+            return "FAILED", get("woshipm/stop_message") or reason
+        listing_failures = sum(v for k, v in self.failures().items() if k.startswith("listing"))
+        if listing_failures and not get("woshipm/listing_pages"):
+            return "FAILED", f"no listing page could be read ({listing_failures} failed): is the site reachable?"
+        return "ok", None
+
+    def summary_lines(self, reason: str, verdict: str) -> list[str]:
+        get = self.stats.get_value
+        written = get("woshipm/jsonl_written") or 0
+        recovered = get("woshipm/recovered") or 0
+        lines = [f"{verdict} (finish reason: {reason})"]
+        where = f" to {get('woshipm/jsonl_path')}" if written else ""
+        lines.append(
+            f"articles written: {written}{where}"
+            + (f" ({recovered} recovered from an interrupted run)" if recovered else "")
+            + f"; library files written: {get('woshipm/markdown_written') or 0}"
+        )
+        walks = stats_with_prefix(self.stats, "woshipm/walks/")
+        lines.append(
+            f"listing pages walked: {get('woshipm/listing_pages') or 0}; walks ended: "
+            + (", ".join(f"{k} {v}" for k, v in walks.items()) or "none")
+            + (f"; resumed: {get('woshipm/walks_resumed')}" if get("woshipm/walks_resumed") else "")
+        )
+        lines.append(
+            f"articles fetched: {get('woshipm/articles_parsed') or 0}; new found in listings: "
+            f"{get('woshipm/articles_found_new') or 0}; in several listings, fetched once: "
+            f"{get('woshipm/articles_cross_listed') or 0}"
+            + (
+                f"; from an earlier run's frontier: {get('woshipm/frontier_resumed')}"
+                if get("woshipm/frontier_resumed")
+                else ""
+            )
+        )
+        skipped = {
+            **stats_with_prefix(self.stats, "woshipm/skipped/"),
+            "unchanged": get("woshipm/skipped_unchanged") or 0,
+        }
+        parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
+        lines.append("skipped: " + ("; ".join(parts) or "nothing"))
+        lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        frontier = stats_with_prefix(self.stats, "woshipm/frontier/")
+        if any(frontier.values()):
+            lines.append(
+                f"left for a later run: {frontier.get('queued', 0) + frontier.get('failed', 0)} article(s) in the "
+                f"frontier; given up after repeated failures: {frontier.get('given_up', 0)}"
+            )
+        if written:
+            coverage = stats_with_prefix(self.stats, "woshipm/coverage/")
+            lines.append(
+                "field coverage: " + ", ".join(f"{name} {coverage.get(name, 0)}/{written}" for name in ARTICLE_FIELDS)
+            )
+        if reason in INTERRUPTED_REASONS:
+            lines.append("interrupted: run the same command again to resume where this run stopped")
+        return lines
 
     def spider_closed(self, spider, reason):
         if self.progress_loop is not None:
@@ -85,28 +145,14 @@ class CrawlReport:
                 self.progress_loop.stop()
             self.print_progress()  # the final figures stay on screen
             sys.stderr.write("\n")
-        get = self.stats.get_value
-        failures = self.failures()
-        verdict = "ok" if reason in GOOD_FINISH_REASONS else "FAILED"
-        lines = [
-            f"{verdict} (finish reason: {reason})",
-            f"articles written: {self.items}",
-            f"listing pages walked: {get('woshipm/listing_pages') or 0}, "
-            f"articles discovered: {get('woshipm/articles_discovered') or 0}",
-            f"in several listings, fetched once: {get('woshipm/articles_cross_listed') or 0}",
-            f"unchanged since the last run, skipped: {get('woshipm/skipped_unchanged') or 0}",
-            "failures: " + (", ".join(f"{k} {v}" for k, v in failures.items()) or "none"),
-            "field coverage: " + ", ".join(f"{name} {count}/{self.items}" for name, count in self.coverage.items()),
-        ]
-        for line in lines:
+        verdict, why = self.outcome(reason)
+        self.stats.set_value(OUTCOME_KEY, verdict)
+        self.stats.set_value(EXIT_CODE_KEY, 0 if verdict == "ok" else 2 if reason == BAD_ARGUMENT_REASON else 1)
+        for line in self.summary_lines(reason, verdict):
             logger.info("%s %s", SUMMARY_PREFIX, line)
         stats_file = self.crawler.settings.get("WOSHIPM_STATS_FILE")
         if stats_file:  # for schedulers and tests: the run's stats as JSON, written whole
-            data = {**self.stats.get_stats(), "finish_reason": reason,
-                    "woshipm/field_coverage": self.coverage}
-            tmp = Path(f"{stats_file}.tmp")
-            tmp.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(tmp, stats_file)
+            data = {**self.stats.get_stats(), "finish_reason": reason}
+            atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
         if verdict == "FAILED":
-            detail = get("woshipm/argument_error") or reason
-            logger.error("%s run FAILED: %s", SUMMARY_PREFIX, detail)
+            logger.error("%s run FAILED: %s", SUMMARY_PREFIX, why)

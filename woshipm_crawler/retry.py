@@ -1,17 +1,38 @@
-"""Retries that back off: Scrapy's RetryMiddleware re-sends at once, which hammers a site that just
-said 429 or 503. This one waits first — ``Retry-After`` when the server gives it, else exponential
-backoff — then retries through Scrapy's own machinery (counts, stats, give-up logging).
+"""Retries that slow the whole site down: when the site says 429 or 503, no new request goes to it
+until the wait it asked for has passed, and then the pace recovers gradually.
+
+Scrapy's RetryMiddleware re-sends at once, and a sleep inside a middleware holds back only the one
+request (the others keep going out). This middleware retries through Scrapy's public
+``get_retry_request`` and paces the site through its download slots, the way AutoThrottle does:
+
+- a 429 or 503 pauses every slot until ``Retry-After`` (or an exponential backoff when the header is
+  missing) has passed: the slot's next request waits for ``lastseen`` + its delay, and ``lastseen`` is
+  set to the end of the pause. Requests already in flight still finish.
+- the backoff without ``Retry-After`` is ``WOSHIPM_RETRY_BACKOFF_BASE`` doubled per slow-down in a
+  row (answers to requests sent before a pause count once), at most ``WOSHIPM_RETRY_BACKOFF_MAX``.
+- after the pause, a *floor* under the slots' delay (half the wait, at least twice DOWNLOAD_DELAY)
+  shrinks by ``WOSHIPM_BACKOFF_RECOVERY`` on each good response until it falls under
+  ``DOWNLOAD_DELAY`` and is gone: the rate comes back gradually. AutoThrottle still adapts the delay
+  above the floor.
+- timeouts and connection errors are retried the same way, without pausing the site.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
+from scrapy.utils.misc import load_object
 from scrapy.utils.response import response_status_message
+
+logger = logging.getLogger(__name__)
+
+SLOW_DOWN_STATUSES = frozenset({429, 503})
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -30,31 +51,94 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
     return max(0.0, (when - now).total_seconds())
 
 
-class BackoffRetryMiddleware(RetryMiddleware):
-    def __init__(self, settings) -> None:
-        super().__init__(settings)
+class SiteBackoffMiddleware:
+    def __init__(self, crawler) -> None:
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured
+        self.crawler = crawler
+        self.retry_codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))
+        self.max_retry_times = settings.getint("RETRY_TIMES")
+        self.retry_exceptions = tuple(
+            load_object(name) if isinstance(name, str) else name for name in settings.getlist("RETRY_EXCEPTIONS")
+        )
+        # A rate-limited request is not a broken one: it may wait longer before it is given up.
+        self.max_slow_down_retries = 2 * self.max_retry_times
         self.backoff_base = settings.getfloat("WOSHIPM_RETRY_BACKOFF_BASE", 1.0)
         self.backoff_max = settings.getfloat("WOSHIPM_RETRY_BACKOFF_MAX", 60.0)
+        self.recovery = settings.getfloat("WOSHIPM_BACKOFF_RECOVERY", 0.8)
+        self.base_delay = settings.getfloat("DOWNLOAD_DELAY")
+        self.autothrottle = settings.getbool("AUTOTHROTTLE_ENABLED")
+        self.floor = 0.0  # the slots' least delay while the site recovers; 0: no floor
+        self.streak = 0  # slow-downs since the last good response (the backoff's exponent)
+        self.paused_until = 0.0  # monotonic time the current pause ends
 
-    def backoff(self, request: Request, response: Response | None = None) -> float:
-        retries = request.meta.get("retry_times", 0)
-        asked = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-        if asked is not None:
-            return min(asked, self.backoff_max)
-        return min(self.backoff_base * (2**retries), self.backoff_max)
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
 
-    async def process_response(self, request: Request, response: Response):
-        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+    # -- retries ---------------------------------------------------------------------------------
+
+    def process_response(self, request: Request, response: Response, spider=None):
+        if request.meta.get("dont_retry"):  # e.g. a check page handed to the spider: no rate signal
             return response
-        retry = self._retry(request, response_status_message(response.status))
-        if retry is None:
+        if response.status in SLOW_DOWN_STATUSES:
+            self.slow_down(response, retry_after_seconds(response.headers.get("Retry-After")))
+        elif response.status < 400:
+            self.recover()
+        if response.status not in self.retry_codes:
             return response
-        self.crawler.stats.inc_value(f"retry/backoff/{response.status}")
-        await asyncio.sleep(self.backoff(request, response))
-        return retry
+        limit = self.max_slow_down_retries if response.status in SLOW_DOWN_STATUSES else self.max_retry_times
+        retry = self.retry(request, response_status_message(response.status), limit)
+        return retry if retry is not None else response
 
-    async def process_exception(self, request: Request, exception: Exception):
-        retry = super().process_exception(request, exception)
-        if retry is not None:
-            await asyncio.sleep(self.backoff(request))
-        return retry
+    def process_exception(self, request: Request, exception: Exception, spider=None):
+        if request.meta.get("dont_retry") or not isinstance(exception, self.retry_exceptions):
+            return None
+        return self.retry(request, exception, self.max_retry_times)
+
+    def retry(self, request: Request, reason, limit: int) -> Request | None:
+        return get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=request.meta.get("max_retry_times", limit),
+        )
+
+    # -- pace ------------------------------------------------------------------------------------
+
+    def slow_down(self, response: Response, asked: float | None) -> None:
+        """Pause every slot of the site for the wait asked for (or a backoff), and raise the floor."""
+        now = time.monotonic()
+        if now >= self.paused_until:  # answers to requests sent before the pause are one event
+            self.streak += 1
+        backoff = self.backoff_base * 2 ** (self.streak - 1)
+        wait = min(asked if asked is not None else backoff, self.backoff_max)
+        self.floor = min(max(self.floor, 2 * self.base_delay, wait / 2), self.backoff_max)
+        stats = self.crawler.stats
+        stats.inc_value("woshipm/backoff/slow_downs")
+        if now + wait > self.paused_until:
+            stats.inc_value("woshipm/backoff/paused_s", round(now + wait - max(self.paused_until, now), 3))
+            self.paused_until = now + wait
+            logger.info(
+                "The site asked to slow down (HTTP %s): no request for %.1f s, then at least %.2f s "
+                "between requests, easing off",
+                response.status,
+                wait,
+                self.floor,
+            )
+        for slot in self.crawler.engine.downloader.slots.values():
+            # A slot's next request waits for lastseen + its delay: lastseen is the pause's end.
+            slot.lastseen = max(slot.lastseen, self.paused_until)
+            slot.delay = max(slot.delay, self.floor)
+
+    def recover(self) -> None:
+        self.streak = 0
+        if not self.floor:
+            return
+        self.floor *= self.recovery
+        if self.floor <= self.base_delay or self.floor < 0.01:
+            self.floor = 0.0
+        for slot in self.crawler.engine.downloader.slots.values():
+            # AutoThrottle moves the delay by itself; without it the delay is DOWNLOAD_DELAY.
+            slot.delay = max(slot.delay if self.autothrottle else self.base_delay, self.floor)

@@ -7,6 +7,8 @@ under Scrapyd, with ``setting=NAME=value`` in ``schedule.json``.
 BOT_NAME = "woshipm_crawler"
 SPIDER_MODULES = ["woshipm_crawler.spiders"]
 NEWSPIDER_MODULE = "woshipm_crawler.spiders"
+# Project commands; ``crawl`` among them exits non-zero when the run FAILED.
+COMMANDS_MODULE = "woshipm_crawler.commands"
 
 # -- the site ---------------------------------------------------------------------------------------
 # Every URL derives from this base: point it at the replica (http://127.0.0.1:8000) to crawl offline.
@@ -23,8 +25,11 @@ WOSHIPM_MARKDOWN_ENABLED = True
 WOSHIPM_STATE_PATH = ""
 # Incremental walking: a listing stops after this many pages in a row whose cards are all known.
 WOSHIPM_KNOWN_PAGES_TO_STOP = 1
-# A listing walk gives up after this many pages in a row that failed even after retries.
+# A listing walk stops after this many pages in a row that failed even after retries; the next run
+# resumes it at the first of them.
 WOSHIPM_FAILED_PAGES_TO_STOP = 3
+# A listing that shows no page count is not walked past this page (a listing that never ends).
+WOSHIPM_MAX_LISTING_PAGES = 20000
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # auto: re-fetch a JS shell or anti-bot check through Chromium once; always: every article page
@@ -64,16 +69,20 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
 
-# -- retries --------------------------------------------------------------------------------------
-# 429 and 5xx are retried with exponential backoff, honouring Retry-After (woshipm_crawler.retry).
+# -- retries and backoff ----------------------------------------------------------------------------
+# 429 and 5xx are retried (woshipm_crawler.retry). A 429 or 503 pauses the whole site for its
+# Retry-After (or an exponential backoff from WOSHIPM_RETRY_BACKOFF_BASE, at most _MAX seconds) and
+# raises a floor under the delay between requests, which shrinks by WOSHIPM_BACKOFF_RECOVERY per good
+# response: the pace comes back gradually.
 RETRY_ENABLED = True
 RETRY_TIMES = 4
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 WOSHIPM_RETRY_BACKOFF_BASE = 1.0
 WOSHIPM_RETRY_BACKOFF_MAX = 60.0
+WOSHIPM_BACKOFF_RECOVERY = 0.8
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "woshipm_crawler.retry.BackoffRetryMiddleware": 550,
+    "woshipm_crawler.retry.SiteBackoffMiddleware": 550,
     # Sees a JS shell or anti-bot check (even a 503 one) before the retry middleware does.
     "woshipm_crawler.render.RenderMiddleware": 585,
 }

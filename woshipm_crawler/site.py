@@ -18,6 +18,9 @@ DEFAULT_BASE_URL = "https://www.woshipm.com"
 ARTICLE_PATH_RE = re.compile(r"/([a-z][a-z-]*)/(\d+)\.html$")
 AUTHOR_PATH_RE = re.compile(r"/u/(\d+)/?$")
 TAG_PATH_RE = re.compile(r"/tag/([^/?#]+)")
+LISTING_PAGE_RE = re.compile(r"/page/(\d{1,9})/?$")
+# Article ids are WordPress post ids; the state stores them as SQLite integers (signed 64-bit).
+MAX_ARTICLE_ID = (1 << 63) - 1
 
 # Listing-only categories: 讲座沙龙 lists events, not articles.
 EVENT_CATEGORIES = frozenset({"active"})
@@ -128,9 +131,16 @@ class Site:
 def article_ref(url: str) -> tuple[str, int] | None:
     """(category slug, id) of an article URL, or None when the URL is not an article."""
     match = ARTICLE_PATH_RE.search(urlsplit(url).path)
-    if not match:
+    if not match or len(match.group(2)) > 19:
         return None
-    return match.group(1), int(match.group(2))
+    article_id = int(match.group(2))
+    return (match.group(1), article_id) if 0 < article_id <= MAX_ARTICLE_ID else None
+
+
+def listing_page_number(url: str) -> int:
+    """The page number of a listing URL (``/page/N``); 1 for a listing's first page."""
+    match = LISTING_PAGE_RE.search(urlsplit(url).path)
+    return int(match.group(1)) if match else 1
 
 
 def author_id(url: str) -> int | None:

@@ -1,60 +1,51 @@
-"""Persistent crawl state: one SQLite file, the single source of truth for "have we got this article".
+"""Persistent crawl state: one SQLite file, the single source of truth for what a crawl has done.
 
 Concurrency: WAL journal, a 30 s busy timeout, and every write in one short ``BEGIN IMMEDIATE``
-transaction that reads and writes together, so several processes (Scrapyd jobs) can share the file:
-the write lock is taken before the read, so "is it new?" and "store it" cannot interleave across
-processes (two jobs committing the same new article: exactly one gets NEW). ``synchronous=FULL``:
-a committed NEW/CHANGED survives power loss before its JSONL line is written, so a line is never
-emitted for a commit that could be rolled back (which would re-emit the article next run). WAL
-needs a local file system (not NFS).
+transaction that reads and writes together, so several processes (Scrapyd jobs, a cron line firing
+while a job still runs) can share the file: the write lock is taken before the read, so "is it new?"
+and "store it" cannot interleave. ``synchronous=FULL``: a committed article survives power loss
+before its outputs are written. WAL needs a local file system (not NFS).
 
 Tables
 ------
-articles   one row per article: the latest item (``item_json``), its ``version``, ``exported`` (the
-           highest version whose emission completed) and the claim of whoever is emitting it
-versions   one row per version: hash, duplicate_of, job, time; ``item_json`` of superseded versions
-           (the current one lives in ``articles``)
-listings   (id, listing) first/last seen
-exports    (id, kind) -> path of written files ('markdown', ...)
-emissions  (id, version) -> job and time the emission completed
-walks      listings once walked to their end with every article answered (incremental walks may
-           stop at known pages only there: a first crawl killed midway must be walked again in full)
-minhash    (id) -> near-duplicate signature (see woshipm_crawler.dedupe), ``seq`` for incremental loads
+meta          the site the state was built from (``site``): a crawl of another base URL is refused
+runs          every crawl that opened the state: job, pid, host, heartbeat; a claim is held only
+              while its run is alive (same host: its pid runs and it has not ended; another host:
+              a heartbeat within ``RUN_STALE_S``)
+walks         one row per listing: where its walk stands (``walking`` at ``next_page``, or ``ended``
+              with a reason), its mode, when a walk last reached the listing's end, the run walking it
+frontier      articles found in a listing but not stored yet: ``queued``, ``failed`` (with attempts
+              and the last error) or ``older`` (fetched, dated before a ``since``), and the run that
+              claimed it; a row leaves the frontier in the transaction that stores its article
+articles      one row per article: the latest item (``item_json``), its ``version``, ``exported``
+              (the highest version whose outputs were written) and the run writing them
+versions      one row per version: hash, duplicate_of, job, time; ``item_json`` of superseded versions
+listings      (id, listing) first/last seen: recorded as each listing page is parsed, and the one
+              source of an item's ``listings`` in every output
+exports       (id, kind) -> path of written files ('markdown', ...)
+emissions     (id, version) -> job and time the outputs of that version were written
+minhash...    the near-duplicate graph (``woshipm_crawler.dedupe.SCHEMA``)
 
-Emission protocol (crash safety; the pipeline follows it)
----------------------------------------------------------
-At spider open, before crawling:
-  a. ``store = StateStore(path)``; ``index = dedupe.NearDuplicateIndex.load(store)``.
-  b. Re-flags a dead run left undone: ``for id, dup in index.reconcile(store.duplicate_of_map())``:
-     ``store.set_duplicate_of(id, dup, job)`` (each CHANGED one is a new pending version).
-  c. ``for p in store.claim_pending(job)``: takes over every pending version whose emitter is gone
-     (same host and dead pid; a closed crawl of this process; or a claim older than ``stale_after``,
-     600 s). ``present = jsonl_has(all_jsonl_files, [p.key for p in pending])``; append the JSONL line
-     of ``p.item`` only when ``p.key not in present``; rewrite the Markdown file unconditionally
-     (idempotent); ``mark_exported(p.id, p.version, {"markdown": path}, job)``.
-Per item:
-  1. ``sig = dedupe.signature(body_text)``; ``index.refresh(store)``;
-     ``item["duplicate_of"] = index.find_original(id, published, sig)``.
-  2. ``result = store.commit_item(item, job, signature=sig)``: NEW or CHANGED makes the version
-     *pending* and claims it for this process (job, pid, host, time). UNCHANGED: nothing to emit.
-  3. If ``result.emit``: append the JSONL line (one ``os.write`` of the whole line, fsync), write the
-     Markdown file (temp file + ``os.replace``), ``mark_exported(id, result.version, paths, job)``.
-  4. ``for other, dup in index.add(id, published, sig).items()`` (other != id):
-     ``store.set_duplicate_of(other, dup, job)``; emit each CHANGED one as in 3 (item:
-     ``store.get_item(other)``).
-A kill anywhere leaves either a pending claimed version (redone by c, the key check preventing a
-second JSONL line) or a stale duplicate_of (redone by b). Every version thus ends up exactly once
-in the union of JSONL files, once in the library, once in state. ``emission_key`` is
-(id, content_hash, crawled_at, duplicate_of): it tells apart a re-flag and an A -> B -> A body.
+One transaction per listing page (``record_listing_page``: memberships, new frontier rows, the walk's
+next page) and one per article (``commit_item``: the item, its version, listings, its near-duplicate
+group and the re-flags it causes, its frontier row, the pending outputs). A run killed at any moment
+resumes where it stopped: walks at their next page, the frontier's unclaimed rows, pending outputs.
 
-Times are UTC ``YYYY-MM-DDTHH:MM:SSZ``.
+Outputs protocol (crash safety; the pipelines follow it)
+--------------------------------------------------------
+- ``commit_item`` makes a NEW or CHANGED version *pending* for this run; ``mark_exported`` clears it
+  once its JSONL line and library file are written.
+- At the end of a run, ``iter_pending(job)`` gives every version this run must still write.
+- At the start, ``claim_pending(job)`` takes over pending versions of runs that are gone; a JSONL line
+  a killed run did write is found by ``jsonl_has`` (``emission_key``), so none is written twice.
+
+Times are UTC ``YYYY-MM-DDTHH:MM:SSZ`` (``woshipm_crawler.util.utc_stamp``).
 """
 
 from __future__ import annotations
 
 import calendar
 import enum
-import errno
 import json
 import os
 import re
@@ -62,20 +53,27 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
+from woshipm_crawler import dedupe
 from woshipm_crawler import text as textmod
+from woshipm_crawler.util import pid_alive, utc_stamp
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
-STALE_AFTER_S = 600.0
+# A run on another host whose heartbeat is older than this is gone (its claims may be taken).
+RUN_STALE_S = 600.0
+HEARTBEAT_S = 30.0
+# A frontier article that failed this many times is left alone by later runs (the summary names it).
+MAX_ATTEMPTS = 3
 # Fields of an UNCHANGED item refreshed into the stored item (they change without the body changing
-# and are not part of the emission key); listings are merged, not replaced.
+# and are not part of the emission key).
 VOLATILE_FIELDS = ("stats",)
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS articles (
     id            INTEGER PRIMARY KEY,
     url           TEXT,
@@ -124,29 +122,66 @@ CREATE TABLE IF NOT EXISTS emissions (
     emitted_at    TEXT NOT NULL,
     PRIMARY KEY (id, version)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS minhash (
-    id            INTEGER PRIMARY KEY,
-    published     TEXT,
-    signature     BLOB,
-    params        TEXT NOT NULL,
-    seq           INTEGER NOT NULL
+"""
+    + dedupe.SCHEMA
+    + """;
+CREATE TABLE IF NOT EXISTS meta (
+    key           TEXT PRIMARY KEY,
+    value         TEXT
 );
-CREATE INDEX IF NOT EXISTS minhash_seq ON minhash(seq);
+CREATE TABLE IF NOT EXISTS runs (
+    job           TEXT PRIMARY KEY,
+    pid           INTEGER,
+    host          TEXT,
+    started_at    TEXT NOT NULL,
+    heartbeat_at  TEXT NOT NULL,
+    ended_at      TEXT
+);
 CREATE TABLE IF NOT EXISTS walks (
     listing       TEXT PRIMARY KEY,
-    completed_at  TEXT NOT NULL
+    status        TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    next_page     INTEGER NOT NULL,
+    end_reason    TEXT,
+    completed_at  TEXT,
+    claim_job     TEXT,
+    updated_at    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS frontier (
+    id            INTEGER PRIMARY KEY,
+    url           TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    published     TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    claim_job     TEXT,
+    discovered_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frontier_by_claim ON frontier(claim_job);
+CREATE INDEX IF NOT EXISTS listings_by_listing ON listings(listing, id);
 """
+)
 
-# Future migrations: MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
-MIGRATIONS: dict[int, str] = {}
+# MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: walk positions, the frontier, runs and the site; the near-duplicate graph moves into the
+    # file (signatures are recomputed from the stored bodies by ``sign_unsigned``).
+    1: """
+DROP INDEX IF EXISTS minhash_seq;
+DROP TABLE IF EXISTS minhash;
+ALTER TABLE walks RENAME TO walks_v1;
+"""
+    + _SCHEMA
+    + """;
+INSERT INTO walks (listing, status, mode, next_page, end_reason, completed_at, updated_at)
+    SELECT listing, 'ended', 'incremental', 1, 'end', completed_at, completed_at FROM walks_v1;
+DROP TABLE walks_v1;
+""",
+}
 
-
-_UNSET: Any = object()
-# Jobs that an open StateStore of this process has committed or claimed for, with open-store counts:
-# a claim by this pid is live only while its job is here (a closed or crashed crawl's claims are not).
-_LIVE_JOBS: dict[str, int] = {}
-_LIVE_LOCK = threading.Lock()
+# Runs begun by open stores of this process: a claim of this pid is held only while its run is here.
+_OPEN_RUNS: dict[str, int] = {}
+_OPEN_RUNS_LOCK = threading.Lock()
 
 
 class Outcome(str, enum.Enum):
@@ -155,13 +190,17 @@ class Outcome(str, enum.Enum):
     UNCHANGED = "unchanged"
 
 
+_UNSET: Any = object()
+
+
 class CommitResult(NamedTuple):
     outcome: Outcome
     version: int
+    duplicate_of: int | None = None
 
     @property
     def emit(self) -> bool:
-        """Whether this version must now be emitted (JSONL + Markdown) and then mark_exported."""
+        """Whether this version's outputs must now be written (then mark_exported)."""
         return self.outcome is not Outcome.UNCHANGED
 
 
@@ -173,20 +212,34 @@ class Pending(NamedTuple):
     claim_job: str | None
 
 
-def utcnow() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+class WalkStart(NamedTuple):
+    """Where a run starts walking a listing: ``page``, ``mode`` ('full' walks every page,
+    'incremental' may stop at known pages), and whether it resumes an interrupted walk."""
+
+    page: int
+    mode: str
+    resumed: bool
+
+
+class CardFate(NamedTuple):
+    """What a listing page's cards mean for this run (``record_listing_page``)."""
+
+    fetch: list[tuple[int, str]]  # claimed for this run now: request them
+    dates: dict[int, str | None]  # not to fetch: known or dated articles, with their ``published``
+    known: int  # stored by an earlier run
+    again: int  # this run has it already, from another listing
+    new: int  # never seen before
+    elsewhere: int  # claimed by another live run
+    over_budget: int  # left queued for a later run: the run's limit is reached
 
 
 def emission_key(item: Mapping[str, Any]) -> tuple:
-    """What identifies one emitted version in a JSONL file: (id, content_hash, crawled_at, duplicate_of).
+    """What identifies one written version in a JSONL file: (id, content_hash, crawled_at, duplicate_of).
 
     ``content_hash`` alone is not enough: a body that changes A -> B -> A repeats a hash (the fetch
-    time tells them apart), and a re-flag (``set_duplicate_of``) keeps the hash and the fetch time.
+    time tells them apart), and a re-flag keeps the hash and the fetch time.
     """
     return (int(item["id"]), item.get("content_hash"), item.get("crawled_at"), item.get("duplicate_of"))
-
-
-_HASH_RE = re.compile(rb'"content_hash"\s*:\s*"([0-9a-f]{64})"')
 
 
 def jsonl_has(paths: Iterable[str | os.PathLike], keys: Iterable[tuple]) -> set[tuple]:
@@ -220,16 +273,11 @@ def jsonl_has(paths: Iterable[str | os.PathLike], keys: Iterable[tuple]) -> set[
     return found
 
 
+_HASH_RE = re.compile(rb'"content_hash"\s*:\s*"([0-9a-f]{64})"')
+
+
 def _dumps(item: Mapping[str, Any]) -> str:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM  # exists, owned by someone else
-    return True
 
 
 def _age_s(stamp: str | None) -> float:
@@ -242,6 +290,10 @@ def _age_s(stamp: str | None) -> float:
     return time.time() - then
 
 
+class StateError(RuntimeError):
+    """The state file cannot be used as it is; the message is the one line the operator sees."""
+
+
 class StateStore:
     """The crawl state in one SQLite file; safe to share between processes and threads.
 
@@ -252,10 +304,9 @@ class StateStore:
     def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()  # one connection, serialised: pipelines may use threads
-        self._jobs: set[str] = set()
-        self._conn = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        self._runs: set[str] = set()
+        self._heartbeat_at = 0.0
+        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         self._set_wal(busy_timeout)
         self._conn.execute("PRAGMA synchronous = FULL")
@@ -280,19 +331,16 @@ class StateStore:
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has schema {version}, newer than this code ({SCHEMA_VERSION})"
+                raise StateError(
+                    f"{self.path} has schema {version}, newer than this code ({SCHEMA_VERSION}): "
+                    "upgrade woshipm_crawler, or point WOSHIPM_STATE_PATH elsewhere"
                 )
-            if version == 0:
+            steps = [_SCHEMA] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
+            for script in steps:
                 # Statement by statement: executescript() would COMMIT our transaction first.
-                for statement in _SCHEMA.split(";"):
+                for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-            else:
-                for step in range(version, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -304,6 +352,7 @@ class StateStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._beat(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -314,26 +363,89 @@ class StateStore:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     def close(self) -> None:
+        for job in list(self._runs):
+            self.end_run(job)
         with self._lock:
             self._conn.close()
-        with _LIVE_LOCK:
-            for job in self._jobs:
-                _LIVE_JOBS[job] -= 1
-                if not _LIVE_JOBS[job]:
-                    del _LIVE_JOBS[job]
-            self._jobs.clear()
-
-    def _register(self, job: str) -> None:
-        if job not in self._jobs:
-            with _LIVE_LOCK:
-                self._jobs.add(job)
-                _LIVE_JOBS[job] = _LIVE_JOBS.get(job, 0) + 1
 
     def __enter__(self) -> StateStore:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- the site and the runs ---------------------------------------------------------------------
+
+    def bind_site(self, base_url: str) -> str:
+        """Record the site this state is built from, once; returns the site it was built from."""
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'site'").fetchone()
+            if row is not None:
+                return row[0]
+            conn.execute("INSERT INTO meta (key, value) VALUES ('site', ?)", (base_url,))
+            return base_url
+
+    def begin_run(self, job: str) -> None:
+        """Register a crawl: its claims are held while it runs (``_live_jobs``)."""
+        now = utc_stamp()
+        with _OPEN_RUNS_LOCK:
+            _OPEN_RUNS[job] = _OPEN_RUNS.get(job, 0) + 1
+        self._runs.add(job)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (job, pid, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (job) DO UPDATE SET pid = excluded.pid, host = excluded.host, "
+                "heartbeat_at = excluded.heartbeat_at, ended_at = NULL",
+                (job, os.getpid(), socket.gethostname(), now, now),
+            )
+
+    def end_run(self, job: str) -> None:
+        """Release every claim of ``job`` (walks, frontier rows) and mark the run ended."""
+        if job not in self._runs:
+            return
+        with self._write() as conn:
+            conn.execute("UPDATE walks SET claim_job = NULL WHERE claim_job = ?", (job,))
+            conn.execute("UPDATE frontier SET claim_job = NULL WHERE claim_job = ?", (job,))
+            conn.execute("UPDATE runs SET ended_at = ? WHERE job = ?", (utc_stamp(), job))
+        self._runs.discard(job)
+        with _OPEN_RUNS_LOCK:
+            _OPEN_RUNS[job] -= 1
+            if not _OPEN_RUNS[job]:
+                del _OPEN_RUNS[job]
+
+    def heartbeat(self) -> None:
+        if self._runs:
+            with self._write():
+                pass  # _write beats
+
+    def _beat(self, conn: sqlite3.Connection) -> None:
+        if self._runs and time.monotonic() - self._heartbeat_at > HEARTBEAT_S:
+            self._heartbeat_at = time.monotonic()
+            conn.executemany(
+                "UPDATE runs SET heartbeat_at = ? WHERE job = ?", [(utc_stamp(), job) for job in self._runs]
+            )
+
+    @staticmethod
+    def _live_jobs(conn: sqlite3.Connection) -> set[str]:
+        """Runs that hold their claims: not ended, and alive (see the module docstring)."""
+        host, pid = socket.gethostname(), os.getpid()
+        live = set()
+        for job, rpid, rhost, beat in conn.execute(
+            "SELECT job, pid, host, heartbeat_at FROM runs WHERE ended_at IS NULL"
+        ):
+            if rhost == host:
+                # A pid that runs but has not beaten for long is a reused pid, not the crawl.
+                alive = job in _OPEN_RUNS if rpid == pid else (rpid is not None and pid_alive(rpid))
+                alive = alive and _age_s(beat) <= RUN_STALE_S
+            else:
+                alive = _age_s(beat) <= RUN_STALE_S
+            if alive:
+                live.add(job)
+        return live
+
+    def live_runs(self) -> set[str]:
+        with self._lock:
+            return self._live_jobs(self._conn)
 
     # -- what we have ----------------------------------------------------------------------------
 
@@ -347,21 +459,39 @@ class StateStore:
         return self._read("SELECT COUNT(*) FROM articles")[0][0]
 
     def get_item(self, article_id: int) -> dict | None:
-        rows = self._read("SELECT item_json FROM articles WHERE id = ?", (article_id,))
-        return json.loads(rows[0][0]) if rows else None
+        rows = self._read("SELECT id, item_json FROM articles WHERE id = ?", (article_id,))
+        return self._items(rows)[0] if rows else None
 
     def iter_items(self, batch: int = 500) -> Iterator[dict]:
         """Every latest item, ordered by id; read in batches so no read transaction stays open."""
-        last = -1 << 62
+        last = -(1 << 63)
         while True:
-            rows = self._read(
-                "SELECT id, item_json FROM articles WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            )
+            rows = self._read("SELECT id, item_json FROM articles WHERE id > ? ORDER BY id LIMIT ?", (last, batch))
             if not rows:
                 return
-            for _, blob in rows:
-                yield json.loads(blob)
+            yield from self._items(rows)
             last = rows[-1][0]
+
+    def _items(self, rows: Sequence[tuple[int, str]]) -> list[dict]:
+        """Items from ``(id, item_json)`` rows, ``listings`` taken from the listings table.
+
+        Memberships are recorded as listing pages are parsed, so a listing found after the article was
+        stored (another listing walked later, a later run) is in every output written afterwards.
+        """
+        ids = [row[0] for row in rows]
+        memberships: dict[int, list[str]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for article_id, listing in self._read(
+                f"SELECT id, listing FROM listings WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                memberships[article_id].append(listing)
+        items = []
+        for article_id, blob in rows:
+            item = json.loads(blob)
+            item["listings"] = sorted(set(item.get("listings") or ()) | set(memberships[article_id]))
+            items.append(item)
+        return items
 
     def versions(self, article_id: int) -> list[dict]:
         """Version history, oldest first (``item`` is None for the current version: see get_item)."""
@@ -393,20 +523,8 @@ class StateStore:
             row = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
-    def duplicate_of_map(self) -> dict[int, int | None]:
-        return dict(self._read("SELECT id, duplicate_of FROM articles"))
-
-    # -- listings --------------------------------------------------------------------------------
-
-    def record_listings(self, article_id: int, listings: Iterable[str], seen_at: str | None = None) -> None:
-        seen_at = seen_at or utcnow()
-        with self._write() as conn:
-            self._upsert_listings(conn, article_id, listings, seen_at)
-
     @staticmethod
-    def _upsert_listings(
-        conn: sqlite3.Connection, article_id: int, listings: Iterable[str], seen_at: str
-    ) -> None:
+    def _upsert_listings(conn: sqlite3.Connection, article_id: int, listings: Iterable[str], seen_at: str) -> None:
         conn.executemany(
             "INSERT INTO listings (id, listing, first_seen, last_seen) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id, listing) DO UPDATE SET "
@@ -420,38 +538,49 @@ class StateStore:
         rows = self._read("SELECT listing, first_seen, last_seen FROM listings WHERE id = ?", (article_id,))
         return {listing: (first, last) for listing, first, last in rows}
 
+    def record_listings(self, article_id: int, listings: Iterable[str], seen_at: str | None = None) -> None:
+        with self._write() as conn:
+            self._upsert_listings(conn, article_id, listings, seen_at or utc_stamp())
+
+    def duplicate_of_map(self) -> dict[int, int | None]:
+        return dict(self._read("SELECT id, duplicate_of FROM articles"))
+
+    def near_duplicate_groups(self) -> list[list[int]]:
+        with self._lock:
+            return dedupe.NearDuplicates(self._conn).groups()
+
     # -- committing items ------------------------------------------------------------------------
 
     def commit_item(
         self, item: Mapping[str, Any], job: str, *, signature: Any = _UNSET, seen_at: str | None = None
     ) -> CommitResult:
-        """Store an item atomically and say whether it must be emitted (see the module docstring).
+        """Store an item in one transaction and say whether its outputs must be written.
 
         NEW: never seen, stored as version 1. CHANGED: ``content_hash`` differs, stored as the next
-        version. Both are pending export, claimed by this process. UNCHANGED: same hash; last_seen,
-        listings and VOLATILE_FIELDS refreshed, nothing to emit. A missing ``content_hash`` is
-        computed from ``body_text``. ``signature`` (a dedupe signature, or None for "too short") is
-        stored in the same transaction when given; when not given, a NEW/CHANGED body drops any
-        stored signature, so ``NearDuplicateIndex.load`` recomputes it from the stored body.
+        version. Both are pending output, claimed by ``job``. UNCHANGED: same hash; last_seen, listings
+        and VOLATILE_FIELDS refreshed, nothing to write. In the same transaction: the item's listings,
+        its near-duplicate group (``duplicate_of`` is decided here: ``CommitResult.duplicate_of``), a
+        new pending version of every other member whose ``duplicate_of`` changes, and its frontier row
+        removed. ``signature``: a precomputed ``dedupe.signature(body_text)`` (computed when omitted).
         """
         item = dict(item)
         article_id = int(item["id"])
-        self._register(job)
         if not item.get("content_hash"):
             item["content_hash"] = textmod.content_hash(item.get("body_text") or "")
-        seen_at = seen_at or item.get("crawled_at") or utcnow()
-        now = utcnow()
-        claim = (job, os.getpid(), socket.gethostname(), now)
+        if signature is _UNSET:
+            signature = dedupe.signature(item.get("body_text") or "")
+        seen_at = seen_at or item.get("crawled_at") or utc_stamp()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT version, content_hash, item_json FROM articles WHERE id = ?", (article_id,)
+                "SELECT version, content_hash, item_json, duplicate_of FROM articles WHERE id = ?", (article_id,)
             ).fetchone()
+            groups = dedupe.NearDuplicates(conn).index(article_id, item.get("published"), signature)
             if row is None:
                 outcome, version = Outcome.NEW, 1
+                item["duplicate_of"] = groups.get(article_id)
                 conn.execute(
-                    "INSERT INTO articles (id, url, category, published, first_seen, last_seen, "
-                    "content_hash, duplicate_of, version, exported, claim_job, claim_pid, claim_host, "
-                    "claim_at, item_json) "
+                    "INSERT INTO articles (id, url, category, published, first_seen, last_seen, content_hash, "
+                    "duplicate_of, version, exported, claim_job, claim_pid, claim_host, claim_at, item_json) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?)",
                     (
                         article_id,
@@ -461,21 +590,20 @@ class StateStore:
                         seen_at,
                         seen_at,
                         item["content_hash"],
-                        item.get("duplicate_of"),
-                        *claim,
+                        item["duplicate_of"],
+                        *self._claim(job),
                         _dumps(item),
                     ),
                 )
             elif row[1] != item["content_hash"]:
                 outcome, version = Outcome.CHANGED, row[0] + 1
+                item["duplicate_of"] = groups.get(article_id, row[3])
                 conn.execute(
-                    "UPDATE versions SET item_json = ? WHERE id = ? AND version = ?",
-                    (row[2], article_id, row[0]),
+                    "UPDATE versions SET item_json = ? WHERE id = ? AND version = ?", (row[2], article_id, row[0])
                 )
                 conn.execute(
-                    "UPDATE articles SET url = ?, category = ?, published = ?, "
-                    "last_seen = MAX(last_seen, ?), content_hash = ?, duplicate_of = ?, version = ?, "
-                    "claim_job = ?, claim_pid = ?, "
+                    "UPDATE articles SET url = ?, category = ?, published = ?, last_seen = MAX(last_seen, ?), "
+                    "content_hash = ?, duplicate_of = ?, version = ?, claim_job = ?, claim_pid = ?, "
                     "claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
                     (
                         item.get("url"),
@@ -483,9 +611,9 @@ class StateStore:
                         item.get("published"),
                         seen_at,
                         item["content_hash"],
-                        item.get("duplicate_of"),
+                        item["duplicate_of"],
                         version,
-                        *claim,
+                        *self._claim(job),
                         _dumps(item),
                         article_id,
                     ),
@@ -496,9 +624,7 @@ class StateStore:
                 for field in VOLATILE_FIELDS:
                     if field in item:
                         stored[field] = item[field]
-                stored["listings"] = sorted(
-                    set(stored.get("listings") or ()) | set(item.get("listings") or ())
-                )
+                item["duplicate_of"] = stored.get("duplicate_of")
                 conn.execute(
                     "UPDATE articles SET last_seen = MAX(last_seen, ?), item_json = ? WHERE id = ?",
                     (seen_at, _dumps(stored), article_id),
@@ -507,60 +633,76 @@ class StateStore:
                 conn.execute(
                     "INSERT INTO versions (id, version, content_hash, duplicate_of, seen_at, job) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (article_id, version, item["content_hash"], item.get("duplicate_of"), seen_at, job),
+                    (article_id, version, item["content_hash"], item["duplicate_of"], seen_at, job),
                 )
             self._upsert_listings(conn, article_id, item.get("listings") or (), seen_at)
-            if signature is not _UNSET:
-                self._put_signature(conn, article_id, item.get("published"), signature)
-            elif outcome is not Outcome.UNCHANGED:
-                conn.execute("DELETE FROM minhash WHERE id = ?", (article_id,))
-        return CommitResult(outcome, version)
+            conn.execute("DELETE FROM frontier WHERE id = ?", (article_id,))
+            for other, duplicate_of in groups.items():
+                if other != article_id:
+                    self._reflag(conn, other, duplicate_of, job)
+        return CommitResult(outcome, version, item["duplicate_of"])
 
     def set_duplicate_of(self, article_id: int, duplicate_of: int | None, job: str) -> CommitResult:
-        """Re-flag a stored article (its group's original changed): a new pending version if it differs.
-
-        The new version keeps the body, hash and crawl time; only ``duplicate_of`` changes, so its
-        ``emission_key`` differs from the previous version's. CHANGED means: emit it like any other.
-        """
-        now = utcnow()
-        self._register(job)
+        """Re-flag a stored article: a new pending version if the value differs (see ``_reflag``)."""
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT version, duplicate_of, content_hash, item_json FROM articles WHERE id = ?",
-                (article_id,),
-            ).fetchone()
-            if row is None:
+            if conn.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone() is None:
                 raise KeyError(article_id)
-            if row[1] == duplicate_of:
-                return CommitResult(Outcome.UNCHANGED, row[0])
-            version = row[0] + 1
-            item = json.loads(row[3])
-            item["duplicate_of"] = duplicate_of
-            conn.execute(
-                "UPDATE versions SET item_json = ? WHERE id = ? AND version = ?", (row[3], article_id, row[0])
-            )
-            conn.execute(
-                "INSERT INTO versions (id, version, content_hash, duplicate_of, seen_at, job) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (article_id, version, row[2], duplicate_of, now, job),
-            )
-            conn.execute(
-                "UPDATE articles SET duplicate_of = ?, version = ?, claim_job = ?, claim_pid = ?, "
-                "claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
-                (
-                    duplicate_of,
-                    version,
-                    job,
-                    os.getpid(),
-                    socket.gethostname(),
-                    now,
-                    _dumps(item),
-                    article_id,
-                ),
-            )
-        return CommitResult(Outcome.CHANGED, version)
+            return self._reflag(conn, article_id, duplicate_of, job)
 
-    # -- exports ---------------------------------------------------------------------------------
+    def _reflag(self, conn: sqlite3.Connection, article_id: int, duplicate_of: int | None, job: str) -> CommitResult:
+        """The group's original changed: a new version that keeps body, hash and crawl time.
+
+        Its ``emission_key`` differs from the previous version's, so it is written like any other
+        CHANGED version. An article not stored (yet) has nothing to re-flag.
+        """
+        row = conn.execute(
+            "SELECT version, duplicate_of, content_hash, item_json FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        if row is None or row[1] == duplicate_of:
+            return CommitResult(Outcome.UNCHANGED, row[0] if row else 0, duplicate_of)
+        version = row[0] + 1
+        item = json.loads(row[3])
+        item["duplicate_of"] = duplicate_of
+        conn.execute("UPDATE versions SET item_json = ? WHERE id = ? AND version = ?", (row[3], article_id, row[0]))
+        conn.execute(
+            "INSERT INTO versions (id, version, content_hash, duplicate_of, seen_at, job) VALUES (?, ?, ?, ?, ?, ?)",
+            (article_id, version, row[2], duplicate_of, utc_stamp(), job),
+        )
+        conn.execute(
+            "UPDATE articles SET duplicate_of = ?, version = ?, claim_job = ?, claim_pid = ?, claim_host = ?, "
+            "claim_at = ?, item_json = ? WHERE id = ?",
+            (duplicate_of, version, *self._claim(job), _dumps(item), article_id),
+        )
+        return CommitResult(Outcome.CHANGED, version, duplicate_of)
+
+    @staticmethod
+    def _claim(job: str) -> tuple[str, int, str, str]:
+        return job, os.getpid(), socket.gethostname(), utc_stamp()
+
+    def sign_unsigned(self, batch: int = 200) -> int:
+        """Index stored articles that have no current signature (an older state, new parameters).
+
+        Re-flags follow as in ``commit_item``, under the job ``"resign"``. Returns how many were signed.
+        """
+        done = 0
+        while True:
+            rows = self._read(
+                "SELECT id, item_json FROM articles WHERE id NOT IN "
+                "(SELECT id FROM minhash WHERE params = ?) ORDER BY id LIMIT ?",
+                (dedupe.SIGNATURE_PARAMS, batch),
+            )
+            if not rows:
+                return done
+            with self._write() as conn:
+                for article_id, blob in rows:
+                    item = json.loads(blob)
+                    sig = dedupe.signature(item.get("body_text") or "")
+                    groups = dedupe.NearDuplicates(conn).index(article_id, item.get("published"), sig)
+                    for other, duplicate_of in groups.items():
+                        self._reflag(conn, other, duplicate_of, "resign")
+            done += len(rows)
+
+    # -- outputs ---------------------------------------------------------------------------------
 
     def mark_exported(
         self, article_id: int, version: int, paths: Mapping[str, str] | None = None, job: str | None = None
@@ -580,11 +722,9 @@ class StateStore:
                 replaced.update(self._set_export_path(conn, article_id, kind, path))
             conn.execute(
                 "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
-                (article_id, version, job, utcnow()),
+                (article_id, version, job, utc_stamp()),
             )
-            conn.execute(
-                "UPDATE articles SET exported = MAX(exported, ?) WHERE id = ?", (version, article_id)
-            )
+            conn.execute("UPDATE articles SET exported = MAX(exported, ?) WHERE id = ?", (version, article_id))
             if version >= row[0]:
                 conn.execute(
                     "UPDATE articles SET claim_job = NULL, claim_pid = NULL, claim_host = NULL, "
@@ -594,62 +734,49 @@ class StateStore:
         return replaced
 
     def pending_exports(self) -> list[Pending]:
-        """Every article whose current version is not yet marked exported, by id (claimed or not)."""
-        rows = self._read(
-            "SELECT id, version, item_json, claim_job FROM articles WHERE exported < version ORDER BY id"
+        """Every article whose current version's outputs are not yet written, by id (claimed or not)."""
+        return self._pending(
+            self._read("SELECT id, version, claim_job, item_json FROM articles WHERE exported < version ORDER BY id")
         )
-        return [Pending(i, v, it := json.loads(j), emission_key(it), c) for i, v, j, c in rows]
 
     def iter_pending(self, job: str, batch: int = 200) -> Iterator[Pending]:
         """The pending versions ``job`` holds, by id, read in batches (a first crawl has them all)."""
-        last = -1
+        last = -(1 << 63)
         while True:
             rows = self._read(
-                "SELECT id, version, item_json, claim_job FROM articles "
+                "SELECT id, version, claim_job, item_json FROM articles "
                 "WHERE exported < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
                 (job, last, batch),
             )
-            for i, v, j, c in rows:
-                yield Pending(i, v, it := json.loads(j), emission_key(it), c)
+            yield from self._pending(rows)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
 
-    def claim_pending(self, job: str, stale_after: float = STALE_AFTER_S) -> list[Pending]:
-        """Atomically take over the pending versions whose emitter is gone; returns them, by id.
+    def _pending(self, rows: Sequence[tuple[int, int, str | None, str]]) -> list[Pending]:
+        items = self._items([(row[0], row[3]) for row in rows])
+        return [Pending(i, v, item, emission_key(item), c) for (i, v, c, _), item in zip(rows, items, strict=True)]
 
-        Gone: no claim; this process, but a job no open StateStore here works for (a crawl of this
-        process that closed or failed); the same host and a dead pid; or a claim older than
-        ``stale_after`` seconds (a claimant on another host, or a reused pid). Versions claimed by a
-        live emitter (another job running now) are left alone.
+    def claim_pending(self, job: str) -> list[Pending]:
+        """Take over the pending versions whose writer is gone; returns them, by id.
+
+        Gone: no claim, or a run that is no longer live (``_live_jobs``). Versions held by a live run
+        (another job running now, or ``job`` itself) are left alone.
         """
-        host, pid = socket.gethostname(), os.getpid()
-        taken: list[Pending] = []
-        self._register(job)
         with self._write() as conn:
-            rows = conn.execute(
-                "SELECT id, version, item_json, claim_job, claim_pid, claim_host, claim_at FROM articles "
-                "WHERE exported < version ORDER BY id"
-            ).fetchall()
-            for article_id, version, blob, cjob, cpid, chost, cat in rows:
-                if cjob == job and cpid == pid:
-                    continue  # ours, in progress
-                gone = (
-                    cjob is None
-                    or (chost == host and cpid == pid and cjob not in _LIVE_JOBS)
-                    or (chost == host and cpid != pid and (cpid is None or not _pid_alive(cpid)))
-                    or _age_s(cat) > stale_after
-                )
-                if not gone:
-                    continue
-                conn.execute(
-                    "UPDATE articles SET claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ? "
-                    "WHERE id = ?",
-                    (job, pid, host, utcnow(), article_id),
-                )
-                item = json.loads(blob)
-                taken.append(Pending(article_id, version, item, emission_key(item), cjob))
-        return taken
+            live = self._live_jobs(conn) | {job}
+            rows = [
+                row
+                for row in conn.execute(
+                    "SELECT id, version, claim_job, item_json FROM articles WHERE exported < version ORDER BY id"
+                ).fetchall()
+                if row[2] not in live
+            ]
+            conn.executemany(
+                "UPDATE articles SET claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ? WHERE id = ?",
+                [(*self._claim(job), row[0]) for row in rows],
+            )
+        return self._pending(rows)
 
     def set_export_path(self, article_id: int, kind: str, path: str) -> str | None:
         """Record where ``kind`` of an article was written; returns the different old path, if any."""
@@ -658,9 +785,7 @@ class StateStore:
 
     @staticmethod
     def _set_export_path(conn: sqlite3.Connection, article_id: int, kind: str, path: str) -> dict[str, str]:
-        old = conn.execute(
-            "SELECT path FROM exports WHERE id = ? AND kind = ?", (article_id, kind)
-        ).fetchone()
+        old = conn.execute("SELECT path FROM exports WHERE id = ? AND kind = ?", (article_id, kind)).fetchone()
         conn.execute(
             "INSERT INTO exports (id, kind, path) VALUES (?, ?, ?) "
             "ON CONFLICT (id, kind) DO UPDATE SET path = excluded.path",
@@ -674,65 +799,179 @@ class StateStore:
 
     def emissions(self, article_id: int) -> list[tuple[int, str | None, str]]:
         """``[(version, job, emitted_at)]`` of completed emissions, oldest first."""
+        return self._read("SELECT version, job, emitted_at FROM emissions WHERE id = ? ORDER BY version", (article_id,))
+
+    # -- walks and the frontier ------------------------------------------------------------------
+
+    def begin_walk(self, listing: str, job: str, *, full: bool = False) -> WalkStart | None:
+        """Claim a listing's walk for ``job``: resume it where a gone run left it, or start at page 1.
+
+        A new walk is 'incremental' (it may stop at known pages) only when an earlier walk reached the
+        listing's end and ``full`` is not asked. None: another live run is walking it.
+        """
+        now = utc_stamp()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status, mode, next_page, completed_at, claim_job FROM walks WHERE listing = ?", (listing,)
+            ).fetchone()
+            if row is not None and row[4] not in (None, job) and row[4] in self._live_jobs(conn):
+                return None
+            if row is not None and row[0] == "walking":
+                start = WalkStart(row[2], "full" if full else row[1], True)
+            else:
+                start = WalkStart(1, "incremental" if row is not None and row[3] and not full else "full", False)
+            conn.execute(
+                "INSERT INTO walks (listing, status, mode, next_page, claim_job, updated_at) "
+                "VALUES (?, 'walking', ?, ?, ?, ?) ON CONFLICT (listing) DO UPDATE SET status = 'walking', "
+                "mode = excluded.mode, next_page = excluded.next_page, end_reason = NULL, "
+                "claim_job = excluded.claim_job, updated_at = excluded.updated_at",
+                (listing, start.mode, start.page, job, now),
+            )
+        return start
+
+    def record_listing_page(
+        self,
+        listing: str,
+        job: str,
+        cards: Sequence[tuple[int, str]],
+        *,
+        next_page: int | None,
+        refetch_known: bool = False,
+        budget: int | None = None,
+        since: str | None = None,
+    ) -> CardFate:
+        """One listing page, in one transaction: memberships, new frontier rows, the walk's next page.
+
+        Cards not stored and not claimed by a live run are claimed for ``job`` (at most ``budget`` of
+        them; the rest stay queued for a later run) and returned to fetch. ``refetch_known`` fetches
+        stored articles too (refresh). With ``since``, a card already fetched and dated before it is
+        not fetched again; its date comes back in ``dates``, as do stored articles' dates.
+        """
+        now = utc_stamp()
+        fetch: list[tuple[int, str]] = []
+        dates: dict[int, str | None] = {}
+        known = again = new = elsewhere = over_budget = 0
+        with self._write() as conn:
+            live = self._live_jobs(conn) | {job}
+            started = (conn.execute("SELECT started_at FROM runs WHERE job = ?", (job,)).fetchone() or (now,))[0]
+            for article_id, url in cards:
+                self._upsert_listings(conn, article_id, (listing,), now)
+                stored = conn.execute(
+                    "SELECT published, claim_job, last_seen >= ? FROM articles WHERE id = ?", (started, article_id)
+                ).fetchone()
+                if stored is not None and (stored[1] == job or (refetch_known and stored[2])):
+                    again += 1  # stored (or refreshed) by this run, from another listing
+                    dates[article_id] = stored[0]
+                    continue
+                if stored is not None and not refetch_known:
+                    known += 1
+                    dates[article_id] = stored[0]
+                    continue
+                row = conn.execute(
+                    "SELECT state, published, attempts, claim_job FROM frontier WHERE id = ?", (article_id,)
+                ).fetchone()
+                if row is None:
+                    new += stored is None
+                    conn.execute(
+                        "INSERT INTO frontier (id, url, state, discovered_at) VALUES (?, ?, 'queued', ?)",
+                        (article_id, url, now),
+                    )
+                elif row[3] == job:
+                    again += 1  # requested by this run from another listing (in flight, failed or older)
+                    dates[article_id] = row[1]
+                    continue
+                elif row[3] in live:
+                    elsewhere += 1
+                    dates[article_id] = row[1]
+                    continue
+                elif row[0] == "older" and since is not None and row[1] is not None and row[1][:10] < since:
+                    dates[article_id] = row[1]
+                    continue
+                elif row[0] == "failed" and row[2] >= MAX_ATTEMPTS:
+                    dates[article_id] = None
+                    continue
+                if budget is not None and len(fetch) >= budget:
+                    over_budget += 1
+                    dates[article_id] = None
+                    continue
+                conn.execute("UPDATE frontier SET claim_job = ? WHERE id = ?", (job, article_id))
+                fetch.append((article_id, url))
+            if next_page is not None:
+                conn.execute(
+                    "UPDATE walks SET next_page = ?, updated_at = ? WHERE listing = ?", (next_page, now, listing)
+                )
+        return CardFate(fetch, dates, known, again, new, elsewhere, over_budget)
+
+    def end_walk(self, listing: str, reason: str, *, reached_end: bool, resume_at: int | None = None) -> None:
+        """A walk stops. ``reached_end``: it saw the listing's last page (later walks may stop at known
+        pages). ``resume_at``: the walk stopped on a failure and the next run goes on from that page."""
+        now = utc_stamp()
+        with self._write() as conn:
+            if resume_at is not None:
+                conn.execute(
+                    "UPDATE walks SET next_page = ?, end_reason = ?, updated_at = ? WHERE listing = ?",
+                    (resume_at, reason, now, listing),
+                )
+            else:
+                conn.execute(
+                    "UPDATE walks SET status = 'ended', end_reason = ?, updated_at = ?, "
+                    "completed_at = CASE WHEN ? THEN ? ELSE completed_at END WHERE listing = ?",
+                    (reason, now, reached_end, now, listing),
+                )
+
+    def walk(self, listing: str) -> dict | None:
+        """A listing's walk row (status, mode, next_page, end_reason, completed_at, claim_job)."""
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT status, mode, next_page, end_reason, completed_at, claim_job FROM walks WHERE listing = ?",
+                (listing,),
+            )
+            row = cur.fetchone()
+            return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def claim_frontier(self, job: str, listings: Sequence[str], batch: int = 100) -> list[tuple[int, str]]:
+        """Claim up to ``batch`` frontier articles of these listings that no live run holds (left by a
+        killed run, over an earlier limit, failed fewer than MAX_ATTEMPTS times)."""
+        marks = ",".join("?" * len(listings))
+        with self._write() as conn:
+            live = self._live_jobs(conn) | {job}
+            rows = [
+                (article_id, url)
+                for article_id, url, claim in conn.execute(
+                    "SELECT f.id, f.url, f.claim_job FROM frontier f WHERE f.state != 'older' AND f.attempts < ? "
+                    f"AND EXISTS (SELECT 1 FROM listings l WHERE l.id = f.id AND l.listing IN ({marks})) "
+                    "AND (f.claim_job IS NULL OR f.claim_job != ?) ORDER BY f.id",
+                    (MAX_ATTEMPTS, *listings, job),
+                )
+                if claim not in live
+            ][:batch]
+            conn.executemany("UPDATE frontier SET claim_job = ? WHERE id = ?", [(job, i) for i, _ in rows])
+        return rows
+
+    def article_failed(self, article_id: int, reason: str) -> None:
+        """A fetch failed: the article stays in the frontier, tried again by later runs."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE frontier SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (reason, article_id),
+            )
+
+    def article_older(self, article_id: int, published: str | None) -> None:
+        """Fetched, but dated before the run's ``since``: kept out of the state, its date remembered."""
+        with self._write() as conn:
+            conn.execute("UPDATE frontier SET state = 'older', published = ? WHERE id = ?", (published, article_id))
+
+    def frontier_counts(self) -> dict[str, int]:
+        """Frontier rows by state; 'given_up' counts failures past MAX_ATTEMPTS."""
+        counts = dict(self._read("SELECT state, COUNT(*) FROM frontier GROUP BY state"))
+        counts["given_up"] = self._read("SELECT COUNT(*) FROM frontier WHERE attempts >= ?", (MAX_ATTEMPTS,))[0][0]
+        return counts
+
+    def cross_listed(self, listings: Sequence[str]) -> int:
+        """Articles shown by more than one of these listings."""
+        marks = ",".join("?" * len(listings))
         return self._read(
-            "SELECT version, job, emitted_at FROM emissions WHERE id = ? ORDER BY version", (article_id,)
-        )
-
-    # -- near-duplicate signatures ---------------------------------------------------------------
-
-    def put_signature(self, article_id: int, published: str | None, signature: Any) -> None:
-        """Store an article's dedupe signature (numpy array or bytes; None: too short to sign)."""
-        with self._write() as conn:
-            self._put_signature(conn, article_id, published, signature)
-
-    @staticmethod
-    def _put_signature(
-        conn: sqlite3.Connection, article_id: int, published: str | None, signature: Any
-    ) -> None:
-        from woshipm_crawler import dedupe  # numpy/datasketch only when signatures are used
-
-        blob = (
-            None
-            if signature is None
-            else (
-                bytes(signature)
-                if isinstance(signature, (bytes, bytearray, memoryview))
-                else dedupe.to_bytes(signature)
-            )
-        )
-        old = conn.execute(
-            "SELECT published, signature, params FROM minhash WHERE id = ?", (article_id,)
-        ).fetchone()
-        if old == (published, blob, dedupe.SIGNATURE_PARAMS):
-            return  # unchanged: keep seq, so other processes' refresh() has nothing to reload
-        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM minhash").fetchone()[0]
-        conn.execute(
-            "INSERT INTO minhash (id, published, signature, params, seq) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET published = excluded.published, signature = excluded.signature, "
-            "params = excluded.params, seq = excluded.seq",
-            (article_id, published, blob, dedupe.SIGNATURE_PARAMS, seq),
-        )
-
-    def iter_signatures(self, since: int = 0) -> Iterator[tuple[int, str | None, bytes | None, str, int]]:
-        """``(id, published, signature, params, seq)`` of signatures stored after ``seq`` ``since``."""
-        yield from self._read(
-            "SELECT id, published, signature, params, seq FROM minhash WHERE seq > ? ORDER BY seq", (since,)
-        )
-
-    # -- listing walks ---------------------------------------------------------------------------
-
-    def mark_walks_complete(self, listings: Iterable[str]) -> None:
-        """Listings walked to their end with every article answered: incremental walks may stop early."""
-        now = utcnow()
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO walks (listing, completed_at) VALUES (?, ?) "
-                "ON CONFLICT (listing) DO UPDATE SET completed_at = excluded.completed_at",
-                [(listing, now) for listing in listings],
-            )
-
-    def complete_walks(self) -> set[str]:
-        return {row[0] for row in self._read("SELECT listing FROM walks")}
-
-    def signature_seq(self) -> int:
-        return self._read("SELECT COALESCE(MAX(seq), 0) FROM minhash")[0][0]
+            f"SELECT COUNT(*) FROM (SELECT id FROM listings WHERE listing IN ({marks}) "
+            "GROUP BY id HAVING COUNT(*) > 1)",
+            listings,
+        )[0][0]

@@ -28,6 +28,13 @@ UNTEMPLATED_CARD_XPATH = (
 )
 
 
+# WordPress pagination (tag pages, older pages): the highest page number it links or shows.
+PAGE_NUMBER_XPATH = (
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' pagination ')]"
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' page-numbers ')]/text()"
+)
+
+
 @dataclass(frozen=True)
 class Card:
     """One article as a listing shows it. Cards carry no publish date (site-model §3)."""
@@ -37,9 +44,25 @@ class Card:
     title: str
 
 
+@dataclass(frozen=True)
+class ListingPage:
+    cards: list[Card]
+    page_count: int | None  # the number of pages the site says the listing has; None when not shown
+
+
+def parse_listing_page(html: str, url: str, *, home: bool = False) -> ListingPage:
+    """The cards of the 最新 list and the page count the pagination shows, from one parse."""
+    selector = Selector(text=html)
+    numbers = [int(text) for text in selector.xpath(PAGE_NUMBER_XPATH).getall() if text.strip().isdigit()]
+    return ListingPage(_cards(selector, url, home), max(numbers) if numbers else None)
+
+
 def parse_listing(html: str, url: str, *, home: bool = False) -> list[Card]:
     """The cards of the 最新 list, in page order, each article once."""
-    selector = Selector(text=html)
+    return _cards(Selector(text=html), url, home)
+
+
+def _cards(selector: Selector, url: str, home: bool) -> list[Card]:
     latest_tab = "all" if home else "latest"
     templates = selector.xpath(LATEST_TEMPLATE_XPATH.format(tab=latest_tab))
     cards = templates.xpath(CARD_XPATH) if templates else selector.xpath(UNTEMPLATED_CARD_XPATH)

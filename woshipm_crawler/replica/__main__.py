@@ -26,8 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=150)
     parser.add_argument("--seed", default="1")
     parser.add_argument(
-        "--faults", default="", help=f"e.g. 429=0.2,truncate=ids:1;2 — faults: {', '.join(FAULT_NAMES)}"
+        "--faults", default="", help=f"e.g. 429=0.2,truncate=ids:1;2,ratelimit=5 — faults: {', '.join(FAULT_NAMES)}"
     )
+    parser.add_argument(
+        "--quirk", action="append", default=[], metavar="LISTING=QUIRK", help="e.g. category:pd=loop_redirect"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every response is delayed")
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
     parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
     parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
@@ -51,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     server = ReplicaServer(
-        articles=args.articles, seed=seed, faults=faults, edits=args.edit_ids, host=args.host, port=args.port
+        articles=args.articles,
+        seed=seed,
+        faults=faults,
+        edits=args.edit_ids,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        quirks=dict(item.split("=", 1) for item in args.quirk),
     )
     print(
         f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "

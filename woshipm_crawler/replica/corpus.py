@@ -166,14 +166,11 @@ _SPECIAL_BY_INDEX: dict[int, set[str]] = {}
 for _name, _index in SPECIAL_INDEX.items():
     _SPECIAL_BY_INDEX.setdefault(_index, set()).add(_name)
 DUPLICATE_GROUP = tuple(
-    SPECIAL_INDEX[k]
-    for k in ("duplicate_original", "duplicate_repost_1", "duplicate_repost_2", "duplicate_repost_3")
+    SPECIAL_INDEX[k] for k in ("duplicate_original", "duplicate_repost_1", "duplicate_repost_2", "duplicate_repost_3")
 )
 
 WEIRD_TITLE = "产品/运营.. 谁说了算？| \"增长\"与'留存'的取舍 🚀"
-TEMPLATE_LITERAL_TEXT = (
-    "模板语法要原样显示：{% endhint %} 和 {{ x }}，以及 <script>alert(1)</script> 这类标签。"
-)
+TEMPLATE_LITERAL_TEXT = "模板语法要原样显示：{% endhint %} 和 {{ x }}，以及 <script>alert(1)</script> 这类标签。"
 
 
 @dataclass(frozen=True)
@@ -505,13 +502,9 @@ class Corpus:
             account = rng.choice(vocab.MEDIA_NAMES) if source == "authorized" else author.name
             editor = rng.choice(vocab.EDITOR_NAMES)
             blocks.append(Para([Seg("text", f"作者：{rng.choice(vocab.PERSON_NAMES)}；编辑：{editor}")]))
-            blocks.append(
-                Para([Seg("text", f"来源公众号：{account}（ID：{_ascii_id(rng)}），{_sentence(rng)}")])
-            )
+            blocks.append(Para([Seg("text", f"来源公众号：{account}（ID：{_ascii_id(rng)}），{_sentence(rng)}")]))
         if source == "translated":
-            blocks.append(
-                Para([Seg("text", f"原文作者：{rng.choice(vocab.PERSON_NAMES)}；译者：{author.name}")])
-            )
+            blocks.append(Para([Seg("text", f"原文作者：{rng.choice(vocab.PERSON_NAMES)}；译者：{author.name}")]))
 
         copyright_line, credit = _copyright(source, credit_name, "original_anonymous" in specials)
 
@@ -627,22 +620,17 @@ def _author(seed, key: int) -> Author:
         name = vocab.MEDIA_NAMES[key - AUTHOR_COUNT]
     else:
         base = vocab.PERSON_NAMES[key % len(vocab.PERSON_NAMES)]
-        name = (
-            base if key < len(vocab.PERSON_NAMES) else base + rng.choice(("同学", "说产品", "的笔记", "2号"))
-        )
+        name = base if key < len(vocab.PERSON_NAMES) else base + rng.choice(("同学", "说产品", "的笔记", "2号"))
     month = rng.choice(("2019/05", "2020/03", "2021/11", "2022/07"))
     stem = "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789", k=20))
     avatar = f"https://image.woshipm.com/wp-files/{month}/{stem}.png"
     avatar += "!/both/72x72" if rng.random() < 0.6 else "?imageView2/1/w/72/h/72/q/100"
     badges = tuple(
-        f"https://static.woshipm.com/tag/{rng.randint(1000, 2999)}_1@2x.png"
-        for _ in range(rng.choice((0, 1, 2, 2)))
+        f"https://static.woshipm.com/tag/{rng.randint(1000, 2999)}_1@2x.png" for _ in range(rng.choice((0, 1, 2, 2)))
     )
     first, second = rng.choice(vocab.CONCEPTS), rng.choice(vocab.CONCEPTS)
     bio = f"{name}，{rng.choice(vocab.DOMAINS)}从业者，关注{first}与{second}。"
-    return Author(
-        key=key, id=30_000 + key * 9_973, name=name, avatar=avatar, badges=badges, media=media, bio=bio
-    )
+    return Author(key=key, id=30_000 + key * 9_973, name=name, avatar=avatar, badges=badges, media=media, bio=bio)
 
 
 def _fill(rng: random.Random, template: str) -> str:
@@ -752,9 +740,7 @@ def _list_block(rng: random.Random, nested: bool = False, invalid: bool = False)
     for pos in range(rng.randint(3, 5)):
         children = None
         if (nested or invalid) and pos == 1:
-            children = ListBlock(
-                False, [ListItem([Seg("text", _fill(rng, "{concept}：{outcome}"))]) for _ in range(2)]
-            )
+            children = ListBlock(False, [ListItem([Seg("text", _fill(rng, "{concept}：{outcome}"))]) for _ in range(2)])
         lead = _fill(rng, "{concept}")
         items.append(ListItem([Seg("strong", lead + "："), Seg("text", _sentence(rng))], children))
     return ListBlock(ordered=rng.random() < 0.5 and not invalid, items=items, nest_outside_li=invalid)
@@ -834,9 +820,7 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
             )
             out.append(Wrapper(styled, depth=rng.choice((2, 3))))
         if "empty_paragraphs" in features and rng.random() < 0.5:
-            out.insert(
-                rng.randrange(len(out) + 1), Empty(rng.choice(("<p><br></p>", "<p>&nbsp;</p>", "<p></p>")))
-            )
+            out.insert(rng.randrange(len(out) + 1), Empty(rng.choice(("<p><br></p>", "<p>&nbsp;</p>", "<p></p>"))))
         return out
 
     blocks: list[Block] = paragraphs(1, 3)
@@ -927,9 +911,7 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
     if "empty_paragraphs" in specials:
         blocks[2:2] = [Empty("<p><br></p>"), Empty("<p>&nbsp;</p>")]
     if "wechat_sections" in specials:
-        blocks.insert(
-            1, Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3)
-        )
+        blocks.insert(1, Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3))
     return blocks
 
 
@@ -939,9 +921,7 @@ _CN_NUMBERS = "一二三四五六七八九十"
 
 def _mutate(blocks: list[Block], rng: random.Random, changes: int) -> None:
     """Change ``changes`` sentences of plain paragraphs: a near-duplicate or a new revision."""
-    plain = [
-        pos for pos, b in enumerate(blocks) if isinstance(b, Para) and [s.kind for s in b.segs] == ["text"]
-    ]
+    plain = [pos for pos, b in enumerate(blocks) if isinstance(b, Para) and [s.kind for s in b.segs] == ["text"]]
     for pos in rng.sample(plain, min(changes, len(plain))):
         para = blocks[pos]
         assert isinstance(para, Para)

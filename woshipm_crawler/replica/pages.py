@@ -54,8 +54,7 @@ def _cover(article: Article) -> str | None:
 
 def _layout(corpus: Corpus, base: str, title: str, body: str, head: str = "", body_class: str = "") -> str:
     nav = "".join(
-        f'<li><a href="{base}/category/{slug}">{_e(name)}</a></li>'
-        for slug, name in site.categories().items()
+        f'<li><a href="{base}/category/{slug}">{_e(name)}</a></li>' for slug, name in site.categories().items()
     )
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
@@ -166,9 +165,7 @@ def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -
     name = site.category_name(slug) if kind == "category" else corpus.tag_name(slug)
     name = name or slug
     latest = "\n".join(card(corpus, base, i) for i in on_page)
-    recommended = "\n".join(
-        card(corpus, base, i) for i in _others(corpus, member, RECOMMEND_CARDS, key, page)
-    )
+    recommended = "\n".join(card(corpus, base, i) for i in _others(corpus, member, RECOMMEND_CARDS, key, page))
     pagination = ""
     if kind == "tag":
         pagination = _wp_pagination(base, f"/tag/{slug}", page, listing_pages(corpus, key))
@@ -348,9 +345,7 @@ def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
     content, after = _content(corpus, article, base)
     likes = max(article.likes, 0)
     if article.plain_furniture:
-        actions = (
-            f"<p>赞赏 收藏<span>已收藏</span>{article.collects or ''} 点赞<span>已赞</span>{likes or ''}</p>"
-        )
+        actions = f"<p>赞赏 收藏<span>已收藏</span>{article.collects or ''} 点赞<span>已赞</span>{likes or ''}</p>"
         more = "<p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p>"
     else:
         actions = (
@@ -358,9 +353,7 @@ def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
             f'<div class="article--actions"><a class="collect">收藏<span class="done">已收藏</span>{article.collects}</a> '
             f'<a class="like">点赞<span class="done">已赞</span>{likes}</a></div></div>'
         )
-        more = (
-            '<div class="article--app"><p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p></div>'
-        )
+        more = '<div class="article--app"><p>更多精彩内容，请关注人人都是产品经理微信公众号或下载App</p></div>'
     tags = "".join(f'<a href="{base}/tag/{corpus.tag_slug(t)}" rel="tag">{_e(t)}</a>' for t in article.tags)
     cover = _cover(article) or ""
     weibo = (
@@ -401,8 +394,7 @@ def _outside(corpus: Corpus, article: Article, base: str) -> str:
         for _ in range(min(article.comments, 5))
     )
     related_html = "".join(
-        f'<li><a href="{base}{corpus.path(i)}" target="_blank">{_e(corpus.title(i))}</a></li>'
-        for i in related
+        f'<li><a href="{base}{corpus.path(i)}" target="_blank">{_e(corpus.title(i))}</a></li>' for i in related
     )
     return f"""<div class="author-card">
   <img src="{_e(author.avatar)}" alt="">
@@ -429,9 +421,7 @@ def render_article(corpus: Corpus, base: str, article: Article) -> str:
 
 def render_js_shell(corpus: Corpus, base: str, article: Article) -> str:
     """The article as a client-rendered shell: only a browser running the script sees the wrapper."""
-    state = {
-        "article": {"id": article.id, "title": article.title, "html": article_wrapper(corpus, article, base)}
-    }
+    state = {"article": {"id": article.id, "title": article.title, "html": article_wrapper(corpus, article, base)}}
     # "</" would end the script element early; JSON allows "\/" in its place.
     data = json.dumps(state, ensure_ascii=False).replace("</", "<\\/")
     body = f"""<div class="container article-page"><div id="app"></div></div>

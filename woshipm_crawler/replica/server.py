@@ -16,6 +16,23 @@ Fault spec (all off by default): comma-separated ``name=value``; value is a frac
   carries the ``cf_clearance`` cookie the challenge script sets.
 
 429/503/slow/drop also hit listing pages, the home page and feeds (keyed by path).
+
+- ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
+  5 requests in any second; the request over it opens a window of ``RATE_LIMIT_RETRY_AFTER`` seconds
+  in which every request gets 429 with that ``Retry-After``. A request arriving inside a window, later
+  than ``RATE_LIMIT_IN_FLIGHT_S`` after it opened (time for the client to read the 429), counts as
+  ``ratelimit:ignored`` — a client that ignored the Retry-After; one arriving earlier was already in
+  flight (``ratelimit:in_flight``).
+
+Listing quirks (``quirks={"category:pd": "loop_redirect"}``, ``--quirk category:pd=loop_redirect``),
+what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no cards),
+``check_page`` (page 2 is an anti-bot check), ``loop_redirect`` (page 3 redirects to page 1),
+``repeat`` (page 3 repeats page 2), ``endless`` (past the last page, pages of new cards whose
+articles answer 404, never a 404 page), ``past_count`` (the same, with a pagination that shows the
+real page count).
+
+``latency`` (a ReplicaServer argument, ``--latency`` on the command line) delays every response by
+that many seconds, like a real server far away.
 """
 
 from __future__ import annotations
@@ -25,7 +42,7 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +53,11 @@ from woshipm_crawler import site
 from . import pages
 from .corpus import Corpus, unit
 
-FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial")
+LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count")
+FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit")
+RATE_LIMIT_RETRY_AFTER = 2
+ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
+RATE_LIMIT_IN_FLIGHT_S = 0.25
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
@@ -52,28 +73,34 @@ class FaultSpec:
 
     fractions: dict[str, float] = field(default_factory=dict)
     ids: dict[str, frozenset[int]] = field(default_factory=dict)
+    rate_limit: float | None = None  # requests per second (``ratelimit=5``)
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
         fractions: dict[str, float] = {}
         ids: dict[str, frozenset[int]] = {}
+        rate_limit = None
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             name, _, value = part.partition("=")
             name = name.strip()
             if name not in FAULT_NAMES:
                 raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULT_NAMES)}")
             value = value.strip()
-            if value.startswith("ids:"):
+            if name == "ratelimit":
+                rate_limit = float(value)
+                if rate_limit <= 0:
+                    raise ValueError("fault ratelimit: requests per second must be positive")
+            elif value.startswith("ids:"):
                 ids[name] = frozenset(int(v) for v in value[4:].split(";") if v.strip())
             else:
                 fraction = float(value or 1)
                 if not 0 <= fraction <= 1:
                     raise ValueError(f"fault {name}: fraction must be in 0..1")
                 fractions[name] = fraction
-        return cls(fractions, ids)
+        return cls(fractions, ids, rate_limit)
 
     def __bool__(self) -> bool:
-        return bool(self.fractions or self.ids)
+        return bool(self.fractions or self.ids or self.rate_limit)
 
     def hits(self, name: str, key: int | str, seed: object) -> bool:
         """Whether page ``key`` (an article id, or a listing path) gets fault ``name``."""
@@ -111,13 +138,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, send_body: bool) -> None:
         replica: ReplicaServer = self.server.replica  # type: ignore[attr-defined]
-        replica._count("requests")
+        internal = self.path.startswith("/__replica__/")
+        if not internal:
+            replica._count("requests")
+            replica._log_path(self.path)
         agent = self.headers.get("User-Agent", "")
         if "HeadlessChrome" in agent or "Chrome/" in agent:
             replica._count("browser_requests")
-        response = replica.respond(self.path, self.headers.get("Cookie", ""))
-        if response.fault_key is not None:
-            response = replica.apply_faults(self.path, response)
+        response = None if internal else replica.rate_limited()
+        if response is None:
+            response = replica.respond(self.path, self.headers.get("Cookie", ""))
+            if response.fault_key is not None:
+                response = replica.apply_faults(self.path, response)
+        if replica.latency:
+            time.sleep(replica.latency)
         replica._count(f"status:{response.status}")
         drop = response.headers.pop("X-Replica-Drop", None)
         self.send_response(response.status)
@@ -154,6 +188,8 @@ class ReplicaServer:
         edits=(),
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
+        quirks: dict[str, str] | None = None,
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
@@ -161,7 +197,17 @@ class ReplicaServer:
         self.port = port
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
         self.corpus = Corpus(articles=articles, seed=seed, edits=edits)
+        self.latency = latency
+        self.quirks = dict(quirks or {})
+        unknown = set(self.quirks.values()) - set(LISTING_QUIRKS)
+        if unknown:
+            raise ValueError(
+                f"unknown listing quirk(s) {', '.join(sorted(unknown))}; known: {', '.join(LISTING_QUIRKS)}"
+            )
         self.stats: Counter[str] = Counter()
+        self.path_counts: Counter[str] = Counter()  # requests per path (robots.txt, pages, feeds)
+        self._arrivals: deque[float] = deque()  # the last second's request times (ratelimit)
+        self._window: tuple[float, float] | None = None  # (opened, closes) of the current 429 window
         self._lock = threading.Lock()
         self._fault_hits: Counter[tuple[str, str]] = Counter()
         self._httpd: ThreadingHTTPServer | None = None
@@ -225,6 +271,7 @@ class ReplicaServer:
     def reset_stats(self) -> None:
         with self._lock:
             self.stats.clear()
+            self.path_counts.clear()
             self._fault_hits.clear()
 
     def _warm_up(self) -> None:
@@ -234,6 +281,39 @@ class ReplicaServer:
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.stats[key] += n
+
+    def _log_path(self, raw_path: str) -> None:
+        with self._lock:
+            self.path_counts[raw_path] += 1
+
+    def rate_limited(self) -> Response | None:
+        """A 429 when this request is over ``ratelimit`` or inside an open window; else None."""
+        limit = self.faults.rate_limit
+        if limit is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if self._window is not None and now < self._window[1]:
+                late = now - self._window[0] > RATE_LIMIT_IN_FLIGHT_S
+                self.stats["ratelimit:ignored" if late else "ratelimit:in_flight"] += 1
+                return self._too_many()
+            self._window = None
+            while self._arrivals and self._arrivals[0] <= now - 1.0:
+                self._arrivals.popleft()
+            if len(self._arrivals) < limit:
+                self._arrivals.append(now)
+                return None
+            self._window = (now, now + RATE_LIMIT_RETRY_AFTER)
+            self.stats["ratelimit:windows"] += 1
+            return self._too_many()
+
+    @staticmethod
+    def _too_many() -> Response:
+        return Response(
+            429,
+            b"<html><body><h1>429 Too Many Requests</h1></body></html>",
+            headers={"Retry-After": str(RATE_LIMIT_RETRY_AFTER)},
+        )
 
     @property
     def clearance_token(self) -> str:
@@ -271,11 +351,13 @@ class ReplicaServer:
             slug, page = match.group(1), int(match.group(2) or 1)
             if slug not in site.categories():
                 return self._not_found(corpus)
-            return html(pages.render_listing(corpus, base, "category", slug, page), path)
+            quirky = self._listing_quirk(corpus, "category", slug, page)
+            return quirky or html(pages.render_listing(corpus, base, "category", slug, page), path)
         match = _TAG_RE.match(path)
         if match:
             slug, page = site.tag_slug(unquote(match.group(1))), int(match.group(2) or 1)
-            return html(pages.render_listing(corpus, base, "tag", slug, page), path)
+            quirky = self._listing_quirk(corpus, "tag", slug, page)
+            return quirky or html(pages.render_listing(corpus, base, "tag", slug, page), path)
         match = site.AUTHOR_PATH_RE.match(path)
         if match:
             return html(pages.render_author(corpus, base, int(match.group(1))))
@@ -288,6 +370,34 @@ class ReplicaServer:
         if match:
             return self._article(corpus, match.group(1), int(match.group(2)), cookie_header)
         return self._not_found(corpus)
+
+    def _listing_quirk(self, corpus: Corpus, kind: str, slug: str, page: int) -> Response | None:
+        """The page a listing quirk puts in place of the normal one, or None."""
+        quirk = self.quirks.get(f"{kind}:{slug}")
+        base, path = self.base_url, f"/{kind}/{slug}"
+        last = pages.listing_pages(corpus, f"{kind}:{slug}")
+        if quirk == "empty_page" and page == 2:
+            text = pages.render_listing(corpus, base, kind, slug, page) or ""
+            text = re.sub(r"(<template v-if=\"homeTab == 'latest'\">).*?(</template>)", r"\1\2", text, flags=re.S)
+            return Response(200, text.encode("utf-8"))
+        if quirk == "check_page" and page == 2:
+            return Response(200, pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8"))
+        if quirk == "loop_redirect" and page == 3:
+            return Response(301, b"", headers={"Location": f"{base}{path}"})
+        if quirk == "repeat" and page == 3:
+            return Response(200, (pages.render_listing(corpus, base, kind, slug, 2) or "").encode("utf-8"))
+        if quirk in ("endless", "past_count") and page > last:
+            ids = [ENDLESS_ID_BASE + page * site.CARDS_PER_LISTING_PAGE + i for i in range(site.CARDS_PER_LISTING_PAGE)]
+            cards = "".join(
+                f'<article class="postlist-item" data-id="{i}"><div class="content"><h2 class="post-title">'
+                f'<a href="{base}/pd/{i}.html" title="第{i}篇">第{i}篇</a></h2></div></article>'
+                for i in ids
+            )
+            last_link = f'<a class="page-numbers" href="{base}{path}/page/{last}">{last}</a>'
+            pagination = f'<nav class="navigation pagination">{last_link}</nav>' if quirk == "past_count" else ""
+            text = f"<html><body><template v-if=\"homeTab == 'latest'\">{cards}</template>{pagination}</body></html>"
+            return Response(200, text.encode("utf-8"))
+        return None
 
     def _not_found(self, corpus: Corpus) -> Response:
         return Response(404, pages.render_not_found(corpus, self.base_url).encode("utf-8"))
@@ -392,9 +502,7 @@ class ReplicaServer:
                     headers={"Retry-After": "1"},
                 )
             if name == "503":
-                return Response(
-                    503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
-                )
+                return Response(503, b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
             response.headers["X-Replica-Drop"] = "1"
             return response
         return response

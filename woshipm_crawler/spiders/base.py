@@ -1,26 +1,37 @@
-"""The listing walker every spider shares: walk listings page by page, then fetch each article once.
+"""The listing walker every spider shares: walk listings page by page, fetching articles as they are found.
 
-Why listings first: an article's item names every listing it was seen in (``listings``), and one
-article can sit in several listings (a ``/pd/`` article under data-analysis, tags). Walking every
-listing before fetching articles makes that list complete without holding items in memory; listing
-pages are a twelfth of the requests. Article requests then leave ``start()`` one at a time, as the
-downloader has room, so a crawl of 100,000 articles never queues 100,000 requests in memory.
+Streaming: a listing page's new articles are requested at once, at a higher priority than listing
+pages, so they are fetched before the walk moves on. The first article is written while the first
+listing pages are walked, and the scheduler never holds more than a few pages' worth of requests.
 
-With ``since`` the walk needs article dates to know where to stop (cards carry none), so articles are
-fetched page by page and their items are held until the walks end — ``since`` crawls are small by
-design.
+Durable: each listing page is recorded in the state in one transaction (memberships, new frontier
+rows, the walk's next page: ``StateStore.record_listing_page``); an article leaves the frontier in the
+transaction that stores it. A run killed at any moment resumes: each walk at its next page, the
+articles from the frontier. Nothing grows with the number of articles: no map of discovered ids,
+nothing held for ``since``.
 
-Stop rules for one listing: a page with no cards or a 404 (the site has no reliable "next" link);
-``max_pages``; ``limit`` articles found; in incremental mode, ``WOSHIPM_KNOWN_PAGES_TO_STOP`` pages in
-a row whose cards are all known; with ``since``, a full page of articles older than ``since``.
+How a walk ends (stat ``woshipm/walks/<reason>``):
+  end         a 404 past the last page: the listing was seen to its end, so later walks of it may
+              stop at known pages (``WOSHIPM_KNOWN_PAGES_TO_STOP`` pages in a row all stored: ``known``)
+  max_pages, limit, since   the run's arguments (with ``since``, a page whose articles are all older;
+              cards carry no date, so that page's articles are fetched first)
+  failed      a page failed (``WOSHIPM_FAILED_PAGES_TO_STOP`` in a row stop the walk at once): the
+              walk is not complete, and the next run resumes it at the first failed page
+  loop        a page repeated an earlier page's cards, or redirected back to an earlier page
+  page_count  past the page count the site shows; ``page_cap``: past ``WOSHIPM_MAX_LISTING_PAGES``
+              when it shows none
+A listing page fails (``woshipm/failed/listing_*``) when its request fails after retries or is
+dropped, its callback raises, or it answers an empty 200, a JS shell or a check page the browser
+did not pass. A failed page never ends a walk as "reached the end".
 """
 
 from __future__ import annotations
 
-import asyncio
+import difflib
+import functools
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 
 import scrapy
 from scrapy import signals
@@ -30,12 +41,18 @@ from scrapy.http import Request, Response
 from woshipm_crawler import site
 from woshipm_crawler.items import ArticleItem
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
-from woshipm_crawler.parse.listing import parse_listing
-from woshipm_crawler.render import ARTICLE_KIND, META_KIND, render_failure
+from woshipm_crawler.parse.listing import parse_listing_page
+from woshipm_crawler.pipelines import StatePipeline
+from woshipm_crawler.render import ARTICLE_KIND, META_KIND, needs_render, render_failure
+from woshipm_crawler.util import utc_stamp
 
 logger = logging.getLogger(__name__)
 
-LISTING_PRIORITY = 10  # listing pages before articles, so discovery finishes early
+# A page's articles go before the next listing page: streaming, and a scheduler queue that stays small.
+ARTICLE_PRIORITY = 10
+LISTING_PRIORITY = 0
+OPTIONS = ("max_pages", "limit", "since", "full", "refresh")
+BROKEN_LISTING_REASONS = ("loop", "page_count", "page_cap")
 
 
 class ArgumentError(ValueError):
@@ -54,13 +71,16 @@ class Listing:
 
 @dataclass
 class Walk:
-    """Progress of one listing walk."""
+    """This run's progress through one listing (positions themselves live in the state)."""
 
     listing: Listing
+    mode: str  # "full": every page; "incremental": may stop at known pages
     known_streak: int = 0
     failed_streak: int = 0
+    first_gap: int | None = None  # the first page of this walk that failed: where the next run resumes
+    page_count: int | None = None  # the largest page count the site showed
+    seen_pages: set[int] = field(default_factory=set)  # hashes of each walked page's card ids
     done: bool = False
-    reached_end: bool = False  # an empty page or a 404: every card of the listing was seen
 
 
 @dataclass
@@ -105,40 +125,66 @@ def parse_since(value) -> date | None:
         raise ArgumentError(f"-a since={value}: expected a date as YYYY-MM-DD, e.g. since=2026-01-31") from None
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def guarded(on_error):
+    """Run a callback to its end; if it raises, log it and hand the request to ``on_error`` instead.
+
+    A callback that raises would otherwise leave its walk without a next page (and in the past, the
+    whole run waiting for it).
+    """
+
+    def decorate(callback):
+        @functools.wraps(callback)
+        def run(self, response: Response, **kwargs):
+            try:
+                out = list(callback(self, response, **kwargs))
+            except Exception as error:  # noqa: BLE001 - any parser bug becomes a counted failure
+                logger.exception("Callback error on %s", response.url)
+                out = list(on_error(self, response.request, f"{type(error).__name__}: {error}", "error"))
+            yield from out
+
+        return run
+
+    return decorate
 
 
 class ListingSpider(scrapy.Spider):
-    """Shared walker; subclasses turn their arguments into ``Listing`` objects in ``listings_from``."""
+    """Shared walker; subclasses turn their argument into ``Listing`` objects in ``listings_from``."""
 
     listing_kind = ""
     argument_name = ""
 
-    def __init__(self, *args, max_pages=None, limit=None, since=None, full=None, refresh=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         listing_arg = kwargs.pop(self.argument_name, None)
-        super().__init__(*args, **kwargs)  # Scrapyd adds _job and friends: Spider keeps them as attributes
+        options = {name: kwargs.pop(name, None) for name in OPTIONS}
+        # Scrapyd adds arguments of its own (_job, _version): they start with "_".
+        unknown = sorted(name for name in kwargs if not name.startswith("_"))
+        super().__init__(*args, **kwargs)
         self.argument_error: str | None = None
         try:
+            if unknown:
+                raise ArgumentError(self.unknown_arguments(unknown))
             self.listings = self.listings_from(listing_arg)
-            self.max_pages = parse_positive_int("max_pages", max_pages)
-            self.limit = parse_positive_int("limit", limit)
-            self.since = parse_since(since)
-            self.full = parse_flag("full", full)
-            self.refresh = parse_flag("refresh", refresh)
+            self.max_pages = parse_positive_int("max_pages", options["max_pages"])
+            self.limit = parse_positive_int("limit", options["limit"])
+            self.since = parse_since(options["since"])
+            self.full = parse_flag("full", options["full"])
+            self.refresh = parse_flag("refresh", options["refresh"])
         except ArgumentError as error:
             self.listings = []
             self.argument_error = str(error)
-        self.discovered: dict[int, tuple[str, set[str]]] = {}  # id -> (canonical URL, listing keys)
-        self.requested: set[int] = set()
-        self.answered: set[int] = set()
-        self.known_ids: set[int] = set()
-        self.complete_walks: set[str] = set()
         self.walks: dict[Listing, Walk] = {}
-        self.page_waits: dict[int, list[PageWait]] = {}  # article id -> pages waiting for its date
-        self.article_dates: dict[int, str | None] = {}
-        self.held_items: list[ArticleItem] = []
-        self.discovery_done = asyncio.Event()  # every walk ended (default mode): articles may go out
+        self.requested = 0  # article requests this run made (for limit)
+        self.in_flight: set[int] = set()  # article ids requested and not answered yet: bounded
+        self.page_waits: dict[int, list[PageWait]] = {}  # article id -> since-pages waiting for its date
+
+    def unknown_arguments(self, names: list[str]) -> str:
+        valid = [self.argument_name, *OPTIONS]
+        hints = [
+            f"-a {name}: unknown argument" + (f" (did you mean {close[0]}?)" if close else "")
+            for name in names
+            for close in [difflib.get_close_matches(name, valid, n=1)]
+        ]
+        return "; ".join(hints) + f"; valid: {', '.join(valid)}"
 
     def listings_from(self, value) -> list[Listing]:
         raise NotImplementedError
@@ -146,35 +192,68 @@ class ListingSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.site = site.Site(crawler.settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL)
-        spider.known_pages_to_stop = crawler.settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
-        spider.failed_pages_to_stop = crawler.settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
+        settings = crawler.settings
+        spider.site = site.Site(settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL)
+        spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
+        spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
+        spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
+    @property
+    def stats(self):
+        return self.crawler.stats
+
     # -- start ----------------------------------------------------------------------------------
+
     async def start(self):
         if self.argument_error:
-            logger.error("Bad argument, nothing crawled: %s", self.argument_error)
-            self.crawler.stats.set_value("woshipm/argument_error", self.argument_error)
-            raise CloseSpider("bad_argument")
-        state = getattr(self, "state", None)  # set by StatePipeline
-        if state is not None:
-            if not self.refresh:  # refresh fetches known articles again
-                self.known_ids = state.known_ids()
-            if not (self.full or self.refresh):  # full and refresh walk every page
-                self.complete_walks = state.complete_walks()
+            self.stop("bad_argument", f"Bad argument, nothing crawled: {self.argument_error}")
+        owner = self.crawler.get_item_pipeline(StatePipeline)
+        if owner is None:
+            self.stop("no_state", "StatePipeline is not in ITEM_PIPELINES: the walker keeps its frontier there")
+        self.store, self.job = owner.store, owner.job
+        built_from = self.store.bind_site(self.site.base_url)
+        if built_from != self.site.base_url:
+            self.stop(
+                "state_of_another_site",
+                f"The state {self.store.path} was built from {built_from}, not {self.site.base_url}: "
+                "crawl into another WOSHIPM_EXPORT_DIR (or WOSHIPM_STATE_PATH) so the data never mix",
+            )
         for listing in self.listings:
-            self.walks[listing] = Walk(listing)
-            yield self.listing_request(listing, 1)
-        if self.since is not None:
-            return  # articles go out page by page from the listing callbacks
-        await self.discovery_done.wait()
-        for request in self.article_requests(self.to_fetch()):
-            if self.crawler.engine.needs_backout():  # lazily: see Scrapy's "start-requests-lazy"
-                await self.crawler.signals.wait_for(signals.scheduler_empty)
-            yield request
+            begun = self.store.begin_walk(listing.key, self.job, full=self.full or self.refresh)
+            if begun is None:
+                logger.info("%s is being walked by another run now: left to it", listing.key)
+                self.stats.inc_value("woshipm/skipped/walk_claimed")
+                continue
+            if begun.resumed:
+                logger.info("%s: resuming an interrupted walk at page %d", listing.key, begun.page)
+                self.stats.inc_value("woshipm/walks_resumed")
+            self.walks[listing] = Walk(listing, begun.mode)
+            yield self.listing_request(listing, begun.page)
+        # Articles an interrupted run, an earlier limit or a failed fetch left in the frontier.
+        keys = [listing.key for listing in self.walks]
+        while keys and self.budget() != 0:
+            batch = self.store.claim_frontier(self.job, keys, batch=min(100, self.budget() or 100))
+            if not batch:
+                break
+            self.stats.inc_value("woshipm/frontier_resumed", len(batch))
+            for article_id, url in batch:
+                if self.crawler.engine.needs_backout():  # lazily: see Scrapy's "start-requests-lazy"
+                    await self.crawler.signals.wait_for(signals.scheduler_empty)
+                yield self.article_request(article_id, url)
+
+    def stop(self, reason: str, message: str):
+        logger.error(message)
+        self.stats.set_value("woshipm/stop_message", message)
+        raise CloseSpider(reason)
+
+    def budget(self) -> int | None:
+        """How many more articles this run may request (None: no limit)."""
+        return None if self.limit is None else max(0, self.limit - self.requested)
 
     # -- listings --------------------------------------------------------------------------------
+
     def listing_url(self, listing: Listing, page: int) -> str:
         if listing.kind == "category":
             return self.site.category_url(listing.slug, page)
@@ -184,99 +263,160 @@ class ListingSpider(scrapy.Spider):
         return Request(
             self.listing_url(listing, page),
             callback=self.parse_listing_page,
-            errback=self.listing_failed,
+            errback=self.listing_errback,
             priority=LISTING_PRIORITY,
+            dont_filter=True,  # a repeat is the walk's to judge (a loop), not the duplicate filter's
             meta={META_KIND: "listing", "handle_httpstatus_list": [404]},
             cb_kwargs={"listing": listing, "page": page},
         )
 
-    def parse_listing_page(self, response: Response, listing: Listing, page: int):
-        walk = self.walks[listing]
-        walk.failed_streak = 0
-        stats = self.crawler.stats
-        stats.inc_value("woshipm/listing_pages")
-        cards = [] if response.status == 404 else parse_listing(response.text, response.url)
-        if not cards:
-            if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
-                logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
-                stats.inc_value("woshipm/empty_listings")
-            logger.debug("%s ends at page %d (%s)", listing.key, page, response.status)
-            walk.reached_end = True
-            yield from self.end_walk(walk)
-            return
-        fresh: list[int] = []
-        for card in cards:
-            url = self.site.canonical(card.url)
-            entry = self.discovered.get(card.id)
-            if entry is None:
-                entry = self.discovered[card.id] = (url, set())
-                stats.inc_value("woshipm/articles_discovered")
-            if listing.key not in entry[1] and len(entry[1]) == 1:
-                stats.inc_value("woshipm/articles_cross_listed")  # seen again elsewhere: still one fetch
-            entry[1].add(listing.key)
-            if card.id not in self.known_ids:
-                fresh.append(card.id)
-        walk.known_streak = 0 if fresh else walk.known_streak + 1
-
-        if self.since is not None:
-            yield from self.fetch_page_then_decide(walk, page, [c.id for c in cards])
-        elif self.walk_goes_on(walk, page):
-            yield self.listing_request(listing, page + 1)
-        else:
-            yield from self.end_walk(walk)
-
-    def walk_goes_on(self, walk: Walk, page: int) -> bool:
-        if self.max_pages is not None and page >= self.max_pages:
-            return False
-        if self.limit is not None and len(self.to_fetch()) >= self.limit:
-            return False
-        # Known pages prove nothing older is missing only if an earlier walk reached the end.
-        if walk.listing.key in self.complete_walks and walk.known_streak >= self.known_pages_to_stop:
-            self.crawler.stats.inc_value("woshipm/listings_stopped_known")
-            return False
-        return True
-
-    def listing_failed(self, failure):
-        request = failure.request
+    def listing_failed(self, request: Request, detail: str, reason: str):
         listing, page = request.cb_kwargs["listing"], request.cb_kwargs["page"]
         walk = self.walks[listing]
         walk.failed_streak += 1
-        self.count_failure("listing", request.url, failure.getErrorMessage())
-        if walk.failed_streak < self.failed_pages_to_stop and (self.max_pages is None or page < self.max_pages):
+        walk.first_gap = walk.first_gap or page
+        self.count_failure(f"listing_{reason}", request.url, detail)
+        if walk.failed_streak < self.failed_pages_to_stop and not self.past_max_pages(page):
             yield self.listing_request(listing, page + 1)  # one bad page must not hide the rest
         else:
-            yield from self.end_walk(walk)
+            self.end_walk(walk, "failed")
 
-    def end_walk(self, walk: Walk):
-        """Close one walk; when it was the last, fetch what discovery found (or release held items)."""
+    def listing_errback(self, failure):
+        yield from self.listing_failed(failure.request, failure.getErrorMessage(), "http")
+
+    @guarded(listing_failed)
+    def parse_listing_page(self, response: Response, listing: Listing, page: int):
+        walk = self.walks[listing]
+        if response.status == 404:
+            if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
+                logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
+                self.stats.inc_value("woshipm/empty_listings")
+            self.end_walk(walk, "end", reached_end=True)
+            return
+        parsed = parse_listing_page(response.text, response.url)
+        if not parsed.cards:
+            reason = render_failure(response) or needs_render(response.text, response.status) or "empty"
+            yield from self.listing_failed(response.request, f"HTTP {response.status}, no cards", reason)
+            return
+        self.stats.inc_value("woshipm/listing_pages")
+        walk.failed_streak = 0
+        fingerprint = hash(tuple(card.id for card in parsed.cards))
+        if fingerprint in walk.seen_pages or site.listing_page_number(response.url) < page:
+            self.count_failure("listing_loop", response.url, f"page {page} repeats an earlier page")
+            self.end_walk(walk, "loop")
+            return
+        walk.seen_pages.add(fingerprint)
+        walk.page_count = max(walk.page_count or 0, parsed.page_count or 0) or None
+
+        cards = [(card.id, self.site.canonical(card.url)) for card in parsed.cards]
+        fate = self.store.record_listing_page(
+            listing.key,
+            self.job,
+            cards,
+            next_page=page + 1,
+            refetch_known=self.refresh,
+            budget=self.budget(),
+            since=self.since.isoformat() if self.since else None,
+        )
+        self.stats.inc_value("woshipm/cards_seen", len(cards))
+        self.stats.inc_value("woshipm/articles_found_new", fate.new)
+        if not self.refresh:
+            self.stats.inc_value("woshipm/skipped/known", fate.known)
+        self.stats.inc_value("woshipm/skipped/elsewhere", fate.elsewhere)
+        self.stats.inc_value("woshipm/skipped/over_limit", fate.over_budget)
+        walk.known_streak = walk.known_streak + 1 if fate.known == len(cards) else 0
+        for article_id, url in fate.fetch:
+            yield self.article_request(article_id, url)
+
+        if self.since is not None:
+            ids = [card_id for card_id, _ in cards]
+            yield from self.wait_for_dates(walk, page, ids, fate.dates)
+        else:
+            yield from self.next_page_or_end(walk, page)
+
+    def next_page_or_end(self, walk: Walk, page: int):
+        reason = self.stop_reason(walk, page)
+        if reason is None:
+            yield self.listing_request(walk.listing, page + 1)
+        else:
+            self.end_walk(walk, reason)
+
+    def past_max_pages(self, page: int) -> bool:
+        return self.max_pages is not None and page >= self.max_pages
+
+    def stop_reason(self, walk: Walk, page: int) -> str | None:
+        """Why the walk stops after ``page`` (a page with cards), or None to go on."""
+        if self.past_max_pages(page):
+            return "max_pages"
+        if self.budget() == 0:
+            return "limit"
+        # Known pages prove nothing older is missing only if an earlier walk reached the end.
+        if walk.mode == "incremental" and walk.known_streak >= self.known_pages_to_stop:
+            return "known"
+        if walk.page_count is not None and page > walk.page_count:
+            self.count_failure(
+                "listing_page_count",
+                self.listing_url(walk.listing, page),
+                f"page {page} is past the {walk.page_count} pages the site shows",
+            )
+            return "page_count"
+        if walk.page_count is None and page >= self.max_listing_pages:
+            self.count_failure(
+                "listing_page_cap",
+                self.listing_url(walk.listing, page),
+                f"{page} pages and no page count shown (WOSHIPM_MAX_LISTING_PAGES)",
+            )
+            return "page_cap"
+        return None
+
+    def end_walk(self, walk: Walk, reason: str, *, reached_end: bool = False):
+        """Close a walk. One with a failed page is not complete: the next run resumes at that page
+        (unless the listing itself misbehaves: then the next run starts it over)."""
         if walk.done:
             return
         walk.done = True
-        if any(not w.done for w in self.walks.values()):
-            return
-        if self.since is None:
-            self.discovery_done.set()
-        else:
-            yield from self.held_items
-            self.held_items.clear()
+        resume_at = None
+        if walk.first_gap is not None and reason not in BROKEN_LISTING_REASONS:
+            reason, reached_end, resume_at = "failed", False, walk.first_gap
+        self.stats.inc_value(f"woshipm/walks/{reason}")
+        logger.debug("%s: walk ends (%s)", walk.listing.key, reason)
+        self.store.end_walk(walk.listing.key, reason, reached_end=reached_end, resume_at=resume_at)
+
+    def request_dropped(self, request: Request, spider=None):
+        """A request the scheduler refused gets neither callback nor errback: fail it here."""
+        if request.callback == self.parse_listing_page:
+            for follow_up in self.listing_failed(request, "request dropped", "dropped"):
+                self.crawler.engine.crawl(follow_up)
+        elif request.callback == self.parse_article_page:
+            for follow_up in self.article_failed(request, "request dropped", "dropped"):
+                self.crawler.engine.crawl(follow_up)
 
     # -- articles --------------------------------------------------------------------------------
-    def to_fetch(self) -> list[int]:
-        ids = [i for i in self.discovered if i not in self.known_ids]
-        return ids[: self.limit] if self.limit is not None else ids
 
-    def article_requests(self, ids):
-        for article_id in ids:
-            if article_id in self.requested:
-                continue
-            self.requested.add(article_id)
-            yield Request(
-                self.discovered[article_id][0],
-                callback=self.parse_article_page,
-                errback=self.article_failed,
-                meta={META_KIND: ARTICLE_KIND, "article_id": article_id},
-            )
+    def article_request(self, article_id: int, url: str) -> Request:
+        self.requested += 1
+        self.in_flight.add(article_id)
+        return Request(
+            url,
+            callback=self.parse_article_page,
+            errback=self.article_errback,
+            priority=ARTICLE_PRIORITY,
+            dont_filter=True,  # the frontier's claims already make each article one request
+            meta={META_KIND: ARTICLE_KIND, "article_id": article_id},
+        )
 
+    def article_failed(self, request: Request, detail: str, reason: str):
+        article_id = request.meta["article_id"]
+        self.count_failure(reason, request.url, detail)
+        self.store.article_failed(article_id, reason)
+        yield from self.article_done(article_id, None)
+
+    def article_errback(self, failure):
+        yield from self.article_failed(
+            failure.request, failure.getErrorMessage(), render_failure(failure.request) or "http"
+        )
+
+    @guarded(article_failed)
     def parse_article_page(self, response: Response):
         article_id = response.meta["article_id"]
         try:
@@ -285,75 +425,44 @@ class ListingSpider(scrapy.Spider):
                 raise ArticlePageError(failure, f"HTTP {response.status}")
             fields = parse_article(response.text, self.site.canonical(response.url))
         except ArticlePageError as error:
-            self.count_failure(error.reason, response.url, str(error))
-            yield from self.article_done(article_id, None)
+            yield from self.article_failed(response.request, str(error), error.reason)
             return
-        listings = self.discovered.get(article_id, ("", set()))[1]
-        item = ArticleItem(**fields, listings=sorted(listings), crawled_at=utc_now(), duplicate_of=None)
-        self.crawler.stats.inc_value("woshipm/articles_parsed")
-        self.answered.add(article_id)
-        if self.since is not None:
-            if (fields["published"] or "")[:10] < self.since.isoformat():
-                self.crawler.stats.inc_value("woshipm/skipped_older_than_since")
-            else:
-                self.held_items.append(item)
-            yield from self.article_done(article_id, fields["published"])
+        self.stats.inc_value("woshipm/articles_parsed")
+        published = fields["published"]
+        if self.since is not None and (published or "")[:10] < self.since.isoformat():
+            self.stats.inc_value("woshipm/skipped/older_than_since")
+            self.store.article_older(article_id, published)
         else:
-            yield item
-
-    def article_failed(self, failure):
-        request = failure.request
-        self.count_failure(render_failure(request) or "http", request.url, failure.getErrorMessage())
-        yield from self.article_done(request.meta["article_id"], None)
+            yield ArticleItem(**fields, listings=[], crawled_at=utc_stamp(), duplicate_of=None)
+        yield from self.article_done(article_id, published)
 
     def count_failure(self, reason: str, url: str, detail: str) -> None:
-        self.crawler.stats.inc_value(f"woshipm/failed/{reason}")
+        self.stats.inc_value(f"woshipm/failed/{reason}")
         logger.warning("Failed (%s): %s — %s", reason, url, detail)
 
-    # -- since: one page at a time ------------------------------------------------------------------
-    def fetch_page_then_decide(self, walk: Walk, page: int, ids: list[int]):
-        wait = PageWait(walk, page, pending=set())
-        for article_id in ids:
-            if article_id in self.article_dates:
-                wait.dates.append(self.article_dates[article_id])
-            else:
-                wait.pending.add(article_id)
-                self.page_waits.setdefault(article_id, []).append(wait)
-        budget = None if self.limit is None else max(0, self.limit - len(self.requested))
-        new_ids = [i for i in ids if i not in self.requested and i not in self.known_ids][:budget]
-        unfetched = wait.pending - set(new_ids) - self.requested
-        for article_id in unfetched:  # known or over the limit: no date to wait for
-            self.page_waits[article_id].remove(wait)
-            wait.pending.discard(article_id)
-            wait.dates.append(self.known_published(article_id))
-        yield from self.article_requests(new_ids)
-        if not wait.pending:
-            yield from self.decide_after_page(wait)
-
-    def known_published(self, article_id: int) -> str | None:
-        state = getattr(self, "state", None)
-        return (state.get_item(article_id) or {}).get("published") if state is not None else None
-
-    def walks_completed(self) -> list[str]:
-        """Listings this run walked to the end and whose every article was answered."""
-        if not self.requested <= self.answered:
-            return []
-        return [walk.listing.key for walk in self.walks.values() if walk.reached_end]
-
     def article_done(self, article_id: int, published: str | None):
-        self.answered.add(article_id)
-        self.article_dates[article_id] = published
+        """An article was answered; release any ``since`` page that waited for its date."""
+        self.in_flight.discard(article_id)
         for wait in self.page_waits.pop(article_id, []):
             wait.pending.discard(article_id)
             wait.dates.append(published)
             if not wait.pending:
                 yield from self.decide_after_page(wait)
 
+    # -- since: one page at a time ------------------------------------------------------------------
+
+    def wait_for_dates(self, walk: Walk, page: int, ids: list[int], dates: dict[int, str | None]):
+        """Go on to the next page only when every article of this one has a date."""
+        wait = PageWait(walk, page, pending={i for i in ids if i in self.in_flight})
+        wait.dates = [dates.get(i) for i in ids if i not in wait.pending]
+        for article_id in wait.pending:
+            self.page_waits.setdefault(article_id, []).append(wait)
+        if not wait.pending:
+            yield from self.decide_after_page(wait)
+
     def decide_after_page(self, wait: PageWait):
         since = self.since.isoformat()
-        all_older = all(d is not None and d[:10] < since for d in wait.dates)
-        over_limit = self.limit is not None and len(self.requested) >= self.limit
-        if all_older or over_limit or not self.walk_goes_on(wait.walk, wait.page):
-            yield from self.end_walk(wait.walk)
+        if all(d is not None and d[:10] < since for d in wait.dates):
+            self.end_walk(wait.walk, "since")
         else:
-            yield self.listing_request(wait.walk.listing, wait.page + 1)
+            yield from self.next_page_or_end(wait.walk, wait.page)

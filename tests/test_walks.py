@@ -1,0 +1,261 @@
+"""Crawling at the real site's scale and pace: streaming, a durable frontier, walks that end honestly,
+site-wide backoff, honest exit codes, one state per site, concurrent runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl
+
+from woshipm_crawler import site
+from woshipm_crawler.replica import ReplicaServer
+from woshipm_crawler.replica.server import ENDLESS_ID_BASE
+from woshipm_crawler.state import StateStore
+
+pytestmark = pytest.mark.slow
+ALL = {"category": "all"}
+ARTICLE_PATH = re.compile(r"^/[a-z-]+/\d+\.html$")
+LISTING_PATH = re.compile(r"^/(category|tag)/")
+
+
+def manifest_of(server) -> dict[int, dict]:
+    return {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+
+
+def listing_ids(server, key: str) -> list[int]:
+    return [server.corpus.article_id(index) for index in server.corpus.listing(key)]
+
+
+def repeated_requests(server) -> dict[str, int]:
+    """Paths the site was asked for more than once (robots.txt aside: each process reads it)."""
+    return {path: n for path, n in server.path_counts.items() if n > 1 and path != "/robots.txt"}
+
+
+def jsonl_ids(export_dir: Path) -> Counter:
+    ids: Counter = Counter()
+    for path in (export_dir / "jsonl").glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            ids[int(re.match(r'\{"id":(\d+)', line).group(1))] += 1
+    return ids
+
+
+def crawl_command(base_url: str, export_dir: Path, args: dict, settings: dict) -> list[str]:
+    command = [sys.executable, "-m", "scrapy", "crawl", "category"]
+    for key, value in args.items():
+        command += ["-a", f"{key}={value}"]
+    merged = {**FAST_SETTINGS, "WOSHIPM_BASE_URL": base_url, "WOSHIPM_EXPORT_DIR": str(export_dir), **settings}
+    for key, value in merged.items():
+        command += ["-s", f"{key}={value}"]
+    return command
+
+
+def state_rows(export_dir: Path, sql: str) -> list[tuple]:
+    try:
+        with sqlite3.connect(f"file:{export_dir / 'state.sqlite3'}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.Error:
+        return []
+
+
+# -- streaming -------------------------------------------------------------------------------------
+
+
+def test_articles_stream_while_the_listings_are_walked(tmp_path):
+    with ReplicaServer(articles=300, seed=1) as server:
+        manifest = manifest_of(server)
+        crawl = run_crawl("category", server.base_url, tmp_path, ALL,
+                          settings={"CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+        order = list(server.path_counts)  # first request of each path, in arrival order
+    assert crawl.returncode == 0
+    first_article = next(i for i, path in enumerate(order) if ARTICLE_PATH.match(path))
+    listing_pages_before = sum(1 for path in order[:first_article] if LISTING_PATH.match(path))
+    listings = len(site.crawlable_categories())
+    print(f"listing pages before the first article: {listing_pages_before} ({listings} listings)")
+    assert listing_pages_before <= 2 * listings
+    # and the walk did not finish first: articles and listing pages interleave
+    last_listing = max(i for i, path in enumerate(order) if LISTING_PATH.match(path))
+    assert sum(1 for path in order[:last_listing] if ARTICLE_PATH.match(path)) > len(manifest) // 2
+    assert {item["id"] for item in crawl.items} == set(manifest)
+    rates, mismatches = field_match_rates(crawl.items, manifest, lambda key: key.startswith("category:"))
+    assert mismatches == {}  # listings included: memberships found after an article was fetched
+
+
+# -- the durable frontier --------------------------------------------------------------------------
+
+
+def test_sigkill_mid_walk_then_resume_repeats_only_in_flight_requests(tmp_path):
+    concurrency = 2
+    with ReplicaServer(articles=300, seed=1, latency=0.01) as server:
+        manifest = manifest_of(server)
+        settings = {"CONCURRENT_REQUESTS": str(concurrency), "CONCURRENT_REQUESTS_PER_DOMAIN": str(concurrency)}
+        process = subprocess.Popen(crawl_command(server.base_url, tmp_path, ALL, settings), cwd=PROJECT_ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+
+        def mid_walk() -> bool:
+            deep = state_rows(tmp_path, "SELECT COUNT(*) FROM walks WHERE status = 'walking' AND next_page >= 3")
+            stored = state_rows(tmp_path, "SELECT COUNT(*) FROM articles")
+            return bool(deep and deep[0][0] and stored and stored[0][0] >= 60)
+
+        while not mid_walk() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert process.poll() is None, "the crawl ended before the kill point"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        walking = state_rows(tmp_path, "SELECT COUNT(*) FROM walks WHERE status = 'walking'")[0][0]
+        assert walking >= 1  # killed in the middle of the first crawl's walk
+
+        resumed = run_crawl("category", server.base_url, tmp_path, ALL, settings=settings)
+        repeats = repeated_requests(server)
+    print(f"requests repeated after the kill: {sum(n - 1 for n in repeats.values())} {sorted(repeats)}")
+    assert resumed.returncode == 0
+    assert "resuming an interrupted walk" in resumed.log
+    assert sum(n - 1 for n in repeats.values()) <= concurrency  # at most what was in flight
+    union = jsonl_ids(tmp_path)
+    assert set(union) == set(manifest) and max(union.values()) == 1
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.known_ids() == set(manifest)
+        assert store.pending_exports() == []
+        assert store.frontier_counts().get("queued", 0) == 0
+
+
+# -- walks that end, honestly ----------------------------------------------------------------------
+
+QUIRK_CASES = [
+    # quirk, listing, settings, failure counted, how the walk ended
+    ("empty_page", "category:operate", {}, "listing_empty", "failed"),
+    ("check_page", "category:operate", {"WOSHIPM_RENDER": "never"}, "listing_interstitial", "failed"),
+    ("loop_redirect", "category:operate", {}, "listing_loop", "loop"),
+    ("repeat", "category:operate", {}, "listing_loop", "loop"),
+    ("endless", "category:operate", {"WOSHIPM_MAX_LISTING_PAGES": "12"}, "listing_page_cap", "page_cap"),
+    ("past_count", "tag:ue", {}, "listing_page_count", "page_count"),
+]
+
+
+@pytest.mark.parametrize(("quirk", "key", "settings", "failure", "ending"), QUIRK_CASES,
+                         ids=[case[0] for case in QUIRK_CASES])
+def test_odd_listings_end_by_themselves_with_a_counted_reason(tmp_path, quirk, key, settings, failure, ending):
+    kind, slug = key.split(":")
+    with ReplicaServer(articles=600, seed=1, quirks={key: quirk}) as server:
+        ordered = listing_ids(server, key)
+        crawl = run_crawl(kind, server.base_url, tmp_path, {kind: slug}, settings=settings, timeout=180)
+    assert crawl.returncode == 0, crawl.log[-2000:]
+    assert crawl.stat(f"woshipm/failed/{failure}") >= 1
+    assert crawl.stat(f"woshipm/walks/{ending}") == 1
+    assert f"Failed ({failure})" in crawl.log
+    written = {item["id"] for item in crawl.items}
+    assert set(ordered[:12]) <= written  # what came before the odd page is there
+    assert not {i for i in written if i >= ENDLESS_ID_BASE}
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        walk = store.walk(key)
+    assert walk["completed_at"] is None, "an odd listing was recorded as walked to its end"
+    assert walk["end_reason"] == ending
+
+
+def test_a_check_page_mid_listing_is_not_an_end_and_the_next_run_fills_the_gap(tmp_path):
+    key = "category:operate"
+    with ReplicaServer(articles=600, seed=1, quirks={key: "check_page"}) as server:
+        ordered = listing_ids(server, key)
+        first = run_crawl("category", server.base_url, tmp_path, {"category": "operate"},
+                          settings={"WOSHIPM_RENDER": "never"})
+        assert not set(ordered[12:24]) & {item["id"] for item in first.items}  # page 2 was a check page
+        assert set(ordered) - set(ordered[12:24]) == {item["id"] for item in first.items}
+        server.quirks.clear()
+        second = run_crawl("category", server.base_url, tmp_path, {"category": "operate"})
+    assert "resuming an interrupted walk at page 2" in second.log
+    assert {item["id"] for item in second.items} == set(ordered[12:24])
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.walk(key)["completed_at"] is not None
+        assert set(ordered) <= store.known_ids()
+
+
+# -- the site says 429 -----------------------------------------------------------------------------
+
+
+def test_rate_limited_site_gets_no_request_inside_a_retry_after_window(tmp_path):
+    with ReplicaServer(articles=150, seed=1, faults="ratelimit=25") as server:
+        manifest = manifest_of(server)
+        crawl = run_crawl("category", server.base_url, tmp_path, ALL, timeout=300)
+        stats = dict(server.stats)
+    print({k: v for k, v in stats.items() if k.startswith("ratelimit")}, crawl.stat("woshipm/backoff/paused_s"))
+    assert stats.get("ratelimit:windows", 0) >= 1  # the limit was hit: the test tests something
+    assert stats.get("ratelimit:ignored", 0) == 0
+    assert crawl.stat("woshipm/backoff/slow_downs") >= 1
+    assert {item["id"] for item in crawl.items} == set(manifest)
+    rates, mismatches = field_match_rates(crawl.items, manifest, lambda key: key.startswith("category:"))
+    assert mismatches == {}
+
+
+# -- honest outcomes -------------------------------------------------------------------------------
+
+
+def test_an_unreachable_site_fails_with_a_non_zero_exit(tmp_path):
+    with ReplicaServer() as server:
+        closed = server.base_url  # nothing listens there once the server stops
+    crawl = run_crawl("category", closed, tmp_path, {"category": "pd,ai"},
+                      settings={"RETRY_TIMES": "1", "ROBOTSTXT_OBEY": "False"})
+    assert crawl.returncode == 1
+    assert "woshipm summary: FAILED" in crawl.log
+    assert "no listing page could be read" in crawl.log
+    assert crawl.stat("woshipm/failed/listing_http") >= 2
+
+
+def test_an_interrupted_run_says_so_exits_non_zero_and_resumes(tmp_path):
+    with ReplicaServer(articles=150, seed=1, latency=0.05) as server:
+        manifest = manifest_of(server)
+        command = crawl_command(server.base_url, tmp_path, ALL, {"WOSHIPM_STATS_FILE": str(tmp_path / "s.json")})
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not state_rows(tmp_path, "SELECT 1 FROM articles LIMIT 1"):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        log = process.communicate(timeout=120)[1]
+        assert process.returncode == 1
+        assert "woshipm summary: FAILED (finish reason: shutdown)" in log
+        assert "run the same command again to resume" in log
+        written = jsonl_ids(tmp_path)
+        summary = re.search(r"articles written: (\d+)", log)
+        assert summary and int(summary.group(1)) == sum(written.values())  # the summary is what is on disk
+        resumed = run_crawl("category", server.base_url, tmp_path, ALL)
+    assert resumed.returncode == 0
+    union = jsonl_ids(tmp_path)
+    assert set(union) == set(manifest) and max(union.values()) == 1
+
+
+def test_a_state_built_from_another_site_is_refused(tmp_path):
+    with ReplicaServer(articles=150, seed=1) as first, ReplicaServer(articles=150, seed=1) as second:
+        assert run_crawl("category", first.base_url, tmp_path, {"category": "pd", "limit": 3}).returncode == 0
+        crawl = run_crawl("category", second.base_url, tmp_path, {"category": "pd"})
+        asked = [path for path in second.path_counts if path != "/robots.txt"]
+    assert crawl.returncode == 1
+    assert crawl.stats["finish_reason"] == "state_of_another_site"
+    errors = [line for line in crawl.log.splitlines() if " ERROR: " in line and "built from" in line]
+    assert len(errors) == 1 and first.base_url in errors[0] and second.base_url in errors[0]
+    assert asked == []
+
+
+def test_two_runs_on_one_state_never_request_the_same_page_twice(tmp_path):
+    with ReplicaServer(articles=300, seed=1, latency=0.005) as server:
+        manifest = manifest_of(server)
+        jobs = []
+        for _ in range(2):
+            command = crawl_command(server.base_url, tmp_path, ALL, {})
+            jobs.append(subprocess.Popen(command, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True))
+            time.sleep(1.1)  # the second starts while the first walks (a cron line firing mid-run)
+        logs = [job.communicate(timeout=300)[1] for job in jobs]
+        repeats = repeated_requests(server)
+    assert all(job.returncode == 0 for job in jobs), logs[-1][-2000:]
+    assert [line for log in logs for line in log.splitlines() if " ERROR: " in line] == []
+    assert repeats == {}
+    union = jsonl_ids(tmp_path)
+    assert set(union) == set(manifest) and max(union.values()) == 1

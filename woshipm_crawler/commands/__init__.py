@@ -1,0 +1,1 @@
+"""Project commands (``COMMANDS_MODULE``): they read the project settings the way ``scrapy crawl`` does."""
