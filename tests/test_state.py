@@ -199,7 +199,7 @@ def test_pending_exports_survive_a_crash(tmp_path):
                 (100, 1, "dead-job"),
                 (300, 1, "job-x"),
             ]
-            assert taken[0].item == make_item(100) and taken[0].key == emission_key(make_item(100))
+            assert taken[0].key == emission_key(make_item(100))
             assert store.claim_pending("recovery-2") == []  # claimed by a live job (recovery-1, open here)
             release.set()  # the live job's process ends without writing its outputs
             live.join(30)
@@ -357,3 +357,22 @@ def test_a_schema_1_state_is_migrated_and_its_walks_kept(tmp_path):
         assert store.walk("category:pd")["completed_at"] == "2026-01-01T00:00:00Z"
         store.begin_run("run")
         assert store.begin_walk("category:pd", "run").mode == "incremental"
+
+
+def test_a_walk_a_killed_run_finished_is_not_walked_again_by_the_run_that_resumes(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as killed:
+        killed.begin_run("run-1")
+        killed.begin_walk("category:pd", "run-1")
+        killed.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
+        killed.end_walk("category:pd", "end", reached_end=True)
+        killed._conn.execute("UPDATE runs SET pid = 2147483647")  # its process is gone, never ended
+        killed._runs.clear()  # (so closing this handle does not end the run)
+    with StateStore(path) as store:
+        store.begin_run("run-2")
+        start = store.begin_walk("category:pd", "run-2")
+        assert start.finished and start.resumed
+        assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 12, 13]
+        store.end_run("run-2")
+        store.begin_run("run-3")  # a later run, after one that ended: a new, incremental walk
+        assert store.begin_walk("category:pd", "run-3") == WalkStart(1, "incremental", False)

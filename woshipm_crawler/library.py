@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,9 +53,11 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlsplit
 
+import numpy as np
+
 from woshipm_crawler import site
 from woshipm_crawler.markdown import neutralise_templates
-from woshipm_crawler.util import TEMP_SUFFIX, atomic_write, fsync_directory, pid_alive
+from woshipm_crawler.util import TEMP_SUFFIX, AtomicFile, atomic_write, fsync_directory, pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +70,10 @@ BOOK_TITLE = "人人都是产品经理 (woshipm.com)"
 CATEGORY_SLUG_RE = re.compile(r"[a-z][a-z0-9-]*")
 MAX_CATEGORY_SLUG_LENGTH = 64
 # The relative path of an article file, exactly as article_path() builds it (no leading zeros in ids).
+ARTICLE_NAME_RE = re.compile(r"[1-9]\d{0,18}\.md")
 ARTICLE_RELPATH_RE = re.compile(r"articles/([a-z][a-z0-9-]*)/(\d{4})/(\d{2})/([1-9]\d*)\.md")
 
-_PUBLISHED_RE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-)
+_PUBLISHED_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _HEADER_PUBLISHED_RE = re.compile(r"^\*\*Published:\*\* (\d{4}-\d{2}-\d{2})", re.MULTILINE)
 # An article's header is far shorter than this; reading only the head keeps a rebuild cheap.
 _HEADER_READ_BYTES = 64 * 1024
@@ -89,8 +92,6 @@ _LINE_START_MARKER_RE = re.compile(r"[-+=>]|\d{1,9}(?=[.)])")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _WHITESPACE_RE = re.compile(r"\s+")
 _UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;")
-
-
 
 
 def _single_line(text: str) -> str:
@@ -174,11 +175,7 @@ def article_id(item: Mapping) -> int:
 
 def category_slug(item: Mapping) -> str:
     value = item.get("category")
-    if (
-        not isinstance(value, str)
-        or len(value) > MAX_CATEGORY_SLUG_LENGTH
-        or not CATEGORY_SLUG_RE.fullmatch(value)
-    ):
+    if not isinstance(value, str) or len(value) > MAX_CATEGORY_SLUG_LENGTH or not CATEGORY_SLUG_RE.fullmatch(value):
         raise ValueError(f"invalid category slug: {value!r}")
     return value
 
@@ -299,9 +296,13 @@ def parse_article_header(text: str) -> tuple[str | None, str | None]:
 class MarkdownLibrary:
     """The Markdown library under ``root``: writes articles, rebuilds the indexes from disk."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, *, find_old_copies: bool = True, durable: bool = True):
         self.root = Path(root).resolve()
-        # id -> relative paths of its files on disk; read once, on the first write.
+        self.durable = durable  # off: the caller syncs the files it wrote at once (util.AtomicFile)
+        # id -> relative paths of its files on disk; read once, on the first write. A caller that
+        # always passes ``previous_path`` (the crawl, from its state) turns it off: it grows with the
+        # library.
+        self.find_old_copies = find_old_copies
         self._paths_by_id: dict[int, set[PurePosixPath]] | None = None
 
     # -- articles --
@@ -317,7 +318,7 @@ class MarkdownLibrary:
         relative = article_path(item)
         identifier = article_id(item)
         data = render_article(item).encode("utf-8")
-        old_paths = set(self._known_paths().get(identifier, ()))
+        old_paths = set(self._known_paths().get(identifier, ())) if self.find_old_copies else set()
         if previous_path is not None and ARTICLE_RELPATH_RE.fullmatch(str(previous_path)):
             old_paths.add(PurePosixPath(str(previous_path)))
         changed = self._write_file(relative, data)
@@ -326,82 +327,137 @@ class MarkdownLibrary:
             if self._remove_file(old):
                 logger.info("article %s moved from %s to %s", identifier, old, relative)
                 changed = True
-        self._known_paths()[identifier] = {relative}
+        if self.find_old_copies:
+            self._known_paths()[identifier] = {relative}
         return changed
 
     def _known_paths(self) -> dict[int, set[PurePosixPath]]:
         if self._paths_by_id is None:
             self._paths_by_id = defaultdict(set)
-            for relative in self._article_files():
-                self._paths_by_id[int(relative.stem)].add(relative)
+            for category, year, month, names in self._month_folders():
+                for name in names:
+                    self._paths_by_id[int(name[:-3])].add(PurePosixPath(ARTICLES_DIR, category, year, month, name))
         return self._paths_by_id
-
-    def _article_files(self) -> list[PurePosixPath]:
-        """Relative paths of the article files on disk (only names article_path() could make)."""
-        found = []
-        for path in (self.root / ARTICLES_DIR).glob("*/*/*/*.md"):
-            relative = PurePosixPath(path.relative_to(self.root).as_posix())
-            if not ARTICLE_RELPATH_RE.fullmatch(str(relative)) or not path.is_file():
-                continue
-            if not path.resolve().is_relative_to(self.root):
-                logger.warning("ignoring %s: it points outside the library", relative)
-                continue
-            found.append(relative)
-        return sorted(found)
 
     # -- indexes --
 
     def rebuild_indexes(self) -> int:
-        """Rebuild SUMMARY.md and every README.md from the article files; return how many changed."""
-        entries = self._read_entries()
-        by_folder: dict[str, dict[str, dict[str, list[LibraryEntry]]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(list))
-        )
-        for entry in entries:
-            by_folder[entry.category][entry.year][entry.month].append(entry)
-        tree = _sorted_tree(by_folder)
+        """Rebuild SUMMARY.md and every README.md from the article files; return how many changed.
 
-        indexes: dict[PurePosixPath, str] = {
-            PurePosixPath(SUMMARY_FILE): render_summary(tree),
-            PurePosixPath(README_FILE): render_book_readme(tree),
-        }
-        for category, years in tree:
-            indexes[PurePosixPath(ARTICLES_DIR, category, README_FILE)] = render_category_readme(
-                category, years
-            )
-            for year, months in years:
-                indexes[PurePosixPath(ARTICLES_DIR, category, year, README_FILE)] = render_year_readme(
-                    category, year, months
-                )
-                for month, articles in months:
-                    indexes[PurePosixPath(ARTICLES_DIR, category, year, month, README_FILE)] = (
-                        render_month_readme(category, year, month, articles)
+        One month folder is read at a time and SUMMARY.md is written as it goes, so memory stays flat
+        however large the library: a few bytes per article for the duplicate check, no more.
+        """
+        tree, chosen = self._month_tree()
+        changed = 0
+        indexes: set[PurePosixPath] = {PurePosixPath(SUMMARY_FILE), PurePosixPath(README_FILE)}
+        with AtomicFile(self._inside_root(PurePosixPath(SUMMARY_FILE)), durable=self.durable) as summary:
+            summary.write(SUMMARY_HEAD.encode("utf-8"))
+            for category, years in tree:
+                folder = PurePosixPath(ARTICLES_DIR, category)
+                summary.write(summary_category_line(category).encode("utf-8"))
+                changed += self._write_index(folder / README_FILE, render_category_readme(category, years), indexes)
+                for year, months in years:
+                    summary.write(summary_year_line(category, year).encode("utf-8"))
+                    text = render_year_readme(category, year, months)
+                    changed += self._write_index(folder / year / README_FILE, text, indexes)
+                    for month, _count in months:
+                        articles = self._month_entries(category, year, month, chosen)
+                        summary.write(summary_month_lines(category, year, month, articles).encode("utf-8"))
+                        text = render_month_readme(category, year, month, articles)
+                        changed += self._write_index(folder / year / month / README_FILE, text, indexes)
+        changed += summary.changed
+        changed += self._write_index(PurePosixPath(README_FILE), render_book_readme(tree), indexes)
+        return changed + self._remove_stale_indexes(indexes)
+
+    def _write_index(self, relative: PurePosixPath, text: str, written: set[PurePosixPath]) -> int:
+        written.add(relative)
+        return int(self._write_file(relative, text.encode("utf-8")))
+
+    def _month_tree(self) -> tuple[Tree, dict[int, PurePosixPath]]:
+        """Every month folder with its article count, sorted as the indexes list them; and, for an
+        id with two files (a crash between writing a moved article and removing its old file), the
+        one to list: the one written last."""
+        counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+        ids = array("q")
+        for category, year, month, names in self._month_folders():
+            counts[category][year][month] = len(names)
+            ids.extend(int(name[:-3]) for name in names)
+        ordered = np.sort(np.frombuffer(ids, dtype=np.int64))  # 8 bytes an article, no Python ints
+        twice = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+        del ids, ordered
+        chosen: dict[int, PurePosixPath] = {}
+        if twice:
+            copies: dict[int, list[PurePosixPath]] = defaultdict(list)
+            for category, year, month, names in self._month_folders():
+                for name in names:
+                    if int(name[:-3]) in twice:
+                        copies[int(name[:-3])].append(PurePosixPath(ARTICLES_DIR, category, year, month, name))
+            for article_id, paths in copies.items():
+                newest = max(paths, key=lambda p: ((self.root / p).stat().st_mtime_ns, str(p)))
+                logger.warning("article %s has two files: %s", article_id, ", ".join(map(str, sorted(paths))))
+                chosen[article_id] = newest
+                for path in paths:
+                    if path != newest:
+                        counts[path.parts[1]][path.parts[2]][path.parts[3]] -= 1
+        menu_order = {slug: index for index, slug in enumerate(site.categories())}
+        tree: Tree = [
+            (
+                category,
+                [
+                    (
+                        year,
+                        [
+                            (month, counts[category][year][month])
+                            for month in sorted(counts[category][year], key=int, reverse=True)
+                        ],
                     )
-        changed = sum(self._write_file(path, text.encode("utf-8")) for path, text in indexes.items())
-        return changed + self._remove_stale_indexes(set(indexes))
+                    for year in sorted(counts[category], key=int, reverse=True)
+                ],
+            )
+            for category in sorted(counts, key=lambda slug: (menu_order.get(slug, len(menu_order)), slug))
+        ]
+        return tree, chosen
 
-    def _read_entries(self) -> list[LibraryEntry]:
-        chosen: dict[int, tuple[int, LibraryEntry]] = {}
-        for relative in self._article_files():
-            path = self.root / relative
-            with path.open("rb") as handle:
+    def _month_folders(self):
+        """``(category, year, month, [article file names])`` of every month folder on disk."""
+        articles = self.root / ARTICLES_DIR
+        for category in _subfolders(articles, r"[a-z][a-z0-9-]*"):
+            for year in _subfolders(articles / category, r"\d{4}"):
+                for month in _subfolders(articles / category / year, r"\d{2}"):
+                    folder = articles / category / year / month
+                    if not folder.resolve().is_relative_to(self.root):
+                        logger.warning("ignoring %s: it points outside the library", folder)
+                        continue
+                    names = [
+                        entry.name
+                        for entry in os.scandir(folder)
+                        if ARTICLE_NAME_RE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink()
+                    ]
+                    if names:
+                        yield category, year, month, names
+
+    def _month_entries(
+        self, category: str, year: str, month: str, chosen: dict[int, PurePosixPath]
+    ) -> list[LibraryEntry]:
+        """The entries of one month folder, newest first."""
+        entries = []
+        folder = self.root / ARTICLES_DIR / category / year / month
+        for entry in os.scandir(folder):
+            if not (ARTICLE_NAME_RE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink()):
+                continue
+            relative = PurePosixPath(ARTICLES_DIR, category, year, month, entry.name)
+            article = int(entry.name[:-3])
+            if chosen.get(article, relative) != relative:
+                continue
+            with open(entry.path, "rb") as handle:
                 head = handle.read(_HEADER_READ_BYTES).decode("utf-8", errors="replace")
-            category, year, month, id_text = ARTICLE_RELPATH_RE.fullmatch(str(relative)).groups()
             title, published = parse_article_header(head)
             if title is None or published is None:
                 logger.warning("article file %s has no readable title or date", relative)
             if published is None or published[:7] != f"{year}-{month}":
                 published = f"{year}-{month}-00"  # the path decides where it is listed
-            entry = LibraryEntry(int(id_text), category, year, month, title or id_text, published)
-            # Two files for one id (a crash between writing a moved article and removing its old
-            # file): list only the one written last.
-            mtime = path.stat().st_mtime_ns
-            previous = chosen.get(entry.id)
-            if previous is not None:
-                logger.warning("article %s has two files: %s and %s", entry.id, previous[1].path, relative)
-            if previous is None or (mtime, str(relative)) > (previous[0], str(previous[1].path)):
-                chosen[entry.id] = (mtime, entry)
-        return [entry for _, entry in chosen.values()]
+            entries.append(LibraryEntry(article, category, year, month, title or str(article), published))
+        return sorted(entries, key=lambda e: e.sort_key, reverse=True)
 
     def _remove_stale_indexes(self, live: set[PurePosixPath]) -> int:
         """Remove the README of every article folder that no longer holds articles, then the folder
@@ -435,12 +491,7 @@ class MarkdownLibrary:
 
     def _write_file(self, relative: PurePosixPath, data: bytes) -> bool:
         """Write ``data`` atomically unless the file already holds exactly these bytes."""
-        path = self._inside_root(relative)
-        with contextlib.suppress(FileNotFoundError):
-            if path.read_bytes() == data:
-                return False  # unchanged: keep the mtime
-        atomic_write(path, data)
-        return True
+        return atomic_write(self._inside_root(relative), data, durable=self.durable)
 
     def sweep_temp_files(self) -> int:
         """Remove temp files of writers that died mid-write (killed between write and rename).
@@ -470,32 +521,24 @@ class MarkdownLibrary:
 _TEMP_PID_RE = re.compile(r"\.(\d+)\.[^.]*\.tmp$")
 
 
+def _newest_first(numbered) -> list[str]:
+    return sorted(numbered, key=int, reverse=True)
+
+
+def _subfolders(folder: Path, pattern: str) -> list[str]:
+    """Names of ``folder``'s sub-folders that match ``pattern`` (not links), sorted."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    return sorted(e.name for e in entries if re.fullmatch(pattern, e.name) and e.is_dir(follow_symlinks=False))
+
+
 # -- indexes (pure) -----------------------------------------------------------------------------------
 
-Months = list[tuple[str, list[LibraryEntry]]]
+Months = list[tuple[str, int]]  # (month, article count)
 Years = list[tuple[str, Months]]
 Tree = list[tuple[str, Years]]
-
-
-def _sorted_tree(by_folder: Mapping[str, Mapping[str, Mapping[str, list[LibraryEntry]]]]) -> Tree:
-    """Categories in menu order; years, months (as numbers) and articles newest first."""
-    menu_order = {slug: index for index, slug in enumerate(site.categories())}
-    tree: Tree = []
-    for category in sorted(by_folder, key=lambda slug: (menu_order.get(slug, len(menu_order)), slug)):
-        years: Years = []
-        for year in sorted(by_folder[category], key=int, reverse=True):
-            months = by_folder[category][year]
-            years.append(
-                (
-                    year,
-                    [
-                        (month, sorted(months[month], key=lambda entry: entry.sort_key, reverse=True))
-                        for month in sorted(months, key=int, reverse=True)
-                    ],
-                )
-            )
-        tree.append((category, years))
-    return tree
 
 
 def category_label(slug: str) -> str:
@@ -507,26 +550,29 @@ def _count_text(count: int) -> str:
 
 
 def _year_count(months: Months) -> int:
-    return sum(len(articles) for _, articles in months)
+    return sum(count for _, count in months)
 
 
 def _category_count(years: Years) -> int:
     return sum(_year_count(months) for _, months in years)
 
 
-def render_summary(tree: Tree) -> str:
-    """GitBook's SUMMARY.md: category → year → month → article, newest first below the category."""
-    lines = ["# Summary", "", f"* [Introduction]({README_FILE})"]
-    for category, years in tree:
-        folder = f"{ARTICLES_DIR}/{category}"
-        lines.append(f"* [{escape_inline(category_label(category))}]({folder}/{README_FILE})")
-        for year, months in years:
-            lines.append(f"    * [{year}]({folder}/{year}/{README_FILE})")
-            for month, articles in months:
-                lines.append(f"        * [{year}-{month}]({folder}/{year}/{month}/{README_FILE})")
-                lines.extend(
-                    f"            * [{escape_inline(entry.title)}]({entry.path})" for entry in articles
-                )
+SUMMARY_HEAD = f"# Summary\n\n* [Introduction]({README_FILE})\n"
+
+
+def summary_category_line(category: str) -> str:
+    """SUMMARY.md (GitBook's table of contents): category → year → month → article, newest first."""
+    return f"* [{escape_inline(category_label(category))}]({ARTICLES_DIR}/{category}/{README_FILE})\n"
+
+
+def summary_year_line(category: str, year: str) -> str:
+    return f"    * [{year}]({ARTICLES_DIR}/{category}/{year}/{README_FILE})\n"
+
+
+def summary_month_lines(category: str, year: str, month: str, articles: list[LibraryEntry]) -> str:
+    folder = f"{ARTICLES_DIR}/{category}/{year}/{month}"
+    lines = [f"        * [{year}-{month}]({folder}/{README_FILE})"]
+    lines.extend(f"            * [{escape_inline(entry.title)}]({entry.path})" for entry in articles)
     return "\n".join(lines) + "\n"
 
 
@@ -554,9 +600,7 @@ def render_category_readme(category: str, years: Years) -> str:
         f"{_count_text(_category_count(years))}.",
         "",
     ]
-    lines.extend(
-        f"* [{year}]({year}/{README_FILE}): {_count_text(_year_count(months))}" for year, months in years
-    )
+    lines.extend(f"* [{year}]({year}/{README_FILE}): {_count_text(_year_count(months))}" for year, months in years)
     return "\n".join(lines) + "\n"
 
 
@@ -567,10 +611,7 @@ def render_year_readme(category: str, year: str, months: Months) -> str:
         f"{_count_text(_year_count(months))}.",
         "",
     ]
-    lines.extend(
-        f"* [{year}-{month}]({month}/{README_FILE}): {_count_text(len(articles))}"
-        for month, articles in months
-    )
+    lines.extend(f"* [{year}-{month}]({month}/{README_FILE}): {_count_text(count)}" for month, count in months)
     return "\n".join(lines) + "\n"
 
 

@@ -37,7 +37,7 @@ from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.state import HEARTBEAT_S, Pending, StateStore, jsonl_has
+from woshipm_crawler.state import HEARTBEAT_S, Claimed, Pending, StateStore, jsonl_has
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class StatePipeline(_Pipeline):
         return store
 
     @cached_property
-    def recovered(self) -> list[Pending]:
+    def recovered(self) -> list[Claimed]:
         """Versions a previous run committed but whose outputs it did not finish: this run writes them."""
         recovered = self.store.claim_pending(self.job)
         if recovered:
@@ -164,7 +164,9 @@ class LibraryPipeline(_Pipeline):
         if not settings.getbool("WOSHIPM_MARKDOWN_ENABLED", True):
             raise NotConfigured("WOSHIPM_MARKDOWN_ENABLED is off")
         super().__init__(settings)
-        self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR)
+        # The state gives each article's previous path: no scan of the library (it grows with it).
+        # Files are synced once, before the run marks its versions written (JsonlPipeline).
+        self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
         self.changed = 0
 
     def process_item(self, item):
@@ -188,13 +190,18 @@ class LibraryPipeline(_Pipeline):
         swept = self.library.sweep_temp_files()
         if swept:
             logger.warning("Markdown library: removed %d temp file(s) a killed run left behind", swept)
-        # A previous run's committed-but-unexported versions: their files may be missing or stale.
-        for pending in self.state.recovered:
-            self.write(pending.item)
+        # A previous run's committed-but-unwritten versions: their files may be missing or stale. They
+        # are this run's pending versions until it commits its first article.
+        if self.state.recovered:
+            for pending in self.state.store.iter_pending(self.state.job):
+                self.write(pending.item)
 
     def close_spider(self):
         if self.changed or self.state.recovered or not (self.library.root / "SUMMARY.md").exists():
             self.library.rebuild_indexes()
+
+
+MARK_BATCH = 500  # versions marked written per transaction at the end of a run
 
 
 class JsonlPipeline(_Pipeline):
@@ -220,7 +227,8 @@ class JsonlPipeline(_Pipeline):
         recovered = {pending.key for pending in self.state.recovered}
         # A recovered version whose line a killed run did write must not get a second one.
         present = jsonl_has(sorted(self.dir.glob("*.jsonl")), recovered) if recovered else set()
-        fd, written = None, 0
+        os.sync()  # the library files this run wrote reach the disk before any version is marked written
+        fd, written, batch = None, 0, []
         try:
             for pending in store.iter_pending(job):
                 if pending.key not in present:
@@ -232,10 +240,12 @@ class JsonlPipeline(_Pipeline):
                     for name in ARTICLE_FIELDS:  # coverage of what is on disk, for the summary
                         if field_present(pending.item.get(name)):
                             self.crawler.stats.inc_value(f"woshipm/coverage/{name}")
-                store.mark_exported(pending.id, pending.version, job=job)
+                batch.append(pending)
+                if len(batch) >= MARK_BATCH:
+                    self.mark_written(fd, batch)
+            self.mark_written(fd, batch)
         finally:
             if fd is not None:
-                os.fsync(fd)
                 os.close(fd)
         self.crawler.stats.set_value("woshipm/jsonl_written", written)
         if written:
@@ -243,3 +253,10 @@ class JsonlPipeline(_Pipeline):
             logger.info("JSONL feed: %d article(s) in %s", written, self.path)
         else:
             logger.info("JSONL feed: nothing new or changed in this run, no file written")
+
+    def mark_written(self, fd: int | None, batch: list[Pending]) -> None:
+        """Their lines are on disk (fsync), then the versions are marked written in one transaction."""
+        if fd is not None:
+            os.fsync(fd)
+        self.state.store.mark_exported_many([(pending.id, pending.version) for pending in batch], self.state.job)
+        batch.clear()

@@ -3,8 +3,12 @@
 Concurrency: WAL journal, a 30 s busy timeout, and every write in one short ``BEGIN IMMEDIATE``
 transaction that reads and writes together, so several processes (Scrapyd jobs, a cron line firing
 while a job still runs) can share the file: the write lock is taken before the read, so "is it new?"
-and "store it" cannot interleave. ``synchronous=FULL``: a committed article survives power loss
-before its outputs are written. WAL needs a local file system (not NFS).
+and "store it" cannot interleave. WAL needs a local file system (not NFS).
+
+Durability: ``synchronous=NORMAL``, so a commit survives a killed process without an fsync per
+article (a power cut may roll back the last transactions, in order: their articles are simply still
+in the frontier). Before a run marks versions written, it syncs the disk (``os.sync()``, in the JSONL
+pipeline), so no output is ever marked written for a commit that could still be rolled back.
 
 Tables
 ------
@@ -13,7 +17,9 @@ runs          every crawl that opened the state: job, pid, host, heartbeat; a cl
               while its run is alive (same host: its pid runs and it has not ended; another host:
               a heartbeat within ``RUN_STALE_S``)
 walks         one row per listing: where its walk stands (``walking`` at ``next_page``, or ``ended``
-              with a reason), its mode, when a walk last reached the listing's end, the run walking it
+              with a reason), its mode, when a walk last reached the listing's end, the run that
+              walks it now (``claim_job``) and the run that walked it last (``run``: a walk ended by
+              a run that was then killed is not walked again by the run that resumes it)
 frontier      articles found in a listing but not stored yet: ``queued``, ``failed`` (with attempts
               and the last error) or ``older`` (fetched, dated before a ``since``), and the run that
               claimed it; a row leaves the frontier in the transaction that stores its article
@@ -145,6 +151,7 @@ CREATE TABLE IF NOT EXISTS walks (
     end_reason    TEXT,
     completed_at  TEXT,
     claim_job     TEXT,
+    run           TEXT,
     updated_at    TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS frontier (
@@ -212,13 +219,24 @@ class Pending(NamedTuple):
     claim_job: str | None
 
 
+class Claimed(NamedTuple):
+    """A pending version taken over from a run that is gone (``claim_pending``)."""
+
+    id: int
+    version: int
+    key: tuple  # its emission_key
+    claim_job: str | None  # who held it
+
+
 class WalkStart(NamedTuple):
     """Where a run starts walking a listing: ``page``, ``mode`` ('full' walks every page,
-    'incremental' may stop at known pages), and whether it resumes an interrupted walk."""
+    'incremental' may stop at known pages), whether it resumes an interrupted walk, and whether
+    an interrupted run had already finished it (then there is nothing to walk)."""
 
     page: int
     mode: str
     resumed: bool
+    finished: bool = False
 
 
 class CardFate(NamedTuple):
@@ -309,7 +327,7 @@ class StateStore:
         self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         self._set_wal(busy_timeout)
-        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
     def _set_wal(self, busy_timeout: float) -> None:
@@ -442,6 +460,15 @@ class StateStore:
             if alive:
                 live.add(job)
         return live
+
+    @staticmethod
+    def _interrupted(conn: sqlite3.Connection, job: str | None, live: set[str]) -> bool:
+        """Whether ``job`` was a run that stopped without ending (killed), as opposed to one that
+        ended (its walks are history: a new run walks them again) or one still running."""
+        if job is None or job in live:
+            return False
+        row = conn.execute("SELECT ended_at FROM runs WHERE job = ?", (job,)).fetchone()
+        return row is not None and row[0] is None
 
     def live_runs(self) -> set[str]:
         with self._lock:
@@ -733,6 +760,22 @@ class StateStore:
                 )
         return replaced
 
+    def mark_exported_many(self, versions: Sequence[tuple[int, int]], job: str | None = None) -> None:
+        """``mark_exported`` for many versions in one transaction (no paths)."""
+        if not versions:
+            return
+        now = utc_stamp()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
+                [(article_id, version, job, now) for article_id, version in versions],
+            )
+            conn.executemany(
+                "UPDATE articles SET exported = MAX(exported, ?), claim_job = CASE WHEN version <= ? THEN NULL "
+                "ELSE claim_job END WHERE id = ?",
+                [(version, version, article_id) for article_id, version in versions],
+            )
+
     def pending_exports(self) -> list[Pending]:
         """Every article whose current version's outputs are not yet written, by id (claimed or not)."""
         return self._pending(
@@ -757,26 +800,28 @@ class StateStore:
         items = self._items([(row[0], row[3]) for row in rows])
         return [Pending(i, v, item, emission_key(item), c) for (i, v, c, _), item in zip(rows, items, strict=True)]
 
-    def claim_pending(self, job: str) -> list[Pending]:
-        """Take over the pending versions whose writer is gone; returns them, by id.
+    def claim_pending(self, job: str) -> list[Claimed]:
+        """Take over the pending versions whose writer is gone; returns them (id, version, key), by id.
 
         Gone: no claim, or a run that is no longer live (``_live_jobs``). Versions held by a live run
-        (another job running now, or ``job`` itself) are left alone.
+        (another job running now, or ``job`` itself) are left alone. Items are not loaded: a first
+        crawl killed late can leave tens of thousands (``iter_pending`` reads them in batches).
         """
         with self._write() as conn:
             live = self._live_jobs(conn) | {job}
             rows = [
-                row
-                for row in conn.execute(
-                    "SELECT id, version, claim_job, item_json FROM articles WHERE exported < version ORDER BY id"
-                ).fetchall()
-                if row[2] not in live
+                Claimed(article_id, version, (article_id, content_hash, crawled_at, duplicate_of), claim)
+                for article_id, version, claim, content_hash, crawled_at, duplicate_of in conn.execute(
+                    "SELECT id, version, claim_job, content_hash, json_extract(item_json, '$.crawled_at'), "
+                    "duplicate_of FROM articles WHERE exported < version ORDER BY id"
+                )
+                if claim not in live
             ]
             conn.executemany(
                 "UPDATE articles SET claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ? WHERE id = ?",
-                [(*self._claim(job), row[0]) for row in rows],
+                [(*self._claim(job), row.id) for row in rows],
             )
-        return self._pending(rows)
+        return rows
 
     def set_export_path(self, article_id: int, kind: str, path: str) -> str | None:
         """Record where ``kind`` of an article was written; returns the different old path, if any."""
@@ -812,20 +857,27 @@ class StateStore:
         now = utc_stamp()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT status, mode, next_page, completed_at, claim_job FROM walks WHERE listing = ?", (listing,)
+                "SELECT status, mode, next_page, completed_at, claim_job, run FROM walks WHERE listing = ?",
+                (listing,),
             ).fetchone()
-            if row is not None and row[4] not in (None, job) and row[4] in self._live_jobs(conn):
+            live = self._live_jobs(conn)
+            if row is not None and row[4] not in (None, job) and row[4] in live:
                 return None
+            if row is not None and row[0] == "ended" and not full and self._interrupted(conn, row[5], live):
+                # The run that ended this walk was killed before it finished: this run carries on
+                # from where it stopped, so the walk is done; this run takes it over.
+                conn.execute("UPDATE walks SET run = ?, updated_at = ? WHERE listing = ?", (job, now, listing))
+                return WalkStart(row[2], row[1], True, finished=True)
             if row is not None and row[0] == "walking":
                 start = WalkStart(row[2], "full" if full else row[1], True)
             else:
                 start = WalkStart(1, "incremental" if row is not None and row[3] and not full else "full", False)
             conn.execute(
-                "INSERT INTO walks (listing, status, mode, next_page, claim_job, updated_at) "
-                "VALUES (?, 'walking', ?, ?, ?, ?) ON CONFLICT (listing) DO UPDATE SET status = 'walking', "
+                "INSERT INTO walks (listing, status, mode, next_page, claim_job, run, updated_at) "
+                "VALUES (?, 'walking', ?, ?, ?, ?, ?) ON CONFLICT (listing) DO UPDATE SET status = 'walking', "
                 "mode = excluded.mode, next_page = excluded.next_page, end_reason = NULL, "
-                "claim_job = excluded.claim_job, updated_at = excluded.updated_at",
-                (listing, start.mode, start.page, job, now),
+                "claim_job = excluded.claim_job, run = excluded.run, updated_at = excluded.updated_at",
+                (listing, start.mode, start.page, job, job, now),
             )
         return start
 

@@ -46,24 +46,72 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
+class AtomicFile:
+    """A file replaced atomically: a reader sees the old file or the new one, never a part.
+
+        with AtomicFile(path) as handle:
+            handle.write(b"...")
+        handle.changed  # False when the file already held exactly these bytes (its mtime is kept)
 
     The temp file sits beside the target with the writer's pid in its name (``.<name>.<pid>.<rand>.tmp``),
-    so a sweep can tell a dead writer's leftovers from a live one's; data and rename are fsynced.
+    so a sweep can tell a dead writer's leftovers from a live one's. Data and rename are fsynced unless
+    ``durable`` is off: then a killed process still leaves the old file or the new one, and the caller
+    makes the batch durable at once (``os.sync()``) before it relies on it. On an exception nothing
+    changes.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+
+    def __init__(self, path: Path, mode: int = 0o644, durable: bool = True) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self.durable = durable
+        self.changed = False
+
+    def __enter__(self) -> AtomicFile:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, self.temp_name = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+        )
+        self.handle = os.fdopen(descriptor, "wb")
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.handle.flush()
+                if self.durable:
+                    os.fsync(self.handle.fileno())
+            self.handle.close()
+            if exc_type is None and not _same_bytes(self.temp_name, self.path):
+                os.chmod(self.temp_name, self.mode)  # mkstemp's 0600 would hide the file from a web server
+                os.replace(self.temp_name, self.path)
+                self.changed = True
+                if self.durable:
+                    fsync_directory(self.path.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temp_name)
+
+
+def _same_bytes(a: str | Path, b: str | Path, chunk: int = 1 << 16) -> bool:
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)  # mkstemp's 0600 would hide the file from a web server
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    fsync_directory(path.parent)
+        if os.path.getsize(a) != os.path.getsize(b):
+            return False
+        with open(a, "rb") as one, open(b, "rb") as other:
+            while True:
+                x, y = one.read(chunk), other.read(chunk)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except FileNotFoundError:
+        return False
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> bool:
+    """Replace ``path`` with ``data`` atomically (``AtomicFile``); False when it already held them."""
+    with AtomicFile(path, mode, durable) as handle:
+        handle.write(data)
+    return handle.changed

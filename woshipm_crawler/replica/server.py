@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -173,6 +174,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that goes away mid-answer (a crawl killed on purpose) is no server error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ReplicaServer:
     """The offline woshipm.com on 127.0.0.1, serving from a background thread.
 
@@ -210,7 +220,7 @@ class ReplicaServer:
         self._window: tuple[float, float] | None = None  # (opened, closes) of the current 429 window
         self._lock = threading.Lock()
         self._fault_hits: Counter[tuple[str, str]] = Counter()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ----
@@ -220,8 +230,7 @@ class ReplicaServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> ReplicaServer:
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        httpd.daemon_threads = True
+        httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.replica = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -465,6 +474,10 @@ class ReplicaServer:
                 json.dumps(data, ensure_ascii=False, sort_keys=True).encode(),
                 "application/json; charset=UTF-8",
             )
+        if path == "/__replica__/paths":  # [path, requests] in order of first request
+            with self._lock:
+                rows = list(self.path_counts.items())
+            return Response(200, json.dumps(rows, ensure_ascii=False).encode(), "application/json; charset=UTF-8")
         if path == "/__replica__/beacon":
             kind = query.get("kind", ["unknown"])[0]
             self._count(f"beacon:{kind}")

@@ -226,6 +226,10 @@ class ListingSpider(scrapy.Spider):
                 logger.info("%s is being walked by another run now: left to it", listing.key)
                 self.stats.inc_value("woshipm/skipped/walk_claimed")
                 continue
+            if begun.finished:
+                logger.info("%s: walked to its end by the interrupted run; only its articles are left", listing.key)
+                self.walks[listing] = Walk(listing, begun.mode, done=True)
+                continue
             if begun.resumed:
                 logger.info("%s: resuming an interrupted walk at page %d", listing.key, begun.page)
                 self.stats.inc_value("woshipm/walks_resumed")
