@@ -33,6 +33,7 @@ from scrapy.utils.response import response_status_message
 logger = logging.getLogger(__name__)
 
 SLOW_DOWN_STATUSES = frozenset({429, 503})
+MIN_PAUSED_DELAY = 0.001  # Scrapy's downloader honours lastseen only for a slot with a delay
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -84,6 +85,8 @@ class SiteBackoffMiddleware:
             return response
         if response.status in SLOW_DOWN_STATUSES:
             self.slow_down(response, retry_after_seconds(response.headers.get("Retry-After")))
+        elif time.monotonic() < self.paused_until:
+            self.hold()  # an answer to a request sent before the pause: the pause stays as it is
         elif response.status < 400:
             self.recover()
         if response.status not in self.retry_codes:
@@ -127,10 +130,15 @@ class SiteBackoffMiddleware:
                 wait,
                 self.floor,
             )
+        self.hold()
+
+    def hold(self) -> None:
+        """Keep every slot closed until the pause ends (AutoThrottle may have moved a delay since)."""
         for slot in self.crawler.engine.downloader.slots.values():
-            # A slot's next request waits for lastseen + its delay: lastseen is the pause's end.
+            # A slot's next request waits for lastseen + its delay (none at all with a zero delay):
+            # lastseen is the pause's end.
             slot.lastseen = max(slot.lastseen, self.paused_until)
-            slot.delay = max(slot.delay, self.floor)
+            slot.delay = max(slot.delay, self.floor, MIN_PAUSED_DELAY)
 
     def recover(self) -> None:
         self.streak = 0

@@ -128,6 +128,14 @@ class Site:
         return self.article_url(*parsed)
 
 
+def site_key(base_url: str) -> str:
+    """What makes two base URLs the same site for the state: the host, without ``www.`` (the bare
+    host serves the same site) and without the port (a replica on another free port is the same
+    replica)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
 def article_ref(url: str) -> tuple[str, int] | None:
     """(category slug, id) of an article URL, or None when the URL is not an article."""
     match = ARTICLE_PATH_RE.search(urlsplit(url).path)

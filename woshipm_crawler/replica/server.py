@@ -20,7 +20,8 @@ Fault spec (all off by default): comma-separated ``name=value``; value is a frac
 - ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
   5 requests in any second; the request over it opens a window of ``RATE_LIMIT_RETRY_AFTER`` seconds
   in which every request gets 429 with that ``Retry-After``. A request arriving inside a window, later
-  than ``RATE_LIMIT_IN_FLIGHT_S`` after it opened (time for the client to read the 429), counts as
+  than ``RATE_LIMIT_IN_FLIGHT_S`` after it opened (time for the 429 to reach a busy client and be
+  read: a request sent before that was in flight, not a Retry-After ignored), counts as
   ``ratelimit:ignored`` — a client that ignored the Retry-After; one arriving earlier was already in
   flight (``ratelimit:in_flight``).
 
@@ -58,7 +59,7 @@ LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endles
 FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit")
 RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
-RATE_LIMIT_IN_FLIGHT_S = 0.25
+RATE_LIMIT_IN_FLIGHT_S = 1.0
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 

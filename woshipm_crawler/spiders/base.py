@@ -214,7 +214,7 @@ class ListingSpider(scrapy.Spider):
             self.stop("no_state", "StatePipeline is not in ITEM_PIPELINES: the walker keeps its frontier there")
         self.store, self.job = owner.store, owner.job
         built_from = self.store.bind_site(self.site.base_url)
-        if built_from != self.site.base_url:
+        if site.site_key(built_from) != site.site_key(self.site.base_url):
             self.stop(
                 "state_of_another_site",
                 f"The state {self.store.path} was built from {built_from}, not {self.site.base_url}: "
