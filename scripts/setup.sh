@@ -46,8 +46,9 @@ run() {
   if [ -d "$VENV" ]; then cat "$log" >>"$VENV/setup.log"; fi
   if [ $status -ne 0 ]; then
     say "FAILED ($status): $*"
-    echo "----- last lines of its output -----"
-    tail -n 30 "$log"
+    echo "----- last lines of its output$( [ -d "$VENV" ] && echo " (all of it: $VENV/setup.log)") -----"
+    # Less pip's notes on configured index locations that do not exist here: harmless, and many.
+    grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory" "$log" | tail -n 30
     echo "------------------------------------"
     exit 1
   fi
