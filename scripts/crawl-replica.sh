@@ -20,9 +20,20 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/woshipm-replica.XXXXXX")
 "$PYTHON" -m woshipm_crawler.replica --port "$PORT" --ready-file "$WORK/url" &
 REPLICA_PID=$!
 trap 'kill "$REPLICA_PID" 2>/dev/null || true; wait "$REPLICA_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+# Ctrl-C reaches scrapy too (same process group), which stops gracefully; the replica, started in the
+# background, ignores it and serves until scrapy is done. Then this script says how to resume.
+INTERRUPTED=0
+trap 'INTERRUPTED=1' INT
+interrupted() {
+  say "interrupted: what was fetched is saved; run the same command again to resume" >&2
+  exit 130
+}
 
 # The replica writes its URL once it listens, or exits (the port is taken): wait for either.
 for _ in $(seq 600); do
+  [ "$INTERRUPTED" -eq 0 ] || interrupted
   [ -s "$WORK/url" ] && break
   kill -0 "$REPLICA_PID" 2>/dev/null || break
   sleep 0.1
@@ -47,17 +58,23 @@ status=0
   -s DOWNLOAD_DELAY=0 -s AUTOTHROTTLE_ENABLED=False -s CONCURRENT_REQUESTS_PER_DOMAIN=16 \
   -s WOSHIPM_RETRY_BACKOFF_BASE=0.1 \
   "$@" || status=$?
+[ "$INTERRUPTED" -eq 0 ] || interrupted
 if [ "$status" -ne 0 ]; then
   say "the crawl FAILED (exit status $status): see its log above" >&2
   exit "$status"
 fi
 
 # Where to look. This run's feed is the JSONL file written since the replica started, if any.
-FEED=$(find "$EXPORT_DIR/jsonl" -name '*.jsonl' -newer "$WORK/url" 2>/dev/null | sort | tail -n 1)
-ARTICLE=$(find "$EXPORT_DIR/markdown/articles" -name '[0-9]*.md' 2>/dev/null | sort | head -n 1)
+FEED=$(find "$EXPORT_DIR/jsonl" -name '*.jsonl' -newer "$WORK/url" 2>/dev/null | sort | tail -n 1 || true)
+# (sed, not head: head leaves early, sort dies of SIGPIPE, and pipefail would make that a failure)
+ARTICLE=$(find "$EXPORT_DIR/markdown/articles" -name '[0-9]*.md' 2>/dev/null | sort | sed -n 1p || true)
 echo
 say "done. Look at:"
-echo "  the library:         $EXPORT_DIR/markdown/SUMMARY.md${ARTICLE:+ (an article: $ARTICLE)}"
+if [ -f "$EXPORT_DIR/markdown/SUMMARY.md" ]; then
+  echo "  the library:         $EXPORT_DIR/markdown/SUMMARY.md${ARTICLE:+ (an article: $ARTICLE)}"
+else
+  echo "  the library:         empty so far (no article written)"
+fi
 if [ -n "$FEED" ]; then
   echo "  this run's articles: $FEED ($(wc -l <"$FEED") lines of JSON)"
 else

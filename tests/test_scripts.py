@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,12 @@ def run_script(project: Path, *args: str, **env: str) -> subprocess.CompletedPro
     environment = {k: v for k, v in os.environ.items() if k not in ("REPLICA_PORT", "SCRAPY_SETTINGS_MODULE")}
     return subprocess.run(["bash", str(project / "scripts" / "crawl-replica.sh"), *args], cwd=project,
                           env={**environment, **env}, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def feed_ids(feeds: Path) -> list[int]:
+    """The article ids of every JSONL file in ``feeds``, one per line, repeats kept."""
+    return [json.loads(line)["id"] for path in sorted(feeds.glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_a_taken_port_stops_the_script_before_any_crawl(project):
@@ -90,3 +98,39 @@ def test_without_setup_it_says_what_to_run(project):
     assert done.returncode == 1
     assert "crawl-replica: no .venv/bin/python: run `bash scripts/setup.sh` first" in done.stderr
     assert not (project / "exports-replica").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_gracefully_and_the_same_command_resumes(project, replica):
+    one = ["-a", "category=pmd"]  # later -a and -s win: one category, slowed down so that Ctrl-C lands mid-crawl
+    manifest = {row["id"] for row in replica.corpus.manifest(replica.base_url) if "category:pmd" in row["listings"]}
+    environment = {k: v for k, v in os.environ.items() if k not in ("REPLICA_PORT", "SCRAPY_SETTINGS_MODULE")}
+    slow = ["-s", "DOWNLOAD_DELAY=0.3", "-s", "CONCURRENT_REQUESTS=1"]
+    log_path = project.parent / "crawl-replica.log"
+    feeds = project / "exports-replica" / "jsonl"
+    with open(log_path, "w", encoding="utf-8") as log:
+        script = subprocess.Popen(["bash", str(project / "scripts" / "crawl-replica.sh"), *one, *slow],
+                                  cwd=project,
+                                  env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # its own session stands for the terminal's
+        deadline = time.monotonic() + TIMEOUT
+        articles = project / "exports-replica" / LIBRARY_SUBDIR / "articles"
+        while not any(articles.rglob("[0-9]*.md")):  # mid-crawl: the library's first articles are in
+            assert script.poll() is None and time.monotonic() < deadline, log_path.read_text(encoding="utf-8")
+            time.sleep(0.05)
+        os.killpg(script.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        script.wait(timeout=TIMEOUT)
+    out = log_path.read_text(encoding="utf-8")
+    assert script.returncode == 130, out[-3000:]
+    assert "Received SIGINT, shutting down gracefully" in out  # scrapy stopped its own way
+    assert "crawl-replica: interrupted: what was fetched is saved; run the same command again to resume" in out
+    assert "crawl-replica: done." not in out
+    port = int(out.split("woshipm replica: ", 1)[1].split("on http://127.0.0.1:", 1)[1].split()[0])
+    with pytest.raises(ConnectionRefusedError):  # the replica went with the script
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    first = feed_ids(feeds)
+    assert 0 < len(first) < len(manifest)
+
+    done = run_script(project, *one)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(feed_ids(feeds)) == sorted(manifest)  # every article exactly once over the two runs
