@@ -22,6 +22,10 @@ from crawling import PROJECT_ROOT
 from woshipm_crawler.library import LIBRARY_SUBDIR, article_path
 
 TIMEOUT = 120  # guards against a hang, not a speed requirement
+# `bash` with SIGINT at its default, as a terminal starts it. A shell cannot trap a signal that was
+# ignored when it started, and the tests may run under a parent that ignores SIGINT (a background job).
+AS_IN_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                    "os.execvp('bash', ['bash', *sys.argv[1:]])"]
 
 
 @pytest.fixture
@@ -109,9 +113,8 @@ def test_ctrl_c_stops_gracefully_and_the_same_command_resumes(project, replica):
     log_path = project.parent / "crawl-replica.log"
     feeds = project / "exports-replica" / "jsonl"
     with open(log_path, "w", encoding="utf-8") as log:
-        script = subprocess.Popen(["bash", str(project / "scripts" / "crawl-replica.sh"), *one, *slow],
-                                  cwd=project,
-                                  env=environment, stdout=log, stderr=subprocess.STDOUT,
+        script = subprocess.Popen([*AS_IN_A_TERMINAL, str(project / "scripts" / "crawl-replica.sh"), *one, *slow],
+                                  cwd=project, env=environment, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # its own session stands for the terminal's
         deadline = time.monotonic() + TIMEOUT
         articles = project / "exports-replica" / LIBRARY_SUBDIR / "articles"
