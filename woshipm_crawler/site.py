@@ -1,7 +1,7 @@
 """Everything the crawler knows about woshipm.com's URLs, in one place.
 
 Every URL is built from a base URL (setting ``WOSHIPM_BASE_URL``), so the same code crawls the
-real site or the offline replica. See ``shared/site-model.md`` §1–§2 for the evidence.
+real site or the offline replica. See ``docs/site-model.md`` §1–§2 for the evidence.
 """
 
 from __future__ import annotations

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
+import threading
+from pathlib import Path
 
+from ..util import atomic_write
 from .corpus import Corpus
 from .server import ALLOWED_HOSTS, FAULT_NAMES, FaultSpec, ReplicaServer
 
@@ -22,7 +26,7 @@ def _write_manifest(corpus: Corpus, base_url: str, out) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m woshipm_crawler.replica", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1/localhost are accepted")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0: any free port (the one taken is printed)")
     parser.add_argument("--articles", type=int, default=150)
     parser.add_argument("--seed", default="1")
     parser.add_argument(
@@ -35,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
     parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
     parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
+    parser.add_argument("--ready-file", metavar="FILE", type=Path,
+                        help="once listening, write the replica's base URL there (for scripts waiting on it)")
     args = parser.parse_args(argv)
     if args.host not in ALLOWED_HOSTS:
         parser.error("the replica binds only to 127.0.0.1")
@@ -64,13 +70,28 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         quirks=dict(item.split("=", 1) for item in args.quirk),
     )
+    try:
+        server.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"woshipm replica: port {args.port} on 127.0.0.1 is taken by another program; "
+              "choose another with --port (0: any free port)", file=sys.stderr, flush=True)
+        return 3
     print(
         f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "
-        f"on http://127.0.0.1:{args.port}",
+        f"on {server.base_url}",
         file=sys.stderr,
         flush=True,
     )
-    server.serve_forever()
+    if args.ready_file:
+        atomic_write(args.ready_file, f"{server.base_url}\n".encode())
+    try:
+        threading.Event().wait()  # serves from its thread until killed or Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return 0
 
 
