@@ -252,16 +252,6 @@ class ReplicaServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def serve_forever(self) -> None:
-        self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(1.0)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-
     def set_corpus(self, articles: int | None = None, seed: int | str | None = None, edits=None) -> Corpus:
         """Swap in a changed site: more articles, another seed, or new revisions of ``edits`` ids."""
         old = self.corpus
