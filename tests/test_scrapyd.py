@@ -329,7 +329,7 @@ def test_bad_argument_fails_with_a_clear_log(scrapyd, deployed, replica, tmp_pat
     assert job.listed["spider"] == "category"
     errors = job.error_lines()
     assert any("unknown nosuch; valid: pmd, pd" in line for line in errors), errors
-    assert any("woshipm summary: run FAILED: -a category=nosuch" in line for line in errors), errors
+    assert any("woshipm summary: run FAILED: bad_argument" in line for line in errors), errors
     assert "woshipm summary: FAILED (finish reason: bad_argument)" in job.log
     assert job.stats["finish_reason"] == "bad_argument"
     assert job.items == []

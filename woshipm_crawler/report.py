@@ -84,7 +84,7 @@ class CrawlReport:
         """("ok" or "FAILED", why it failed)."""
         get = self.stats.get_value
         if reason not in GOOD_FINISH_REASONS:
-            return "FAILED", get("woshipm/stop_message") or reason
+            return "FAILED", reason  # the spider logged its own line for a stop it decided
         listing_failures = sum(v for k, v in self.failures().items() if k.startswith("listing"))
         if listing_failures and not get("woshipm/listing_pages"):
             return "FAILED", f"no listing page could be read ({listing_failures} failed): is the site reachable?"
