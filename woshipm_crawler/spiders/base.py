@@ -401,7 +401,7 @@ class ListingSpider(scrapy.Spider):
         self.requested += 1
         self.in_flight.add(article_id)
         return Request(
-            url,
+            self.site.canonical(url),  # on this run's base URL (a frontier row may be older)
             callback=self.parse_article_page,
             errback=self.article_errback,
             priority=ARTICLE_PRIORITY,
