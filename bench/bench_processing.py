@@ -3,10 +3,10 @@
     python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
     python bench/bench_processing.py --quick    # fewer repetitions
 
-"Ours" is what the crawl does to one article page: ``parse_article(html, url)`` and then
-``to_markdown(body_html, url)`` (the item with ``body_markdown``). The baselines run on the same
-pages in the same process, interleaved page by page so that drift (thermal, other processes)
-hits all three alike:
+"Ours" is what the crawl does to one article page: ``parse_article_response(body, url, "utf-8")``
+on the response bytes, which parses the page once and returns every field, ``body_markdown``
+included. The baselines run on the same pages in the same process, interleaved page by page so
+that drift (thermal, other processes) hits all three alike:
 
 - ``trafilatura.extract(html, output_format="markdown")`` on the whole page;
 - ``markdownify.markdownify(content_html)`` where ``content_html`` is the page's
@@ -36,8 +36,7 @@ import markdownify  # noqa: E402
 import trafilatura  # noqa: E402
 from lxml import html as lxml_html  # noqa: E402
 
-from woshipm_crawler.markdown import to_markdown  # noqa: E402
-from woshipm_crawler.parse.article import CONTENT, parse_article  # noqa: E402
+from woshipm_crawler.parse.article import CONTENT, parse_article_response  # noqa: E402
 from woshipm_crawler.replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
 
 PAGES_PER_CLASS = 10
@@ -48,6 +47,7 @@ class Page:
     url: str
     html: str
     content_html: str
+    body: bytes  # as the response carries it
 
     @property
     def size(self) -> int:
@@ -55,8 +55,7 @@ class Page:
 
 
 def ours(page: Page) -> str:
-    item = parse_article(page.html, page.url)
-    return to_markdown(item["body_html"], page.url)
+    return parse_article_response(page.body, page.url, "utf-8")["body_markdown"]
 
 
 def with_trafilatura(page: Page) -> str:
@@ -78,7 +77,7 @@ def render_page(server: ReplicaServer, index: int) -> Page:
         raise RuntimeError(f"{path}: HTTP {response.status}")
     html = response.body.decode("utf-8")
     content = lxml_html.document_fromstring(html).cssselect(CONTENT)[0]
-    return Page(server.base_url + path, html, lxml_html.tostring(content, encoding="unicode"))
+    return Page(server.base_url + path, html, lxml_html.tostring(content, encoding="unicode"), response.body)
 
 
 def page_classes(articles: int = 2000, seed: int = 1, per_class: int = PAGES_PER_CLASS) -> dict[str, list[Page]]:
