@@ -60,9 +60,6 @@ ARTICLE_FIELDS = (
 # Fields an item must have non-empty to be written at all (a page without them is a failure).
 REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
 
-# Fields an item must have non-empty to be written at all (a page without them is a failure).
-REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
-
 # Fields of the replica's manifest: every fact of the page, none of the crawl's or our renderings.
 MANIFEST_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("body_html", "crawled_at", "body_markdown"))
 

@@ -134,7 +134,8 @@ class StatePipeline(_Pipeline):
 class MarkdownPipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
-        adapter["body_markdown"] = to_markdown(adapter["body_html"], adapter["url"])
+        if not adapter.get("body_markdown"):  # the article parser converts its cleaned tree already
+            adapter["body_markdown"] = to_markdown(adapter["body_html"], adapter["url"])
         return item
 
 

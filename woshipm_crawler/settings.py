@@ -27,28 +27,17 @@ WOSHIPM_KNOWN_PAGES_TO_STOP = 1
 WOSHIPM_FAILED_PAGES_TO_STOP = 3
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
-# auto: re-fetch a JS shell or anti-bot check through Chromium once; always: every article page
-# through Chromium; never: such pages are counted failures.
+# The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
+# PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in
+# woshipm_crawler/render/addon.py; any of them set here or with -s wins).
+ADDONS = {"woshipm_crawler.render.addon.RenderAddon": 0}
+# auto: re-fetch a JS shell or anti-bot check (article or listing) through Chromium once; always:
+# every article page through Chromium; never: such pages are counted failures, no browser at all.
 WOSHIPM_RENDER = "auto"
 # Chromium executable; empty means $WOSHIPM_CHROMIUM or the usual Debian paths.
 WOSHIPM_CHROMIUM = ""
-# Seconds Chromium waits for div.article--content before handing the page back as a failure.
+# Seconds Chromium waits for the page's content before handing the page back as a failure.
 WOSHIPM_RENDER_TIMEOUT = 20
-# scrapy-playwright's handler, started on the first browser request only; plain requests use HTTP/1.1.
-DOWNLOAD_HANDLERS = {
-    "http": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
-    "https": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
-}
-PLAYWRIGHT_BROWSER_TYPE = "chromium"
-# The executable and the flags for Debian's Chromium (no sandbox as root, no background traffic)
-# are added when the browser starts: woshipm_crawler.render.CHROMIUM_ARGS. Give "args" here to replace them.
-PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}
-# Images, fonts, media and other hosts are never fetched by the browser.
-PLAYWRIGHT_ABORT_REQUEST = "woshipm_crawler.render.abort_request"
-# A browser page costs ~10x a plain request: keep few of them open.
-PLAYWRIGHT_MAX_CONTEXTS = 1
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
-PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # -- politeness ---------------------------------------------------------------------------------
 # An honest User-Agent naming the project, so the site can tell who we are.
@@ -74,8 +63,6 @@ WOSHIPM_RETRY_BACKOFF_MAX = 60.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "woshipm_crawler.retry.BackoffRetryMiddleware": 550,
-    # Sees a JS shell or anti-bot check (even a 503 one) before the retry middleware does.
-    "woshipm_crawler.render.RenderMiddleware": 585,
 }
 
 # -- pipeline -------------------------------------------------------------------------------------

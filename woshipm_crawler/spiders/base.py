@@ -29,9 +29,9 @@ from scrapy.http import Request, Response
 
 from woshipm_crawler import site
 from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.parse.article import ArticlePageError, parse_article
+from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, take_page
+from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.listing import parse_listing
-from woshipm_crawler.render import ARTICLE_KIND, META_KIND, render_failure
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class ListingSpider(scrapy.Spider):
             callback=self.parse_listing_page,
             errback=self.listing_failed,
             priority=LISTING_PRIORITY,
-            meta={META_KIND: "listing", "handle_httpstatus_list": [404]},
+            meta={META_KIND: LISTING_KIND, "handle_httpstatus_list": [404]},
             cb_kwargs={"listing": listing, "page": page},
         )
 
@@ -195,7 +195,7 @@ class ListingSpider(scrapy.Spider):
         walk.failed_streak = 0
         stats = self.crawler.stats
         stats.inc_value("woshipm/listing_pages")
-        cards = [] if response.status == 404 else parse_listing(response.text, response.url)
+        cards = [] if response.status == 404 else parse_listing(take_page(response) or response.text, response.url)
         if not cards:
             if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
                 logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
@@ -283,7 +283,8 @@ class ListingSpider(scrapy.Spider):
             failure = render_failure(response)  # a shell or check the browser did not (or may not) pass
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
-            fields = parse_article(response.text, self.site.canonical(response.url))
+            fields = parse_article_response(response.body, self.site.canonical(response.url), response.encoding,
+                                            page=take_page(response))
         except ArticlePageError as error:
             self.count_failure(error.reason, response.url, str(error))
             yield from self.article_done(article_id, None)
