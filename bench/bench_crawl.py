@@ -3,7 +3,7 @@
     python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
     python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
 
-Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (tests/crawling.py's
+Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (bench/crawls.py's
 ``run_crawl``, FAST_SETTINGS: no delay, no AutoThrottle, 16 concurrent requests) against a
 ``ReplicaServer`` in this process, so the replica's own serving cost (Python, one GIL, on the same
 2 cores) is part of every figure, ours and the baseline's alike.
@@ -44,9 +44,9 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout; tests/ holds run_crawl
+sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from tests.crawling import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
+from bench.crawls import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
 from woshipm_crawler.replica import ReplicaServer  # noqa: E402
 
 SEED = 1

@@ -15,3 +15,9 @@ def replica():
     """
     with ReplicaServer(articles=150, seed=1) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def manifest(replica) -> dict[int, dict]:
+    """The default replica's manifest by article id: the ground truth of its pages. Read-only."""
+    return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from datasketch import MinHash
 
 from woshipm_crawler import dedupe
 from woshipm_crawler.dedupe import NearDuplicateIndex
-from woshipm_crawler.replica import vocab
+from woshipm_crawler.replica import Corpus, vocab
 from woshipm_crawler.state import StateStore
 
 # A template-generated Chinese corpus, far more self-similar than real articles: every article draws
@@ -288,26 +287,17 @@ def test_load_recomputes_missing_and_stale_signatures(tmp_path):
         assert again.assignments() == truth
 
 
-def test_bulk_load_of_thousands_is_fast():
+def test_bulk_load_of_thousands_finds_no_group_among_unrelated_articles():
+    # Its speed is measured by bench/bench_dedupe.py, not asserted here.
     rng = random.Random(2)
     texts = [render(article(rng, rng.randint(20, 60)), footer(rng)) for _ in range(1500)]
-    started = time.perf_counter()
-    sigs = [dedupe.signature(t) for t in texts]
-    signing = time.perf_counter() - started
     index = NearDuplicateIndex()
-    started = time.perf_counter()
-    index._bulk_load([(i, "2024-01-01", s) for i, s in enumerate(sigs)])
-    loading = time.perf_counter() - started
-    print(f"sign {signing / len(texts) * 1000:.2f} ms/article, load {loading:.2f} s for {len(texts)}")
+    index._bulk_load([(i, "2024-01-01", dedupe.signature(t)) for i, t in enumerate(texts)])
     assert index.groups() == []
-    assert signing / len(texts) < 0.01 and loading < 5
 
 
 def test_replica_corpus_planted_reposts():
-    corpus_mod = pytest.importorskip("woshipm_crawler.replica.corpus")
-    if not hasattr(corpus_mod, "Corpus"):
-        pytest.skip("replica has no Corpus yet")
-    corpus = corpus_mod.Corpus(300)
+    corpus = Corpus(300)
     articles = [corpus.article(i) for i in range(len(corpus))]
     index = NearDuplicateIndex()
     index._bulk_load(

@@ -1,11 +1,11 @@
-"""JS rendering: page classification, and real Chromium crawls of a tiny local server.
+"""JS rendering: page classification, the middleware, and real Chromium crawls of five pages.
 
-The server (in this file on purpose: it is the smallest thing showing each shape) serves
+The replica's HTTP server, with its routes swapped for the smallest pages showing each shape, serves
   /a/1.html  a plain article page,
   /a/2.html  a JS shell: empty #app, article data in inline JSON, a script building the DOM,
   /a/3.html  a JS check: 503 "Just a moment..." until a script sets cf_clearance and reloads,
   /a/4.html  a broken shell whose script never builds the article (the browser wait times out),
-  /a/5.html  a shell over HTTP whose second fetch (the browser's) gets the connection dropped.
+  /a/5.html  a shell over HTTP whose second fetch (the browser's) gets half a body, then no connection.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from scrapy import Request
@@ -32,6 +31,8 @@ from woshipm_crawler.parse.page import classify, parse_page
 from woshipm_crawler.render import chromium
 from woshipm_crawler.render.abort import abort_request
 from woshipm_crawler.render.middleware import RenderMiddleware, needs_browser, render_meta, wait_for_content
+from woshipm_crawler.replica import ReplicaServer
+from woshipm_crawler.replica.server import Response
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -279,57 +280,46 @@ def test_bad_mode_is_rejected():
 # ---- real Chromium ---------------------------------------------------------------------------
 
 
-class _SiteHandler(BaseHTTPRequestHandler):
-    hits: Counter  # set per server
-    cookies: list  # (path, Cookie header) per request
+class RenderSite(ReplicaServer):
+    """The replica's HTTP server (the one server the tests use) answering five pages of its own."""
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self.hits[self.path] += 1
-        self.cookies.append((self.path, self.headers.get("Cookie")))
-        port = self.server.server_address[1]
-        if self.path == "/a/1.html":
-            self._send(200, ARTICLE_HTML.format(title="Plain", body="Plain body served as HTML."))
-        elif self.path == "/a/2.html":
-            self._send(200, SHELL_HTML.format(port=port))
-        elif self.path == "/a/4.html":
-            self._send(200, SHELL_HTML.format(port=port).replace("JSON.parse", "JSON.broken"))
-        elif self.path == "/a/5.html":
-            if self.hits[self.path] == 1:
-                self._send(200, SHELL_HTML.format(port=port))
-            else:
-                self.close_connection = True  # no response at all: net::ERR_EMPTY_RESPONSE in Chromium
-        elif self.path == "/a/3.html":
-            if "cf_clearance=passed" in (self.headers.get("Cookie") or ""):
-                self._send(200, ARTICLE_HTML.format(title="Checked", body="Body behind the JS check."))
-            else:
-                # Cloudflare sets a cookie on the check page too: Scrapy's cookie jar then holds one.
-                self._send(503, CHALLENGE_HTML, cookie="__cf_bm=from-check; Path=/")
-        else:
-            self._send(404, "<html><body>not found</body></html>")
+    def __init__(self) -> None:
+        super().__init__(articles=0)
+        self.hits: Counter = Counter()
+        self.cookies: list = []  # (path, Cookie header) per request
 
-    def _send(self, status, html, cookie=None):
-        body = html.encode()
-        self.send_response(status)
-        if cookie:
-            self.send_header("Set-Cookie", cookie)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def respond(self, raw_path: str, cookie_header: str = "") -> Response:
+        path = urlsplit(raw_path).path
+        self.hits[path] += 1
+        self.cookies.append((path, cookie_header or None))
+        shell = SHELL_HTML.format(port=self.port)
+        if path == "/a/1.html":
+            return _html(200, ARTICLE_HTML.format(title="Plain", body="Plain body served as HTML."))
+        if path == "/a/2.html":
+            return _html(200, shell)
+        if path == "/a/4.html":
+            return _html(200, shell.replace("JSON.parse", "JSON.broken"))
+        if path == "/a/5.html":
+            if self.hits[path] == 1:
+                return _html(200, shell)
+            # The browser's fetch: the replica's "drop" fault, half the body and the connection gone.
+            return Response(200, shell.encode(), headers={"X-Replica-Drop": "1"})
+        if path == "/a/3.html":
+            if "cf_clearance=passed" in cookie_header:
+                return _html(200, ARTICLE_HTML.format(title="Checked", body="Body behind the JS check."))
+            # Cloudflare sets a cookie on the check page too: Scrapy's cookie jar then holds one.
+            return _html(503, CHALLENGE_HTML, {"Set-Cookie": "__cf_bm=from-check; Path=/"})
+        return super().respond(raw_path, cookie_header)
 
-    def log_message(self, *args):
-        pass
+
+def _html(status: int, html: str, headers: dict | None = None) -> Response:
+    return Response(status, html.encode(), headers=dict(headers or {}))
 
 
 @pytest.fixture
 def site():
-    handler = type("Handler", (_SiteHandler,), {"hits": Counter(), "cookies": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+    with RenderSite() as server:
+        yield server.base_url, server
 
 
 SPIDER = textwrap.dedent(

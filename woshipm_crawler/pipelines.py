@@ -141,8 +141,8 @@ class MarkdownPipeline(_Pipeline):
 
 class LibraryPipeline(_Pipeline):
     def __init__(self, settings) -> None:
-        if not settings.getbool("WOSHIPM_MARKDOWN_ENABLED", True):
-            raise NotConfigured("WOSHIPM_MARKDOWN_ENABLED is off")
+        if not settings.getbool("WOSHIPM_LIBRARY_ENABLED", True):
+            raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         super().__init__(settings)
         self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR)
         self.changed = 0

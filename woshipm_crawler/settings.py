@@ -17,8 +17,9 @@ WOSHIPM_BASE_URL = "https://www.woshipm.com"
 # paths are taken from the working directory; give an absolute path under Scrapyd.
 WOSHIPM_EXPORT_DIR = "exports"
 # Each run writes what it added or changed to <export dir>/jsonl/<spider>-<UTC time>.jsonl.
-# The Markdown library under <export dir>/markdown/.
-WOSHIPM_MARKDOWN_ENABLED = True
+# The Markdown library under <export dir>/markdown/ (off: items still get body_markdown, no files).
+# Formerly WOSHIPM_MARKDOWN_ENABLED: that name still works, with a warning (woshipm_crawler.renamed).
+WOSHIPM_LIBRARY_ENABLED = True
 # The SQLite state store; empty means <export dir>/state.sqlite3.
 WOSHIPM_STATE_PATH = ""
 # Incremental walking: a listing stops after this many pages in a row whose cards are all known.
@@ -30,7 +31,10 @@ WOSHIPM_FAILED_PAGES_TO_STOP = 3
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
 # PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in
 # woshipm_crawler/render/addon.py; any of them set here or with -s wins).
-ADDONS = {"woshipm_crawler.render.addon.RenderAddon": 0}
+ADDONS = {
+    "woshipm_crawler.renamed.RenamedSettings": -10,  # first: old setting names to new ones
+    "woshipm_crawler.render.addon.RenderAddon": 0,
+}
 # auto: re-fetch a JS shell or anti-bot check (article or listing) through Chromium once; always:
 # every article page through Chromium; never: such pages are counted failures, no browser at all.
 WOSHIPM_RENDER = "auto"
@@ -76,7 +80,8 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "woshipm_crawler.report.CrawlReport": 500,
 }
-# Plain log lines under Scrapyd; a live progress line on a terminal (WOSHIPM_PROGRESS forces it on/off).
+# Plain log lines under Scrapyd, a live progress line on a terminal; True or False forces it on or off.
+WOSHIPM_PROGRESS = None
 LOGSTATS_INTERVAL = 60.0
 LOG_LEVEL = "INFO"
 # When set, the run's stats are written there as JSON at the end (for schedulers and tests).
