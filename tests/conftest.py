@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from woshipm_crawler.replica import ReplicaServer
+
+# Scrapy 2.14's get_crawler() (the lowest version we support) wants an installed reactor: the one
+# `scrapy crawl` installs, as the project's settings name it.
+if not is_reactor_installed():
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 from lxml import html as lxml_html
 
 BLOCK_TAGS = frozenset(
@@ -32,7 +33,8 @@ CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
 SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 _WS_RE = re.compile(r"\s+")
 
-_CJK_CHAR_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# What word_count counts as one word each: CJK extension A, unified ideographs, compatibility ideographs.
+CJK_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _LATIN_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
 
 
@@ -51,10 +53,13 @@ def clean_inline(text: str) -> str:
 
 
 def word_count(text: str) -> int:
-    """CJK characters plus Latin words (runs of letters and digits)."""
-    # Counting CJK characters as what a substitution removes keeps one match object per run, not per character.
-    cjk = len(text) - len(_CJK_CHAR_RE.sub("", text))
-    return cjk + len(_LATIN_WORD_RE.findall(text))
+    """CJK characters (``CJK_IDEOGRAPHS``) plus Latin words (runs of letters and digits)."""
+    # One vectorised pass over the code points: a regex costs a match object per run (5 ms on 56 K).
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    cjk = np.zeros(len(codes), dtype=bool)
+    for low, high in CJK_IDEOGRAPHS:
+        cjk |= (codes >= low) & (codes <= high)
+    return int(np.count_nonzero(cjk)) + len(_LATIN_WORD_RE.findall(text))
 
 
 def content_hash(body_text: str) -> str:

@@ -165,8 +165,11 @@ def _first(element, selector: str):
     return found[0] if found else None
 
 
+WHITE_SPACE_RE = re.compile(r"\s+")
+
+
 def _text(element) -> str:
-    return re.sub(r"\s+", " ", element_text(element)).strip() if element is not None else ""
+    return WHITE_SPACE_RE.sub(" ", element_text(element)).strip() if element is not None else ""
 
 
 def _author(wrapper, url: str) -> dict:
@@ -247,7 +250,7 @@ def _has_content(element) -> bool:
 
 def _source(wrapper) -> dict:
     """How the post came to the site, from the copyright line (inside the content or after it)."""
-    text = _text(wrapper)
+    text = element_text(wrapper)  # the patterns allow any white space: no need to normalise 100 KB
     for kind, pattern in COPYRIGHT_RES:
         match = pattern.search(text)
         if match:
@@ -275,9 +278,8 @@ def clean_body(content, url: str):
     body.text = content.text
     for child in list(content):
         body.append(child)
-    for selector in FURNITURE_SELECTORS:
-        for element in css(selector)(body):
-            drop_keeping_tail(element)
+    for element in css(", ".join(FURNITURE_SELECTORS))(body):  # one walk; outer blocks come first
+        drop_keeping_tail(element)
     for link in list(body.iter("a")):
         if any(host in (link.get("href") or "") for host in FURNITURE_LINK_HOSTS):
             drop_keeping_tail(link)
@@ -310,7 +312,8 @@ def _drop_furniture_blocks(body) -> None:
     """Drop blocks whose text is furniture; 相关阅读/专栏作家 run until the next furniture block."""
     in_section = False
     for block in _top_blocks(body):
-        text = _text(block)
+        # Every pattern is anchored at the start and short: a block's first characters decide.
+        text = WHITE_SPACE_RE.sub(" ", element_text(block)[:200]).strip()
         if FURNITURE_SECTION_RE.match(text):
             in_section = True
             drop_keeping_tail(block)
