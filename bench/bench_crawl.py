@@ -277,14 +277,18 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
     return {"throughput": crawl, "memory": memory, "incremental": runs, "quality": measured_quality}
 
 
-def print_results(results: dict) -> None:
-    t, m, i, q = results["throughput"], results["memory"], results["incremental"], results["quality"]
+def print_throughput(t: dict) -> None:
     print(f"throughput, {t['articles']} articles (best of {t['rounds']}): ours {t['ours_per_s']:.1f} articles/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['ours_runs_per_s'])}), bare spider {t['bare_per_s']:.1f}/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['bare_runs_per_s'])}), ratio {t['ratio']:.2f}")
     print(f"  against the trafilatura spider: {t['trafilatura_per_s']:.1f}/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['trafilatura_runs_per_s'])}), "
           f"ratio {t['ratio_trafilatura']:.2f}")
+
+
+def print_results(results: dict) -> None:
+    m, i, q = results["memory"], results["incremental"], results["quality"]
+    print_throughput(results["throughput"])
     print(f"memory: peak RSS {m['small']} articles {m['small_mb']:.0f} MB, {m['large']} articles "
           f"{m['large_mb']:.0f} MB, "
           f"ratio {m['ratio']:.2f}")
@@ -303,7 +307,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller replicas")
     parser.add_argument("--json", type=Path, help="also write the results there")
+    parser.add_argument("--throughput", type=int, metavar="N",
+                        help="only the throughput comparison, on an N-article replica (e.g. under eatmydata)")
     args = parser.parse_args()
+    if args.throughput:
+        with tempfile.TemporaryDirectory(prefix="woshipm-bench-") as tmp:
+            result, _items, _manifest, server = throughput(args.throughput, sizes(args.quick)["rounds"], Path(tmp))
+            server.stop()
+        print_throughput(result)
+        return
     results = run(args.quick)
     print_results(results)
     if args.json:

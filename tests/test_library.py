@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from markdown_it import MarkdownIt
 
-from woshipm_crawler import library, util
+from woshipm_crawler import util
 from woshipm_crawler.library import (
     MarkdownLibrary,
     article_path,
