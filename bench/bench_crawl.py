@@ -3,7 +3,7 @@
     python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
     python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
 
-Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (tests/crawling.py's
+Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (bench/crawls.py's
 ``run_crawl``, FAST_SETTINGS: no delay, no AutoThrottle, 16 concurrent requests) against a
 ``ReplicaServer`` in this process, so the replica's own serving cost (Python, one GIL, on the same
 2 cores) is part of every figure, ours and the baseline's alike.
@@ -44,9 +44,9 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout; tests/ holds run_crawl
+sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from tests.crawling import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
+from bench.crawls import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
 from woshipm_crawler.replica import ReplicaServer  # noqa: E402
 
 SEED = 1
@@ -126,16 +126,35 @@ def run_bare(server: ReplicaServer, urls: list[str], work_dir: Path) -> dict:
     return json.loads(stats_file.read_text(encoding="utf-8"))
 
 
+def run_trafilatura(server: ReplicaServer, work_dir: Path) -> dict:
+    """bench/trafilatura_spider.py, outside the project (plain Scrapy), with our crawl's concurrency."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stats_file = work_dir / "stats.json"
+    command = [sys.executable, "-m", "scrapy", "runspider", str(REPO / "bench" / "trafilatura_spider.py"),
+               "-a", f"base={server.base_url}", "-a", f"stats_path={stats_file}",
+               "-O", str(work_dir / "articles.jsonl")]
+    settings = {key: FAST_SETTINGS[key] for key in ("DOWNLOAD_DELAY", "AUTOTHROTTLE_ENABLED",
+                                                    "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN")}
+    for key, value in {**settings, "LOG_LEVEL": "INFO"}.items():
+        command += ["-s", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    done = subprocess.run(command, cwd=work_dir, capture_output=True, text=True, timeout=CRAWL_TIMEOUT, env=env)
+    if done.returncode != 0 or not stats_file.exists():
+        raise RuntimeError(f"trafilatura spider failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(stats_file.read_text(encoding="utf-8"))
+
+
 def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict], dict[int, dict], ReplicaServer]:
     """Our crawl against the bare spider on one replica; also returns our first crawl's items."""
     server = ReplicaServer(articles=articles, seed=SEED).start()
     manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
     urls = [row["url"] for row in manifest.values()]
-    ours_rates, bare_rates, items = [], [], None
+    ours_rates, bare_rates, trafilatura_rates, items = [], [], [], None
     ours_runs = []
     for number in range(rounds):
-        # Alternate who goes first, so that a warming replica or machine favours neither side.
-        order = ("bare", "ours") if number % 2 == 0 else ("ours", "bare")
+        # Rotate who goes first, so that a warming replica or machine favours no side.
+        sides = ("bare", "ours", "trafilatura")
+        order = sides[number % 3:] + sides[:number % 3]
         for who in order:
             if who == "ours":
                 crawl = crawl_all(server, work / f"ours-{number}")
@@ -143,6 +162,9 @@ def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict]
                 ours_rates.append(articles_done / crawl.stat("elapsed_time_seconds"))
                 ours_runs.append(crawl.stats)
                 items = items if items is not None else crawl.items
+            elif who == "trafilatura":
+                stats = run_trafilatura(server, work / f"trafilatura-{number}")
+                trafilatura_rates.append(stats.get("item_scraped_count", 0) / stats["elapsed_time_seconds"])
             else:
                 stats = run_bare(server, urls, work / f"bare-{number}")
                 # Every response but robots.txt is an article page.
@@ -153,12 +175,15 @@ def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict]
         "rounds": rounds,
         "ours_per_s": max(ours_rates),
         "bare_per_s": max(bare_rates),
+        "trafilatura_per_s": max(trafilatura_rates),
         "ours_runs_per_s": ours_rates,
         "bare_runs_per_s": bare_rates,
+        "trafilatura_runs_per_s": trafilatura_rates,
         "ours_requests": ours_runs[0].get("downloader/request_count"),
         "ours_listing_pages": ours_runs[0].get("woshipm/listing_pages"),
     }
     result["ratio"] = result["ours_per_s"] / result["bare_per_s"]
+    result["ratio_trafilatura"] = result["ours_per_s"] / result["trafilatura_per_s"]
     return result, items, manifest, server
 
 
@@ -252,11 +277,18 @@ def run(quick: bool = False, work: Path | None = None) -> dict:
     return {"throughput": crawl, "memory": memory, "incremental": runs, "quality": measured_quality}
 
 
-def print_results(results: dict) -> None:
-    t, m, i, q = results["throughput"], results["memory"], results["incremental"], results["quality"]
+def print_throughput(t: dict) -> None:
     print(f"throughput, {t['articles']} articles (best of {t['rounds']}): ours {t['ours_per_s']:.1f} articles/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['ours_runs_per_s'])}), bare spider {t['bare_per_s']:.1f}/s "
           f"(runs {', '.join(f'{v:.1f}' for v in t['bare_runs_per_s'])}), ratio {t['ratio']:.2f}")
+    print(f"  against the trafilatura spider: {t['trafilatura_per_s']:.1f}/s "
+          f"(runs {', '.join(f'{v:.1f}' for v in t['trafilatura_runs_per_s'])}), "
+          f"ratio {t['ratio_trafilatura']:.2f}")
+
+
+def print_results(results: dict) -> None:
+    m, i, q = results["memory"], results["incremental"], results["quality"]
+    print_throughput(results["throughput"])
     print(f"memory: peak RSS {m['small']} articles {m['small_mb']:.0f} MB, {m['large']} articles "
           f"{m['large_mb']:.0f} MB, "
           f"ratio {m['ratio']:.2f}")
@@ -275,7 +307,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller replicas")
     parser.add_argument("--json", type=Path, help="also write the results there")
+    parser.add_argument("--throughput", type=int, metavar="N",
+                        help="only the throughput comparison, on an N-article replica (e.g. under eatmydata)")
     args = parser.parse_args()
+    if args.throughput:
+        with tempfile.TemporaryDirectory(prefix="woshipm-bench-") as tmp:
+            result, _items, _manifest, server = throughput(args.throughput, sizes(args.quick)["rounds"], Path(tmp))
+            server.stop()
+        print_throughput(result)
+        return
     results = run(args.quick)
     print_results(results)
     if args.json:

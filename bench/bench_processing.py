@@ -3,10 +3,10 @@
     python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
     python bench/bench_processing.py --quick    # fewer repetitions
 
-"Ours" is what the crawl does to one article page: ``parse_article(html, url)`` and then
-``to_markdown(body_html, url)`` (the item with ``body_markdown``). The baselines run on the same
-pages in the same process, interleaved page by page so that drift (thermal, other processes)
-hits all three alike:
+"Ours" is what the crawl does to one article page: ``parse_article_response(body, url, "utf-8")``
+on the response bytes, which parses the page once and returns every field, ``body_markdown``
+included. The baselines run on the same pages in the same process, interleaved page by page so
+that drift (thermal, other processes) hits all three alike:
 
 - ``trafilatura.extract(html, output_format="markdown")`` on the whole page;
 - ``markdownify.markdownify(content_html)`` where ``content_html`` is the page's
@@ -36,8 +36,7 @@ import markdownify  # noqa: E402
 import trafilatura  # noqa: E402
 from lxml import html as lxml_html  # noqa: E402
 
-from woshipm_crawler.markdown import to_markdown  # noqa: E402
-from woshipm_crawler.parse.article import CONTENT, parse_article  # noqa: E402
+from woshipm_crawler.parse.article import CONTENT, parse_article_response  # noqa: E402
 from woshipm_crawler.replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
 
 PAGES_PER_CLASS = 10
@@ -48,6 +47,7 @@ class Page:
     url: str
     html: str
     content_html: str
+    body: bytes  # as the response carries it
 
     @property
     def size(self) -> int:
@@ -55,8 +55,7 @@ class Page:
 
 
 def ours(page: Page) -> str:
-    item = parse_article(page.html, page.url)
-    return to_markdown(item["body_html"], page.url)
+    return parse_article_response(page.body, page.url, "utf-8")["body_markdown"]
 
 
 def with_trafilatura(page: Page) -> str:
@@ -78,7 +77,7 @@ def render_page(server: ReplicaServer, index: int) -> Page:
         raise RuntimeError(f"{path}: HTTP {response.status}")
     html = response.body.decode("utf-8")
     content = lxml_html.document_fromstring(html).cssselect(CONTENT)[0]
-    return Page(server.base_url + path, html, lxml_html.tostring(content, encoding="unicode"))
+    return Page(server.base_url + path, html, lxml_html.tostring(content, encoding="unicode"), response.body)
 
 
 def page_classes(articles: int = 2000, seed: int = 1, per_class: int = PAGES_PER_CLASS) -> dict[str, list[Page]]:
@@ -145,12 +144,66 @@ def print_rows(rows: list[dict]) -> None:
               f"{r['ours/trafilatura']:8.2f}  {r['ours/markdownify']:8.2f}")
 
 
+def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
+    """Milliseconds per page of each step of ``parse_article_response``, 10th percentile over the runs."""
+    from bs4 import Tag
+    from lxml import etree
+
+    from woshipm_crawler import markdown, text
+    from woshipm_crawler.parse import article
+    from woshipm_crawler.parse import page as page_module
+
+    steps: dict[str, list[float]] = {}
+    clock = [0.0]
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        steps.setdefault(name, []).append((now - clock[0]) * 1000)
+        clock[0] = now
+
+    for _ in range(repetitions):
+        for page in pages:
+            clock[0] = time.perf_counter()
+
+            parsed = page_module.parse_page(page.body, "utf-8")
+            step("parse")
+            page_module.classify(parsed)
+            step("classify")
+            wrapper = article._first(parsed.root, article.WRAPPER)
+            content = article._first(wrapper, article.CONTENT)
+            article._author(wrapper, page.url), article._published(parsed.root, wrapper)
+            article._pop_summary(content), article._tags(parsed.root), article._source(wrapper)
+            step("fields")
+            body = article.clean_body(content, page.url)
+            step("clean body")
+            body_text = text.html_to_text(body)
+            step("text model")
+            etree.tostring(body, encoding="unicode", method="html")
+            text.word_count(body_text), text.content_hash(body_text)
+            step("body_html, count, hash")
+            markdown.prepare(body)
+            step("Markdown pre-pass")
+            soup = markdown.BeautifulSoup(markdown._TreeMarkup(body), element_classes={Tag: markdown._Tag},
+                                          builder=markdown._LxmlTreeBuilder(multi_valued_attributes=None))
+            step("BeautifulSoup tree")
+            markdown.postprocess(markdown.WoshipmConverter().convert_soup(soup))
+            step("markdownify walk")
+    return {name: percentile(values, 0.1) for name, values in steps.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="8 repetitions instead of 30")
     parser.add_argument("--repetitions", type=int, help="calls per page and extractor")
+    parser.add_argument("--stages", action="store_true", help="where our time goes, step by step, per size class")
     args = parser.parse_args()
     repetitions = args.repetitions or (8 if args.quick else 30)
+    if args.stages:
+        for label, pages in page_classes().items():
+            times = stages(pages)
+            print(f"{label:<7} " + ", ".join(f"{name} {ms:.2f}" for name, ms in times.items())
+                  + f"; total {sum(times.values()):.2f} ms")
+        return
     print_rows(run(repetitions))
 
 

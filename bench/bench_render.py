@@ -33,7 +33,7 @@ def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int)
     import scrapy
     from scrapy.crawler import CrawlerProcess
 
-    from woshipm_crawler import render
+    from woshipm_crawler import meta
 
     class BenchSpider(scrapy.Spider):
         name = "bench_render"
@@ -41,7 +41,7 @@ def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int)
         async def start(self):
             urls = Path(url_file).read_text().split()[:pages]
             for url in urls:
-                yield scrapy.Request(url, meta={render.META_KIND: render.ARTICLE_KIND})
+                yield scrapy.Request(url, meta={meta.META_KIND: meta.ARTICLE_KIND})
 
         def parse(self, response):
             if not response.css("div.article--content p"):
@@ -49,7 +49,7 @@ def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int)
 
     process = CrawlerProcess(
         {
-            **render.scrapy_settings(),
+            "ADDONS": {"woshipm_crawler.render.addon.RenderAddon": 0},
             "WOSHIPM_RENDER": mode,
             "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max_pages,
             "LOG_LEVEL": "WARNING",
@@ -132,9 +132,7 @@ def main() -> None:
     url_file = Path(tempfile.mkdtemp()) / "articles.txt"
     url_file.write_text("\n".join(row["url"] for row in server.corpus.manifest(server.base_url)))
 
-    from woshipm_crawler import render
-
-    settings = render.scrapy_settings()
+    from woshipm_crawler.render.addon import PLAYWRIGHT_DEFAULTS as settings
     max_pages = args.max_pages or settings["PLAYWRIGHT_MAX_PAGES_PER_CONTEXT"]
     print(
         f"CPUs {os.cpu_count()}; PLAYWRIGHT_MAX_CONTEXTS={settings['PLAYWRIGHT_MAX_CONTEXTS']}, "

@@ -14,11 +14,6 @@ from woshipm_crawler.replica import ReplicaServer
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def manifest(replica):
-    return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}
-
-
 def listing_ids(corpus, key: str) -> list[int]:
     """Article ids a listing of the replica shows, newest first."""
     return [corpus.article_id(index) for index in corpus.listing(key)]

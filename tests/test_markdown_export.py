@@ -30,11 +30,6 @@ def crawl(replica, tmp_path_factory):
     return result
 
 
-@pytest.fixture(scope="module")
-def manifest(replica):
-    return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}
-
-
 def test_rendered_markdown_text_equals_the_manifest_body(crawl, manifest):
     matches = 0
     for item in crawl.items:

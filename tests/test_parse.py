@@ -20,11 +20,6 @@ def page(server, path: str) -> str:
     return response.body.decode("utf-8")
 
 
-@pytest.fixture(scope="module")
-def manifest(replica):
-    return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}
-
-
 def test_every_article_page_parses_to_its_manifest_record(replica, manifest):
     for article_id, row in manifest.items():
         fields = parse_article(page(replica, row["url"][len(replica.base_url):]), row["url"])

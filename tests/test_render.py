@@ -1,11 +1,11 @@
-"""JS rendering: page classification, and real Chromium crawls of a tiny local server.
+"""JS rendering: page classification, the middleware, and real Chromium crawls of five pages.
 
-The server (in this file on purpose: it is the smallest thing showing each shape) serves
+The replica's HTTP server, with its routes swapped for the smallest pages showing each shape, serves
   /a/1.html  a plain article page,
   /a/2.html  a JS shell: empty #app, article data in inline JSON, a script building the DOM,
   /a/3.html  a JS check: 503 "Just a moment..." until a script sets cf_clearance and reloads,
   /a/4.html  a broken shell whose script never builds the article (the browser wait times out),
-  /a/5.html  a shell over HTTP whose second fetch (the browser's) gets the connection dropped.
+  /a/5.html  a shell over HTTP whose second fetch (the browser's) gets half a body, then no connection.
 """
 
 from __future__ import annotations
@@ -16,17 +16,23 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from woshipm_crawler import render
+from woshipm_crawler import meta
+from woshipm_crawler.parse.article import ArticlePageError, parse_article
+from woshipm_crawler.parse.page import classify, parse_page
+from woshipm_crawler.render import chromium
+from woshipm_crawler.render.abort import abort_request
+from woshipm_crawler.render.middleware import RenderMiddleware, needs_browser, render_meta, wait_for_content
+from woshipm_crawler.replica import ReplicaServer
+from woshipm_crawler.replica.server import Response
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,52 +73,80 @@ CHALLENGE_HTML = """<!doctype html><html><head><title>Just a moment...</title></
 </script></body></html>"""
 
 
-# ---- classify_page ---------------------------------------------------------------------------
+# ---- the page classifier (parse.page.classify), as the middleware uses it ----------------------
+
+BEACON = '<script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js"></script>'
+
+
+def kind(html: str | bytes) -> str:
+    return classify(parse_page(html))
 
 
 def test_classify_article():
     html = ARTICLE_HTML.format(title="t", body="正文内容")
-    assert render.classify_page(html) == "article"
-    assert render.needs_render(html) is None
+    assert kind(html) == "article"
+    assert needs_browser(kind(html)) is None
 
 
 def test_classify_js_shell():
     html = SHELL_HTML.format(port=1)
-    assert render.classify_page(html) == "js_shell"
-    assert render.needs_render(html, 200) == "js_shell"
+    assert kind(html) == "js_shell"
+    assert needs_browser(kind(html), 200) == "js_shell"
+    assert kind(html.encode()) == "js_shell"  # bytes, as a response carries them
 
 
 def test_classify_bare_mount_point_is_shell_but_a_full_page_is_not():
-    assert (
-        render.classify_page('<html><body><div id="app"></div><script src="/app.js"></script>') == "js_shell"
-    )
+    assert kind('<html><body><div id="app"></div><script src="/app.js"></script></body></html>') == "js_shell"
     long_page = '<html><body><div id="app">' + "<p>listing text</p>" * 40 + "</div></body></html>"
-    assert render.classify_page(long_page) == "unknown"
+    assert kind(long_page) == "unknown"
 
 
 def test_classify_interstitial():
-    assert render.classify_page(CHALLENGE_HTML) == "interstitial"
-    assert render.needs_render(CHALLENGE_HTML, 503) == "interstitial"
+    assert kind(CHALLENGE_HTML) == "interstitial"
+    assert needs_browser(kind(CHALLENGE_HTML), 503) == "interstitial"
     cloudflare = (
         "<html><head><title>Attention Required! | Cloudflare</title></head><body>"
         '<script>window._cf_chl_opt={cvId:"3"};</script>'
         '<script src="/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1"></script></body></html>'
     )
-    assert render.classify_page(cloudflare) == "interstitial"
+    assert kind(cloudflare) == "interstitial"
 
 
 def test_article_with_cloudflare_beacon_is_still_an_article():
     # Cloudflare injects challenge-platform scripts into ordinary pages too.
-    html = ARTICLE_HTML.format(title="t", body="正文").replace(
-        "</body>", '<script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js"></script></body>'
-    )
-    assert render.classify_page(html) == "article"
+    html = ARTICLE_HTML.format(title="t", body="正文").replace("</body>", BEACON + "</body>")
+    assert kind(html) == "article"
 
 
-def test_classify_empty_article_div_and_other_pages():
-    assert render.classify_page(ARTICLE_HTML.format(title="t", body=" ")) == "unknown"
-    assert render.classify_page("<html><body><h1>404</h1><p>Not found</p></body></html>") == "unknown"
-    assert render.needs_render(SHELL_HTML.format(port=1), 404) is None
+def test_a_lone_beacon_is_no_check_page_for_the_middleware_nor_the_parser():
+    # The rule the two used to disagree on: one weak marker proves nothing, two do.
+    url = "https://www.woshipm.com/pd/1.html"
+    not_found = "<html><body><h1>404</h1><p>Not found</p>" + BEACON + "</body></html>"
+    assert kind(not_found) == "unknown"
+    with pytest.raises(ArticlePageError) as error:
+        parse_article(not_found, url)
+    assert error.value.reason == "no_body"
+    shell = SHELL_HTML.format(port=1).replace("</body>", BEACON + "</body>")
+    assert kind(shell) == "js_shell"
+    with pytest.raises(ArticlePageError) as error:
+        parse_article(shell, url)
+    assert error.value.reason == "js_shell"
+    paired = not_found.replace("</body>", '<div class="cf-chl-widget"></div></body>')
+    assert kind(paired) == "interstitial"
+    with pytest.raises(ArticlePageError) as error:
+        parse_article(paired, url)
+    assert error.value.reason == "interstitial"
+
+
+def test_classify_listing_truncated_and_other_pages():
+    listing = ('<html><body><article class="postlist-item"><h2 class="post-title">'
+               '<a href="/pd/1.html">t</a></h2></article></body></html>')
+    assert kind(listing) == "listing"
+    assert kind(ARTICLE_HTML.format(title="t", body="正文")[:-20]) == "truncated"
+    assert kind(ARTICLE_HTML.format(title="t", body=" ")) == "unknown"
+    assert kind("<html><body><h1>404</h1><p>Not found</p></body></html>") == "unknown"
+    assert kind("") == "truncated" and kind(b"") == "truncated"  # nothing came: a cut connection
+    assert needs_browser(kind(SHELL_HTML.format(port=1)), 404) is None
 
 
 # ---- Chromium lookup and abort rule ----------------------------------------------------------
@@ -122,16 +156,16 @@ def test_find_chromium_prefers_configured_then_env(tmp_path):
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
-    assert render.find_chromium(str(fake), env={}) == str(fake)
-    assert render.find_chromium(None, env={"WOSHIPM_CHROMIUM": str(fake)}) == str(fake)
-    with pytest.raises(render.ChromiumNotFound, match="apt-get install -y chromium"):
-        render.find_chromium(str(tmp_path / "missing"), env={})
+    assert chromium.find_chromium(str(fake), env={}) == str(fake)
+    assert chromium.find_chromium(None, env={"WOSHIPM_CHROMIUM": str(fake)}) == str(fake)
+    with pytest.raises(chromium.ChromiumNotFound, match="apt-get install -y chromium"):
+        chromium.find_chromium(str(tmp_path / "missing"), env={})
 
 
 def test_find_chromium_error_names_the_install_command(monkeypatch):
-    monkeypatch.setattr(render, "DEBIAN_CHROMIUM_PATHS", ("/nonexistent/chromium",))
-    with pytest.raises(render.ChromiumNotFound, match=r"apt-get install -y chromium"):
-        render.find_chromium(None, env={})
+    monkeypatch.setattr(chromium, "DEBIAN_CHROMIUM_PATHS", ("/nonexistent/chromium",))
+    with pytest.raises(chromium.ChromiumNotFound, match=r"apt-get install -y chromium"):
+        chromium.find_chromium(None, env={})
 
 
 class _FakeFrame:
@@ -152,7 +186,7 @@ class _FakeRequest:
 
 
 def test_abort_request_rule():
-    abort = render.abort_request
+    abort = abort_request
     assert abort(_FakeRequest("https://www.woshipm.com/logo.png", "image"))
     assert abort(_FakeRequest("https://www.woshipm.com/f.woff2", "font"))
     assert abort(_FakeRequest("https://hm.baidu.com/hm.js"))
@@ -169,7 +203,7 @@ def test_abort_request_rule():
 def _middleware(mode):
     crawler = get_crawler(settings_dict={"WOSHIPM_RENDER": mode})
     crawler.stats.open_spider()
-    return render.RenderMiddleware.from_crawler(crawler), crawler.stats
+    return RenderMiddleware.from_crawler(crawler), crawler.stats
 
 
 def _response(request, status, html):
@@ -178,16 +212,16 @@ def _response(request, status, html):
 
 def test_middleware_auto_rerequests_a_503_check_once_and_leaves_plain_pages_alone():
     mw, stats = _middleware("auto")
-    article = Request("https://www.woshipm.com/a/1.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    article = Request("https://www.woshipm.com/a/1.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
     plain = _response(article, 200, ARTICLE_HTML.format(title="t", body="b"))
     assert mw.process_response(article, plain) is plain
     retry = mw.process_response(article, _response(article, 503, CHALLENGE_HTML))
     assert isinstance(retry, Request) and retry.meta["playwright"] and retry.dont_filter
-    assert retry.meta[render.META_RENDER_REASON] == "interstitial"
+    assert retry.meta[meta.META_RENDER_REASON] == "interstitial"
     # The rendered page still shows the check: no third attempt, handed to the spider with a reason.
     rendered = _response(retry, 503, CHALLENGE_HTML)
     assert mw.process_response(retry, rendered) is rendered
-    assert render.render_failure(rendered) == "interstitial"
+    assert meta.render_failure(rendered) == "interstitial"
     assert rendered.meta["dont_retry"] and 503 in rendered.meta["handle_httpstatus_list"]
     assert stats.get_value("render/interstitial") == 1
     assert stats.get_value("render/requests") == 1
@@ -198,21 +232,44 @@ def test_middleware_ignores_non_article_requests_and_never_mode_marks_failures()
     mw, stats = _middleware("never")
     listing = Request("https://www.woshipm.com/category/ai")
     shell = _response(listing, 200, SHELL_HTML.format(port=1))
-    assert mw.process_response(listing, shell) is shell and render.render_failure(shell) is None
-    article = Request("https://www.woshipm.com/a/2.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    assert mw.process_response(listing, shell) is shell and meta.render_failure(shell) is None
+    article = Request("https://www.woshipm.com/a/2.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
     shell = _response(article, 200, SHELL_HTML.format(port=1))
     assert mw.process_response(article, shell) is shell
-    assert render.render_failure(shell) == "js_shell"
+    assert meta.render_failure(shell) == "js_shell"
     assert stats.get_value("render/shell") == 1 and stats.get_value("render/requests") is None
 
 
 def test_middleware_always_sends_articles_to_the_browser_directly():
     mw, stats = _middleware("always")
-    article = Request("https://www.woshipm.com/a/1.html", meta={render.META_KIND: render.ARTICLE_KIND})
+    article = Request("https://www.woshipm.com/a/1.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
     listing = Request("https://www.woshipm.com/category/ai")
     assert mw.process_request(article) is None and mw.process_request(listing) is None
     assert article.meta["playwright"] and "playwright" not in listing.meta
     assert stats.get_value("render/requests") == 1
+
+
+def test_middleware_renders_a_listing_answered_by_a_shell_and_hands_the_parsed_page_on():
+    mw, stats = _middleware("auto")
+    listing = Request("https://www.woshipm.com/category/ai", meta={meta.META_KIND: meta.LISTING_KIND})
+    cards = ('<html><body><article class="postlist-item"><h2 class="post-title">'
+             '<a href="/ai/7.html">卡片</a></h2></article></body></html>')
+    plain = _response(listing, 200, cards)
+    assert mw.process_response(listing, plain) is plain
+    page = meta.take_page(plain)  # parsed once, here; the spider reads this tree
+    assert page is not None and classify(page) == "listing" and meta.take_page(plain) is None
+    retry = mw.process_response(listing, _response(listing, 200, SHELL_HTML.format(port=1)))
+    assert isinstance(retry, Request) and retry.meta["playwright"]
+    assert retry.meta["playwright_page_methods"][0].args == ("article.postlist-item", 20_000)
+    assert meta.META_PAGE not in retry.meta
+    rendered = _response(retry, 200, cards)
+    assert mw.process_response(retry, rendered) is rendered and meta.render_failure(rendered) is None
+    assert stats.get_value("render/succeeded") == 1 and stats.get_value("render/shell") == 1
+    # Still no cards after the browser: the spider is told, rather than reading the end of a listing.
+    retry = mw.process_response(listing, _response(listing, 503, CHALLENGE_HTML))
+    failed = _response(retry, 503, CHALLENGE_HTML)
+    mw.process_response(retry, failed)
+    assert meta.render_failure(failed) == "interstitial"
 
 
 def test_bad_mode_is_rejected():
@@ -223,57 +280,46 @@ def test_bad_mode_is_rejected():
 # ---- real Chromium ---------------------------------------------------------------------------
 
 
-class _SiteHandler(BaseHTTPRequestHandler):
-    hits: Counter  # set per server
-    cookies: list  # (path, Cookie header) per request
+class RenderSite(ReplicaServer):
+    """The replica's HTTP server (the one server the tests use) answering five pages of its own."""
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self.hits[self.path] += 1
-        self.cookies.append((self.path, self.headers.get("Cookie")))
-        port = self.server.server_address[1]
-        if self.path == "/a/1.html":
-            self._send(200, ARTICLE_HTML.format(title="Plain", body="Plain body served as HTML."))
-        elif self.path == "/a/2.html":
-            self._send(200, SHELL_HTML.format(port=port))
-        elif self.path == "/a/4.html":
-            self._send(200, SHELL_HTML.format(port=port).replace("JSON.parse", "JSON.broken"))
-        elif self.path == "/a/5.html":
-            if self.hits[self.path] == 1:
-                self._send(200, SHELL_HTML.format(port=port))
-            else:
-                self.close_connection = True  # no response at all: net::ERR_EMPTY_RESPONSE in Chromium
-        elif self.path == "/a/3.html":
-            if "cf_clearance=passed" in (self.headers.get("Cookie") or ""):
-                self._send(200, ARTICLE_HTML.format(title="Checked", body="Body behind the JS check."))
-            else:
-                # Cloudflare sets a cookie on the check page too: Scrapy's cookie jar then holds one.
-                self._send(503, CHALLENGE_HTML, cookie="__cf_bm=from-check; Path=/")
-        else:
-            self._send(404, "<html><body>not found</body></html>")
+    def __init__(self) -> None:
+        super().__init__(articles=0)
+        self.hits: Counter = Counter()
+        self.cookies: list = []  # (path, Cookie header) per request
 
-    def _send(self, status, html, cookie=None):
-        body = html.encode()
-        self.send_response(status)
-        if cookie:
-            self.send_header("Set-Cookie", cookie)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def respond(self, raw_path: str, cookie_header: str = "") -> Response:
+        path = urlsplit(raw_path).path
+        self.hits[path] += 1
+        self.cookies.append((path, cookie_header or None))
+        shell = SHELL_HTML.format(port=self.port)
+        if path == "/a/1.html":
+            return _html(200, ARTICLE_HTML.format(title="Plain", body="Plain body served as HTML."))
+        if path == "/a/2.html":
+            return _html(200, shell)
+        if path == "/a/4.html":
+            return _html(200, shell.replace("JSON.parse", "JSON.broken"))
+        if path == "/a/5.html":
+            if self.hits[path] == 1:
+                return _html(200, shell)
+            # The browser's fetch: the replica's "drop" fault, half the body and the connection gone.
+            return Response(200, shell.encode(), headers={"X-Replica-Drop": "1"})
+        if path == "/a/3.html":
+            if "cf_clearance=passed" in cookie_header:
+                return _html(200, ARTICLE_HTML.format(title="Checked", body="Body behind the JS check."))
+            # Cloudflare sets a cookie on the check page too: Scrapy's cookie jar then holds one.
+            return _html(503, CHALLENGE_HTML, {"Set-Cookie": "__cf_bm=from-check; Path=/"})
+        return super().respond(raw_path, cookie_header)
 
-    def log_message(self, *args):
-        pass
+
+def _html(status: int, html: str, headers: dict | None = None) -> Response:
+    return Response(status, html.encode(), headers=dict(headers or {}))
 
 
 @pytest.fixture
 def site():
-    handler = type("Handler", (_SiteHandler,), {"hits": Counter(), "cookies": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+    with RenderSite() as server:
+        yield server.base_url, server
 
 
 SPIDER = textwrap.dedent(
@@ -282,13 +328,13 @@ SPIDER = textwrap.dedent(
 
     import scrapy
 
-    from woshipm_crawler import render
+    from woshipm_crawler import meta
 
 
     class RenderProbe(scrapy.Spider):
         name = "render_probe"
         custom_settings = {
-            **render.scrapy_settings(),
+            "ADDONS": {"woshipm_crawler.render.addon.RenderAddon": 0},
             "ROBOTSTXT_OBEY": False,
             "WOSHIPM_RENDER_TIMEOUT": 10,
             "LOG_LEVEL": "INFO",
@@ -299,7 +345,7 @@ SPIDER = textwrap.dedent(
         async def start(self):
             for path in self.paths.split(","):
                 yield scrapy.Request(
-                    self.base + path, meta={render.META_KIND: render.ARTICLE_KIND}, errback=self.failed
+                    self.base + path, meta={meta.META_KIND: meta.ARTICLE_KIND}, errback=self.failed
                 )
 
         def parse(self, response):
@@ -308,13 +354,13 @@ SPIDER = textwrap.dedent(
                 "status": response.status,
                 "text": " ".join(t.strip() for t in response.css("div.article--content ::text").getall()),
                 "rendered": "playwright" in response.flags,
-                "failure": render.render_failure(response),
+                "failure": meta.render_failure(response),
             }
 
         def failed(self, failure):
             request = failure.request
             yield {"path": request.url[len(self.base):], "status": None, "text": "", "rendered": False,
-                   "failure": render.render_failure(request), "error": repr(failure.value)}
+                   "failure": meta.render_failure(request), "error": repr(failure.value)}
 
         def closed(self, reason):
             with open(self.stats_path, "w") as f:
@@ -328,7 +374,7 @@ def _crawl(tmp_path, base, mode, *settings, paths=None):
     spider.write_text(SPIDER)
     out, stats = tmp_path / f"{mode}.jsonl", tmp_path / f"{mode}-stats.json"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    # Run outside the project directory: this tests render.py, not whatever settings.py holds.
+    # Run outside the project directory: this tests the render add-on, not what settings.py holds.
     proc = subprocess.run(
         [sys.executable, "-m", "scrapy", "runspider", str(spider), "-o", str(out),
          "-a", f"base={base}", "-a", f"stats_path={stats}", "-s", f"WOSHIPM_RENDER={mode}",
@@ -419,5 +465,5 @@ def test_missing_chromium_fails_the_render_with_the_install_command(tmp_path, si
 
 def test_render_meta_survives_a_disk_queue():
     # JOBDIR queues pickle request meta; a page method must reference a module-level function.
-    meta = pickle.loads(pickle.dumps(render.render_meta(5, "js_shell")))
-    assert meta["playwright"] and meta["playwright_page_methods"][0].method is render.wait_for_article
+    rendered = pickle.loads(pickle.dumps(render_meta("article", 5, "js_shell")))
+    assert rendered["playwright"] and rendered["playwright_page_methods"][0].method is wait_for_content

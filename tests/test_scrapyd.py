@@ -173,11 +173,6 @@ def deployed(scrapyd, egg) -> str:
     return answer["version"]
 
 
-@pytest.fixture(scope="module")
-def manifest(replica) -> dict[int, dict]:
-    return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}
-
-
 @dataclass
 class Job:
     id: str

@@ -1,6 +1,8 @@
 """Article body HTML → CommonMark (GFM pipe tables), losing no text and adding none.
 
-``to_markdown(body_html, base_url)`` is the whole API. The contract, tested in tests/test_markdown.py:
+``to_markdown(body_html, base_url)`` converts an HTML body; ``tree_to_markdown(body, base_url)`` converts
+the cleaned body tree the article parser made (``parse.article``), restructuring it in place, so an
+article is parsed once from its page to its Markdown. The contract, tested in tests/test_markdown.py:
 rendering the Markdown (markdown-it-py, ``commonmark`` + ``table``) and taking its text with
 ``woshipm_crawler.text.html_to_text`` gives, after ``normalize_ws``, the text of ``body_html``.
 
@@ -24,7 +26,8 @@ Three stages:
      ``blockquote``, the body…) is wrapped in an ``<md-run>`` element, so that each paragraph — a
      ``p``, a heading, a table cell or an ``md-run`` — is one element whose hook can finish it.
 
-   The tree is serialised once and parsed once with BeautifulSoup's lxml builder.
+   BeautifulSoup's tree is then built from the lxml tree directly (``_LxmlTreeBuilder``, a bs4 tree
+   builder fed with the tree), without serialising and parsing the body again.
 
 2. **markdownify** (``WoshipmConverter``): the tree walk, white space next to blocks, block spacing,
    lists (``-`` bullets, numbering, nesting indentation), blockquote prefixes, ATX headings, ``---``.
@@ -33,8 +36,8 @@ Three stages:
    - inline text: ``escape`` is minimal (below); bold/italic are emitted as sentinel characters and
      ``<br>`` as ``BREAK``, settled per paragraph by ``finish_inline`` in the paragraph hooks once the
      neighbouring characters are final;
-   - images: lazy ``data-src``/``data-original`` first, never ``data:``, absolute URLs, kept in
-     headings and cells (markdownify writes their alt text there);
+   - images: the URL from ``src`` (lazy ``data-src``… already resolved by ``parse.tree.real_image_url``
+     in the pre-pass), absolute, kept in headings and cells (markdownify writes their alt text there);
    - code spans and fences with a delimiter longer than any backtick run inside, ``language-x``;
    - tables: cells and rows come back to ``convert_table`` as sentinel-separated strings; the first row
      is always the header row; ``colspan=N`` adds N-1 empty cells; short rows are padded;
@@ -76,20 +79,19 @@ import unicodedata
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
+from bs4.builder import HTMLTreeBuilder
 from lxml import etree
 from markdownify import ATX, BACKSLASH, STRIP, MarkdownConverter
 
-from woshipm_crawler.text import _CJK_BREAK_RE, _SPACE_RE, BLOCK_TAGS
+from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
+from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
 
-# The same as text._SKIP_TAGS: elements whose content is no text. ``img`` is rendered, as markup.
-SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "img", "svg"})
 HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
 STRONG_TAGS = frozenset({"strong", "b"})
 EM_TAGS = frozenset({"em", "i"})
 CELL_TAGS = frozenset({"td", "th"})
 TABLE_SECTION_TAGS = frozenset({"thead", "tbody", "tfoot"})
 LIST_TAGS = frozenset({"ul", "ol"})
-LAZY_SRC_ATTRS = ("data-src", "data-original", "data-actualsrc", "data-lazy-src", "src")
 # The pre-pass wraps each paragraph of loose inline content in this (unknown to HTML, so the parser
 # never closes or moves it); ``WoshipmConverter.convert_md_run`` finishes it as a paragraph.
 RUN_TAG = "md-run"
@@ -98,9 +100,6 @@ CONTAINER_TAGS = (BLOCK_TAGS | {RUN_TAG}) - {
     "p", "pre", "hr", "table", "tr", "thead", "tbody", "tfoot", *HEADING_LEVELS
 }  # fmt: skip
 _SEPARATING_TAGS = BLOCK_TAGS | {RUN_TAG}
-# Attributes a hook reads; every other one is dropped before BeautifulSoup parses the body.
-_KEPT_ATTRS = frozenset({"href", "alt", "colspan", "start", *LAZY_SRC_ATTRS})
-_CLASS_TAGS = frozenset({"pre", "code"})  # where "class" names the language
 
 # Sentinels for emphasis delimiters while a paragraph is assembled: Unicode noncharacters, never text.
 STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
@@ -190,12 +189,25 @@ def to_markdown(body_html: str, base_url: str | None = None) -> str:
     root = parse_fragment(body_html)
     if root is None:
         return ""
+    for img in root.iter("img"):
+        real = real_image_url(img)
+        if real:
+            img.set("src", real)
+        elif "src" in img.attrib:
+            del img.attrib["src"]
+    strip_attributes(root)
+    return tree_to_markdown(root, base_url)
+
+
+def tree_to_markdown(root, base_url: str | None = None) -> str:
+    """``root``'s content as CommonMark ending in one newline; ``root`` is changed in place.
+
+    ``root`` is a body whose attributes are already pruned (``parse.tree.strip_attributes``) and
+    whose images carry their real URL in ``src``, as the article parser's cleaned body does.
+    """
     prepare(root)
     soup = BeautifulSoup(
-        etree.tostring(root, encoding=str, method="html"),
-        "lxml",
-        multi_valued_attributes=None,
-        element_classes={Tag: _Tag},
+        _TreeMarkup(root), builder=_LxmlTreeBuilder(multi_valued_attributes=None), element_classes={Tag: _Tag}
     )
     markdown = postprocess(WoshipmConverter(base_url=base_url).convert_soup(soup))
     return markdown + "\n" if markdown else ""
@@ -205,6 +217,43 @@ def parse_fragment(body_html: str):
     """The fragment's container element, parsed as text.py parses it (libxml2, ``<html><body>`` around)."""
     document = etree.HTML(f"<html><body>{_FORBIDDEN_INPUT_RE.sub('', body_html)}</body></html>", _PARSER)
     return None if document is None else document.find("body")
+
+
+class _TreeMarkup(str):
+    """What BeautifulSoup is given: an lxml tree, carried past its checks for string markup."""
+
+    def __new__(cls, root) -> _TreeMarkup:
+        markup = super().__new__(cls, "<lxml tree>")
+        markup.root = root
+        return markup
+
+
+class _LxmlTreeBuilder(HTMLTreeBuilder):
+    """A bs4 tree builder whose "markup" is an lxml tree: it reports the tree's elements and texts to
+    BeautifulSoup as a parser would, which costs a fraction of serialising and parsing the body again."""
+
+    NAME = "woshipm-lxml-tree"
+    features = [NAME]
+
+    def prepare_markup(self, markup, user_specified_encoding=None, document_declared_encoding=None,
+                       exclude_encodings=None):
+        yield markup, None, None, False
+
+    def feed(self, markup) -> None:
+        self._feed_children(markup.root)
+
+    def _feed_children(self, element) -> None:
+        soup = self.soup
+        for child in element:
+            tag = child.tag
+            soup.handle_starttag(tag, None, None, dict(child.attrib))
+            if child.text:
+                soup.handle_data(child.text)
+            if len(child):
+                self._feed_children(child)
+            soup.handle_endtag(tag)
+            if child.tail:
+                soup.handle_data(child.tail)
 
 
 # --- 1. lxml pre-pass ----------------------------------------------------------------------------------
@@ -219,30 +268,17 @@ def prepare(root) -> None:
 
 
 def drop_non_content(root) -> None:
-    """Remove comments, processing instructions and text-less elements (tails kept); prune attributes."""
+    """Remove comments, processing instructions and text-less elements (tails kept), and the
+    characters the conversion uses as sentinels (text that never came through ``parse_fragment``)."""
     for element in list(root.iter()):
         tag = element.tag
         if not isinstance(tag, str) or (tag in SKIP_TAGS and tag != "img"):
-            _remove_keeping_tail(element)
+            drop_keeping_tail(element)
             continue
-        attrib = element.attrib
-        if attrib:
-            for name in [name for name in attrib if name not in _KEPT_ATTRS]:
-                if not (name == "class" and tag in _CLASS_TAGS):
-                    del attrib[name]
-
-
-def _remove_keeping_tail(element) -> None:
-    parent = element.getparent()
-    if parent is None:
-        return
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
-    parent.remove(element)
+        if element.text and _FORBIDDEN_INPUT_RE.search(element.text):
+            element.text = _FORBIDDEN_INPUT_RE.sub("", element.text)
+        if element.tail and _FORBIDDEN_INPUT_RE.search(element.tail):
+            element.tail = _FORBIDDEN_INPUT_RE.sub("", element.tail)
 
 
 def fix_list_nesting(root) -> None:
@@ -321,7 +357,7 @@ def _collect_inline_segments(element, run: list) -> None:
 
 def _space_replacement(window: str) -> str:
     """What text.clean_inline makes of one white-space run, given its neighbours in ``window``."""
-    return _SPACE_RE.sub(" ", _CJK_BREAK_RE.sub("", window))[1:-1]
+    return SPACE_RE.sub(" ", CJK_BREAK_RE.sub("", window))[1:-1]
 
 
 def _rewrite_run(run: list) -> None:
@@ -335,7 +371,7 @@ def _rewrite_run(run: list) -> None:
     strings = ["\x00" if seg is None else getattr(seg[0], seg[1]) for seg in run]
     joined = "".join(strings)
     replacements = []
-    for match in _SPACE_RE.finditer(joined):
+    for match in SPACE_RE.finditer(joined):
         start, end = match.span()
         space = match.group()
         if space == " ":
@@ -604,13 +640,7 @@ class WoshipmConverter(MarkdownConverter):
     def convert_img(self, el, text, parent_tags):
         if "_noformat" in parent_tags:
             return ""
-        src = ""
-        for attr in LAZY_SRC_ATTRS:  # lazy loaders keep the real URL in data-*, src is a placeholder
-            candidate = (el.get(attr) or "").strip()
-            if candidate and not candidate.startswith("data:"):
-                src = candidate
-                break
-        src = _resolve(src, self.base_url)
+        src = _resolve(el.get("src"), self.base_url)
         if not src:
             return ""
         alt = " ".join((el.get("alt") or "").split())

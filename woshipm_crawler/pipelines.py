@@ -155,14 +155,15 @@ class StatePipeline(_Pipeline):
 class MarkdownPipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
-        adapter["body_markdown"] = to_markdown(adapter["body_html"], adapter["url"])
+        if not adapter.get("body_markdown"):  # the article parser converts its cleaned tree already
+            adapter["body_markdown"] = to_markdown(adapter["body_html"], adapter["url"])
         return item
 
 
 class LibraryPipeline(_Pipeline):
     def __init__(self, settings) -> None:
-        if not settings.getbool("WOSHIPM_MARKDOWN_ENABLED", True):
-            raise NotConfigured("WOSHIPM_MARKDOWN_ENABLED is off")
+        if not settings.getbool("WOSHIPM_LIBRARY_ENABLED", True):
+            raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         super().__init__(settings)
         # The state gives each article's previous path: no scan of the library (it grows with it).
         # Files are synced once, before the run marks its versions written (JsonlPipeline).

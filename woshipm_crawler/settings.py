@@ -19,8 +19,9 @@ WOSHIPM_BASE_URL = "https://www.woshipm.com"
 # paths are taken from the working directory; give an absolute path under Scrapyd.
 WOSHIPM_EXPORT_DIR = "exports"
 # Each run writes what it added or changed to <export dir>/jsonl/<spider>-<UTC time>.jsonl.
-# The Markdown library under <export dir>/markdown/.
-WOSHIPM_MARKDOWN_ENABLED = True
+# The Markdown library under <export dir>/markdown/ (off: items still get body_markdown, no files).
+# Formerly WOSHIPM_MARKDOWN_ENABLED: that name still works, with a warning (woshipm_crawler.renamed).
+WOSHIPM_LIBRARY_ENABLED = True
 # The SQLite state store; empty means <export dir>/state.sqlite3.
 WOSHIPM_STATE_PATH = ""
 # Incremental walking: a listing stops after this many pages in a row whose cards are all known.
@@ -32,28 +33,20 @@ WOSHIPM_FAILED_PAGES_TO_STOP = 3
 WOSHIPM_MAX_LISTING_PAGES = 20000
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
-# auto: re-fetch a JS shell or anti-bot check through Chromium once; always: every article page
-# through Chromium; never: such pages are counted failures.
+# The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
+# PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in
+# woshipm_crawler/render/addon.py; any of them set here or with -s wins).
+ADDONS = {
+    "woshipm_crawler.renamed.RenamedSettings": -10,  # first: old setting names to new ones
+    "woshipm_crawler.render.addon.RenderAddon": 0,
+}
+# auto: re-fetch a JS shell or anti-bot check (article or listing) through Chromium once; always:
+# every article page through Chromium; never: such pages are counted failures, no browser at all.
 WOSHIPM_RENDER = "auto"
 # Chromium executable; empty means $WOSHIPM_CHROMIUM or the usual Debian paths.
 WOSHIPM_CHROMIUM = ""
-# Seconds Chromium waits for div.article--content before handing the page back as a failure.
+# Seconds Chromium waits for the page's content before handing the page back as a failure.
 WOSHIPM_RENDER_TIMEOUT = 20
-# scrapy-playwright's handler, started on the first browser request only; plain requests use HTTP/1.1.
-DOWNLOAD_HANDLERS = {
-    "http": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
-    "https": "woshipm_crawler.render.LazyPlaywrightDownloadHandler",
-}
-PLAYWRIGHT_BROWSER_TYPE = "chromium"
-# The executable and the flags for Debian's Chromium (no sandbox as root, no background traffic)
-# are added when the browser starts: woshipm_crawler.render.CHROMIUM_ARGS. Give "args" here to replace them.
-PLAYWRIGHT_LAUNCH_OPTIONS = {"headless": True}
-# Images, fonts, media and other hosts are never fetched by the browser.
-PLAYWRIGHT_ABORT_REQUEST = "woshipm_crawler.render.abort_request"
-# A browser page costs ~10x a plain request: keep few of them open.
-PLAYWRIGHT_MAX_CONTEXTS = 1
-PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
-PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 
 # -- politeness ---------------------------------------------------------------------------------
 # An honest User-Agent naming the project, so the site can tell who we are.
@@ -83,8 +76,6 @@ WOSHIPM_BACKOFF_RECOVERY = 0.8
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "woshipm_crawler.retry.SiteBackoffMiddleware": 550,
-    # Sees a JS shell or anti-bot check (even a 503 one) before the retry middleware does.
-    "woshipm_crawler.render.RenderMiddleware": 585,
 }
 
 # -- pipeline -------------------------------------------------------------------------------------
@@ -98,7 +89,8 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "woshipm_crawler.report.CrawlReport": 500,
 }
-# Plain log lines under Scrapyd; a live progress line on a terminal (WOSHIPM_PROGRESS forces it on/off).
+# Plain log lines under Scrapyd, a live progress line on a terminal; True or False forces it on or off.
+WOSHIPM_PROGRESS = None
 LOGSTATS_INTERVAL = 60.0
 LOG_LEVEL = "INFO"
 # When set, the run's stats are written there as JSON at the end (for schedulers and tests).

@@ -17,22 +17,24 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 from lxml import html as lxml_html
 
 BLOCK_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 li pre figcaption tr blockquote div section article ul ol table thead "
     "tbody tfoot figure dl dt dd hr center header footer aside main nav".split()
 )
-# Blocks whose text is one paragraph; other block tags only group blocks.
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "img", "svg"})
+# Elements whose content is no text (the Markdown stage renders ``img`` as markup, though).
+SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "img", "svg"})
 
 # CJK ideographs, CJK punctuation and full-width forms: no space belongs between two of them.
 CJK = r"\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3200-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-_CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
-_SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
+CJK_BREAK_RE = re.compile(rf"(?<=[{CJK}])[ \t\r\f\v\u00a0]*\n\s*(?=[{CJK}])")
+SPACE_RE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u200b]+")
 _WS_RE = re.compile(r"\s+")
 
-_CJK_CHAR_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# What word_count counts as one word each: CJK extension A, unified ideographs, compatibility ideographs.
+CJK_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _LATIN_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
 
 
@@ -44,17 +46,20 @@ def normalize_ws(text: str) -> str:
 def clean_inline(text: str) -> str:
     """White space of running text inside one paragraph (source newlines between CJK dropped)."""
     if "\n" in text:  # most runs have no source newline: skip the look-around scan
-        text = _CJK_BREAK_RE.sub("", text)
+        text = CJK_BREAK_RE.sub("", text)
     if "\x00" not in text:
-        return _SPACE_RE.sub(" ", text).strip(" ")
-    return "\n".join(_SPACE_RE.sub(" ", line).strip(" ") for line in text.split("\x00"))
+        return SPACE_RE.sub(" ", text).strip(" ")
+    return "\n".join(SPACE_RE.sub(" ", line).strip(" ") for line in text.split("\x00"))
 
 
 def word_count(text: str) -> int:
-    """CJK characters plus Latin words (runs of letters and digits)."""
-    # Counting CJK characters as what a substitution removes keeps one match object per run, not per character.
-    cjk = len(text) - len(_CJK_CHAR_RE.sub("", text))
-    return cjk + len(_LATIN_WORD_RE.findall(text))
+    """CJK characters (``CJK_IDEOGRAPHS``) plus Latin words (runs of letters and digits)."""
+    # One vectorised pass over the code points: a regex costs a match object per run (5 ms on 56 K).
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    cjk = np.zeros(len(codes), dtype=bool)
+    for low, high in CJK_IDEOGRAPHS:
+        cjk |= (codes >= low) & (codes <= high)
+    return int(np.count_nonzero(cjk)) + len(_LATIN_WORD_RE.findall(text))
 
 
 def content_hash(body_text: str) -> str:
@@ -92,7 +97,7 @@ def _collect(element, paragraphs: list[str]) -> None:
         run.append(element.text)
     for child in element:
         tag = child.tag if isinstance(child.tag, str) else ""
-        if tag in _SKIP_TAGS or not tag:
+        if tag in SKIP_TAGS or not tag:
             pass
         elif tag == "br":
             run.append("\x00")
@@ -137,7 +142,7 @@ def _inline_text(element) -> str:
         tag = child.tag if isinstance(child.tag, str) else ""
         if tag == "br":
             parts.append("\x00")
-        elif tag and tag not in _SKIP_TAGS:
+        elif tag and tag not in SKIP_TAGS:
             parts.append(_inline_text(child))
         if child.tail:
             parts.append(child.tail)

@@ -1,4 +1,8 @@
-"""Every field of an article page (site-model §4): a pure function over (html, url).
+"""Every field of an article page (site-model §4): pure functions over the page's one parsed tree.
+
+``parse_article_response(body, url, encoding)`` is the spider's entry point: it parses the body once
+(``parse.page``), classifies it with the one page classifier, reads every field, cleans the body and
+converts the cleaned tree to Markdown, all on that one tree.
 
 The page furniture of site-model §4 (items 1–3 and 5–10) is listed once, in ``FURNITURE_*`` below;
 everything the parser removes from a body is named there. A page that is not an article (a JS
@@ -8,22 +12,28 @@ reason, so that the caller counts a failure instead of writing a half-filled ite
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import datetime
-from functools import cache
 from urllib.parse import urljoin
 
-from lxml import html as lxml_html
-from lxml.cssselect import CSSSelector
+from lxml import etree
 
 from woshipm_crawler import site
+from woshipm_crawler.markdown import tree_to_markdown
+from woshipm_crawler.parse.page import ARTICLE_CONTENT, Page, classify, css, parse_page
+from woshipm_crawler.parse.tree import (
+    drop_keeping_tail,
+    element_text,
+    real_image_url,
+    strip_attributes,
+    unwrap,
+)
 from woshipm_crawler.text import content_hash, html_to_text, word_count
 
 # -- page structure ---------------------------------------------------------------------------
 WRAPPER = "div.article--wrapper"
 TITLE = "h2.article--title"
-CONTENT = "div.article--content"
+CONTENT = ARTICLE_CONTENT
 
 # -- furniture ---------------------------------------------------------------------------------
 # Blocks removed wherever they sit in the body (class names a prior scraper removed; ads; scripts).
@@ -64,18 +74,9 @@ STATS_RES = {
     "read_minutes": re.compile(r"([\d.,]+)\s*分钟"),
 }
 
-# Attributes kept on body elements; everything else (style, class, data-*, ids) is noise.
-KEPT_ATTRIBUTES = {"a": ("href",), "img": ("src", "alt"), "td": ("colspan", "rowspan"),
-                   "th": ("colspan", "rowspan"), "ol": ("start",)}
-LANGUAGE_CLASS_RE = re.compile(r"\b(?:language|lang)-[\w+#-]+")
 # Inline wrappers with no meaning of their own once styles are gone.
 UNWRAPPED_TAGS = ("span", "font", "o:p")
-# Elements that carry content even when they hold no text.
-CONTENT_VOID_TAGS = ("img", "hr", "br")
-LAZY_IMAGE_ATTRIBUTES = ("data-src", "data-original", "data-actualsrc", "data-lazy-src")
 
-SHELL_MARKERS = ("__INITIAL_STATE__", 'id="app"', "id='app'")
-INTERSTITIAL_MARKERS = ("challenge-running", "cf-chl", "challenge-platform", "cf_chl_opt", "Just a moment")
 
 
 class ArticlePageError(ValueError):
@@ -86,39 +87,44 @@ class ArticlePageError(ValueError):
         self.reason = reason
 
 
-def parse_article(html: str, url: str) -> dict:
-    """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside)."""
+def parse_article_response(body: bytes | str, url: str, encoding: str | None = None,
+                           page: Page | None = None) -> dict:
+    """Every field of the article page ``body`` (with ``body_markdown``): the spider's entry point.
+
+    ``page`` is the body already parsed (the render middleware parses each page it looks at once and
+    hands the tree on); the body is then not parsed again. Raises ``ArticlePageError``.
+    """
+    return parse_article(page if page is not None else parse_page(body, encoding), url)
+
+
+def parse_article(page: Page | str, url: str) -> dict:
+    """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside).
+
+    The page's tree is consumed: the body is cleaned in place.
+    """
+    if isinstance(page, str):
+        page = parse_page(page)
     ref = site.article_ref(url)
     if ref is None:
         raise ArticlePageError("not_article_url", url)
-    if not re.search(r"</html\s*>", html[-4096:], re.IGNORECASE):
-        raise ArticlePageError("truncated", "no </html>")
-    root = lxml_html.document_fromstring(html)
+    kind = classify(page)
+    if kind != "article":
+        raise ArticlePageError(kind if kind in ("truncated", "interstitial", "js_shell") else "no_body",
+                               "no article content")
+    root = page.root
     wrapper = _first(root, WRAPPER)
     if wrapper is None:
-        raise ArticlePageError(_why_no_article(html), "no article wrapper")
-    title_el = _first(wrapper, TITLE)
-    title = _text(title_el) if title_el is not None else ""
+        raise ArticlePageError("no_body", "no article wrapper")
+    title = _text(_first(wrapper, TITLE))
     if not title:
         raise ArticlePageError("no_title")
     content = _first(wrapper, CONTENT)
     if content is None:
-        raise ArticlePageError(_why_no_article(html), "no article content")
+        raise ArticlePageError("no_body", "content outside the article wrapper")
 
     category, article_id = ref
-    content = copy.deepcopy(content)
-    summary = _pop_summary(content)
-    source = _source(wrapper, content)
-    body = clean_body(content, url)
-    body_text = html_to_text(body)
-    if not body_text:
-        raise ArticlePageError("no_body")
-    body_html = lxml_html.tostring(body, encoding="unicode", method="html")
-    body_html = body_html[len("<div>"): -len("</div>")].strip()
-    images = _images(body)
-    stats_text = _text(_first(wrapper, "div.meta--sup__right"))
-
-    return {
+    # Everything read outside the body first: cleaning below works on the tree in place.
+    fields = {
         "id": article_id,
         "url": url,
         "category": category,
@@ -126,42 +132,44 @@ def parse_article(html: str, url: str) -> dict:
         "title": title,
         "author": _author(wrapper, url),
         "published": _published(root, wrapper),
-        "summary": summary,
+        "summary": _pop_summary(content),
         "tags": _tags(root),
-        "stats": {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")},
-        "read_minutes": _count(STATS_RES["read_minutes"], stats_text),
+    }
+    stats_text = _text(_first(wrapper, "div.meta--sup__right"))
+    fields["stats"] = {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")}
+    fields["read_minutes"] = _count(STATS_RES["read_minutes"], stats_text)
+    source = _source(wrapper)
+    body = clean_body(content, url)
+    body_text = html_to_text(body)
+    if not body_text:
+        raise ArticlePageError("no_body")
+    body_html = etree.tostring(body, encoding="unicode", method="html")
+    images = _images(body)
+    fields.update({
         "cover_image": images[0] if images else None,
         "images": images,
         "source": source,
-        "body_html": body_html,
+        "body_html": body_html[len("<div>"): -len("</div>")].strip(),
         "body_text": body_text,
         "word_count": word_count(body_text),
         "content_hash": content_hash(body_text),
-    }
-
-
-def _why_no_article(html: str) -> str:
-    if any(marker in html for marker in INTERSTITIAL_MARKERS):
-        return "interstitial"
-    if any(marker in html for marker in SHELL_MARKERS):
-        return "js_shell"
-    return "no_body"
+        # Last: the Markdown stage restructures the cleaned tree in place.
+        "body_markdown": tree_to_markdown(body),  # URLs are absolute already: no base needed
+    })
+    return fields
 
 
 # -- fields -------------------------------------------------------------------------------------
-@cache
-def _css(expression: str) -> CSSSelector:
-    """A compiled selector: translating CSS to XPath on every call costs more than the match."""
-    return CSSSelector(expression, translator="html")
-
-
-def _first(element, css: str):
-    found = _css(css)(element)
+def _first(element, selector: str):
+    found = css(selector)(element)
     return found[0] if found else None
 
 
+WHITE_SPACE_RE = re.compile(r"\s+")
+
+
 def _text(element) -> str:
-    return re.sub(r"\s+", " ", element.text_content()).strip() if element is not None else ""
+    return WHITE_SPACE_RE.sub(" ", element_text(element)).strip() if element is not None else ""
 
 
 def _author(wrapper, url: str) -> dict:
@@ -178,7 +186,7 @@ def _author(wrapper, url: str) -> dict:
 
 def _published(root, wrapper) -> str | None:
     """The exact time from ``article:published_time`` when the page has it, else the shown date."""
-    for meta in _css("meta[property='article:published_time'], meta[name='article:published_time']")(root):
+    for meta in css("meta[property='article:published_time'], meta[name='article:published_time']")(root):
         stamp = _iso_datetime(meta.get("content", ""))
         if stamp:
             return stamp
@@ -213,7 +221,7 @@ def _count(pattern: re.Pattern, text: str) -> int | None:
 
 def _tags(root) -> list[str]:
     names: list[str] = []
-    for link in _css("div.taglist a")(root):
+    for link in css("div.taglist a")(root):
         name = _text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
         if name and name not in names:
             names.append(name)
@@ -227,16 +235,22 @@ def _pop_summary(content) -> str | None:
             continue
         if child.tag == "blockquote":
             text = html_to_text(child)
-            child.drop_tree()
+            drop_keeping_tail(child)
             return SUMMARY_PREFIX_RE.sub("", text).strip() or None
         if _has_content(child):
             return None
     return None
 
 
-def _source(wrapper, content) -> dict:
+def _has_content(element) -> bool:
+    if element.tag in CONTENT_VOID_TAGS:
+        return True
+    return bool(element_text(element).strip()) or next(element.iter(*CONTENT_VOID_TAGS), None) is not None
+
+
+def _source(wrapper) -> dict:
     """How the post came to the site, from the copyright line (inside the content or after it)."""
-    text = _text(wrapper)
+    text = element_text(wrapper)  # the patterns allow any white space: no need to normalise 100 KB
     for kind, pattern in COPYRIGHT_RES:
         match = pattern.search(text)
         if match:
@@ -255,63 +269,59 @@ def _images(body) -> list[str]:
 
 # -- body cleaning --------------------------------------------------------------------------------
 def clean_body(content, url: str):
-    """The article body of a (copied) ``.article--content`` element, furniture removed.
+    """The article body of the ``.article--content`` element (moved out of it), furniture removed.
 
-    Returns a ``div`` holding the body: attributes stripped to ``KEPT_ATTRIBUTES``, lazy images
-    resolved to their real URL, URLs absolute, inline wrappers unwrapped, empty blocks dropped.
+    Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES``, lazy
+    images resolved to their real URL, URLs absolute, inline wrappers unwrapped, empty blocks dropped.
     """
-    body = lxml_html.Element("div")
+    body = etree.Element("div")
     body.text = content.text
     for child in list(content):
         body.append(child)
-    for selector in FURNITURE_SELECTORS:
-        for element in _css(selector)(body):
-            _drop(element)
+    for element in css(", ".join(FURNITURE_SELECTORS))(body):  # one walk; outer blocks come first
+        drop_keeping_tail(element)
     for link in list(body.iter("a")):
         if any(host in (link.get("href") or "") for host in FURNITURE_LINK_HOSTS):
-            _drop(link)
+            drop_keeping_tail(link)
     _drop_furniture_blocks(body)
     for img in list(body.iter("img")):
-        real = _real_image_url(img)
+        real = real_image_url(img)
         if not real or any(host in real for host in FURNITURE_IMAGE_HOSTS):
-            _drop(img)
+            drop_keeping_tail(img)
             continue
-        img.set("src", urljoin(url, real))
+        img.set("src", _absolute(url, real))
     for link in body.iter("a"):
         if link.get("href"):
-            link.set("href", urljoin(url, link.get("href").strip()))
-    _strip_attributes(body)
+            link.set("href", _absolute(url, link.get("href").strip()))
+    strip_attributes(body)
     for tag in UNWRAPPED_TAGS:
         for element in list(body.iter(tag)):
-            element.drop_tag()
+            unwrap(element)
     _drop_empty(body)
     return body
 
 
-def _real_image_url(img) -> str | None:
-    src = (img.get("src") or "").strip()
-    if not src or src.startswith("data:"):
-        for attribute in LAZY_IMAGE_ATTRIBUTES:
-            lazy = (img.get(attribute) or "").strip()
-            if lazy and not lazy.startswith("data:"):
-                return lazy
-        return None
-    return src
+def _absolute(base: str, url: str) -> str:
+    # Most body URLs are absolute already: urljoin would return them unchanged, at a cost.
+    if url.startswith(("https://", "http://")) and "/." not in url:
+        return url
+    return urljoin(base, url)
 
 
 def _drop_furniture_blocks(body) -> None:
     """Drop blocks whose text is furniture; 相关阅读/专栏作家 run until the next furniture block."""
     in_section = False
     for block in _top_blocks(body):
-        text = _text(block)
+        # Every pattern is anchored at the start and short: a block's first characters decide.
+        text = WHITE_SPACE_RE.sub(" ", element_text(block)[:200]).strip()
         if FURNITURE_SECTION_RE.match(text):
             in_section = True
-            _drop(block)
+            drop_keeping_tail(block)
         elif FURNITURE_TEXT_RE.match(text) or COPYRIGHT_TEXT_RE.match(text):
             in_section = False
-            _drop(block)
+            drop_keeping_tail(block)
         elif in_section:
-            _drop(block)
+            drop_keeping_tail(block)
 
 
 def _top_blocks(body):
@@ -327,42 +337,24 @@ def _top_blocks(body):
             yield child
 
 
-def _strip_attributes(body) -> None:
-    for element in body.iter():
-        if not isinstance(element.tag, str):
+# Elements that carry content without text; and those kept even when empty (a table keeps its grid).
+CONTENT_VOID_TAGS = ("img", "hr")
+KEPT_WHEN_EMPTY = ("br", "td", "th", "tr")
+
+
+def _drop_empty(element) -> bool:
+    """Drop, below ``element``, elements with neither text nor an image (``<p><br></p>``,
+    ``<p>&nbsp;</p>``, bare wrappers); returns whether ``element`` has content. One pass, bottom-up."""
+    found = bool(element.text and element.text.strip())
+    for child in list(element):
+        if child.tail and child.tail.strip():
+            found = True
+        if not isinstance(child.tag, str):
             continue
-        kept = KEPT_ATTRIBUTES.get(element.tag, ())
-        language = None
-        if element.tag in ("code", "pre"):
-            match = LANGUAGE_CLASS_RE.search(element.get("class", ""))
-            language = match.group(0) if match else None
-        for name in list(element.attrib):
-            if name not in kept:
-                del element.attrib[name]
-        if language:
-            element.set("class", language)
-
-
-def _has_content(element) -> bool:
-    if element.tag in CONTENT_VOID_TAGS and element.tag != "br":
-        return True
-    if (element.text_content() or "").replace("\u00a0", " ").strip():
-        return True
-    return any(el.tag in ("img", "hr") for el in element.iter() if isinstance(el.tag, str))
-
-
-def _drop_empty(body) -> None:
-    """Drop elements with neither text nor an image: ``<p><br></p>``, ``<p>&nbsp;</p>``, bare wrappers."""
-    for element in reversed(list(body.iter())):
-        if element is body or not isinstance(element.tag, str):
-            continue
-        if element.tag in CONTENT_VOID_TAGS or element.tag in ("td", "th", "tr"):
-            continue
-        if not _has_content(element):
-            _drop(element)
-
-
-def _drop(element) -> None:
-    """Remove an element but keep its tail text."""
-    if element.getparent() is not None:
-        element.drop_tree()
+        if child.tag in CONTENT_VOID_TAGS:
+            found = True
+        elif _drop_empty(child):
+            found = True
+        elif child.tag not in KEPT_WHEN_EMPTY:
+            drop_keeping_tail(child)
+    return found

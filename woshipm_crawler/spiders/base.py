@@ -40,10 +40,11 @@ from scrapy.http import Request, Response
 
 from woshipm_crawler import site
 from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.parse.article import ArticlePageError, parse_article
+from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, take_page
+from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.listing import parse_listing_page
+from woshipm_crawler.parse.page import classify, parse_page
 from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.render import ARTICLE_KIND, META_KIND, needs_render, render_failure
 from woshipm_crawler.util import utc_stamp
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class ListingSpider(scrapy.Spider):
             errback=self.listing_errback,
             priority=LISTING_PRIORITY,
             dont_filter=True,  # a repeat is the walk's to judge (a loop), not the duplicate filter's
-            meta={META_KIND: "listing", "handle_httpstatus_list": [404]},
+            meta={META_KIND: LISTING_KIND, "handle_httpstatus_list": [404]},
             cb_kwargs={"listing": listing, "page": page},
         )
 
@@ -297,9 +298,11 @@ class ListingSpider(scrapy.Spider):
                 self.stats.inc_value("woshipm/empty_listings")
             self.end_walk(walk, "end", reached_end=True)
             return
-        parsed = parse_listing_page(response.text, response.url)
+        page_tree = take_page(response) or parse_page(response.body, response.encoding)
+        parsed = parse_listing_page(page_tree, response.url)
         if not parsed.cards:
-            reason = render_failure(response) or needs_render(response.text, response.status) or "empty"
+            kind = classify(page_tree)
+            reason = render_failure(response) or (kind if kind in ("interstitial", "js_shell") else "empty")
             yield from self.listing_failed(response.request, f"HTTP {response.status}, no cards", reason)
             return
         self.stats.inc_value("woshipm/listing_pages")
@@ -427,7 +430,9 @@ class ListingSpider(scrapy.Spider):
             failure = render_failure(response)  # a shell or check the browser did not (or may not) pass
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
-            fields = parse_article(response.text, self.site.canonical(response.url))
+            fields = parse_article_response(
+                response.body, self.site.canonical(response.url), response.encoding, page=take_page(response)
+            )
         except ArticlePageError as error:
             yield from self.article_failed(response.request, str(error), error.reason)
             return

@@ -1,0 +1,34 @@
+"""Request meta keys shared by the spiders and the downloader middlewares; nothing else.
+
+Spiders say what a request fetches (``meta[META_KIND]``: ``ARTICLE_KIND`` or ``LISTING_KIND``); the
+render middleware (``woshipm_crawler.render.middleware``) then looks at the response once, and
+hands the spider both the parsed page (``take_page``) and, for a page the browser could not (or was
+not allowed to) fix, the reason (``render_failure``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+META_KIND = "woshipm_kind"
+ARTICLE_KIND = "article"
+LISTING_KIND = "listing"
+META_RENDERED = "woshipm_rendered"  # True on a request the middleware sent to the browser
+META_RENDER_REASON = "woshipm_render_reason"  # why it was sent: "js_shell", "interstitial", "always"
+# Set when the response handed to the spider (or the failed request an errback sees) still lacks
+# its content: "js_shell", "interstitial", "render_no_content", "render_error".
+META_RENDER_FAILURE = "woshipm_render_failure"
+META_PAGE = "woshipm_page"  # the parse.page.Page the middleware made of the response
+
+
+def render_failure(response_or_request: Any) -> str | None:
+    """Failure reason for a callback or errback: the page still lacks its content because of this."""
+    return response_or_request.meta.get(META_RENDER_FAILURE)
+
+
+def take_page(response: Any):
+    """The response's parsed page (``parse.page.Page``) if the middleware made one, else None.
+
+    Taken out of the meta, so the tree does not outlive the callback.
+    """
+    return response.meta.pop(META_PAGE, None)

@@ -1,0 +1,137 @@
+"""One parse per page, and the one classifier everyone uses (the render middleware, the parsers).
+
+``parse_page(body, encoding)`` decodes and parses a response body once: libxml2 reads the bytes with
+the response's encoding (``huge_tree``: a 200 KB body is no reason to give up). ``classify(page)``
+says what a browser-less client got:
+
+article       ``div.article--content`` holding text
+listing       article cards (``article.postlist-item``), the shape of category, tag and home pages
+interstitial  an anti-bot check ("Just a moment...", Cloudflare's challenge ids or ``cf_chl_opt``)
+js_shell      a client-rendered shell: inline state (``__INITIAL_STATE__``...) or an empty mount point
+truncated     the body stops before ``</html>`` (a cut connection), whatever it holds
+unknown       anything else (a 404 page, a listing past its end, an article without its body)
+
+Only article and listing pages carry what the spiders read; a JS shell or check page is what the
+render middleware sends to the browser. Cloudflare's ``challenge-platform`` beacon is also injected
+into ordinary pages, so it and the other weak markers mean a check page only in pairs; a lone
+beacon never does, for the middleware and the parser alike (they both call ``classify``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from lxml import etree
+from lxml.cssselect import CSSSelector
+
+PageKind = Literal["article", "listing", "interstitial", "js_shell", "truncated", "unknown"]
+# What the render middleware may send to the browser.
+NEEDS_BROWSER: frozenset[str] = frozenset({"interstitial", "js_shell"})
+
+ARTICLE_CONTENT = "div.article--content"
+CARD_XPATH = "//article[contains(concat(' ', normalize-space(@class), ' '), ' postlist-item ')]"
+
+_CHALLENGE_TITLE_RE = re.compile(r"^\s*(just a moment|attention required|请稍候)", re.I)
+_CHALLENGE_IDS_XPATH = "//*[@id='challenge-running' or @id='challenge-form' or @id='challenge-stage']"
+_STRONG_MARKERS = ("cf_chl_opt",)
+_WEAK_MARKERS = ("challenge-platform", "cf-chl", "cf_clearance")
+_SHELL_STATE_MARKERS = ("__INITIAL_STATE__", "__NEXT_DATA__", "window.__NUXT__")
+_SHELL_MOUNT_XPATH = "//div[@id='app' or @id='root' or @id='__next' or @id='__nuxt']"
+_VISIBLE_TEXT_XPATH = (
+    "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"
+)
+_SHELL_MAX_TEXT = 200  # a mount point with less visible text than this is an empty shell
+_END_OF_HTML_RE = re.compile(rb"</html\s*>", re.I)
+_TAIL_BYTES = 4096  # where a complete page's </html> sits
+
+
+@dataclass
+class Page:
+    """A response body and its one parsed tree. ``raw`` is the body as received (bytes) or given (str)."""
+
+    raw: bytes | str
+    root: etree._Element
+
+    def contains(self, marker: str) -> bool:
+        """Whether the raw body holds an ASCII ``marker`` (no decoding, no tree walk)."""
+        return (marker.encode() if isinstance(self.raw, bytes) else marker) in self.raw
+
+    @property
+    def truncated(self) -> bool:
+        tail = self.raw[-_TAIL_BYTES:]
+        if isinstance(tail, str):
+            tail = tail.encode("utf-8", "replace")
+        return _END_OF_HTML_RE.search(tail) is None
+
+
+@cache
+def _parser(encoding: str | None) -> etree.HTMLParser:
+    # Plain lxml elements: lxml.html's per-element class lookup costs and buys nothing here.
+    return etree.HTMLParser(encoding=encoding, huge_tree=True)
+
+
+@cache
+def css(expression: str) -> CSSSelector:
+    """A compiled selector: translating CSS to XPath on every call costs more than the match."""
+    return CSSSelector(expression, translator="html")
+
+
+def parse_page(body: bytes | str, encoding: str | None = None) -> Page:
+    """The page's tree; an empty or unparsable body gives an empty ``<html>``."""
+    parser = _parser(encoding if isinstance(body, bytes) else None)
+    root = None
+    if body and (body.strip() if isinstance(body, str) else body.strip()):
+        try:
+            root = etree.fromstring(body, parser)
+        except (etree.ParserError, ValueError):  # ValueError: an unknown encoding name
+            root = etree.fromstring(body, _parser(None)) if isinstance(body, bytes) else None
+    if root is None:
+        root = etree.Element("html")
+    return Page(body, root)
+
+
+def has_article_text(page: Page) -> bool:
+    for content in css(ARTICLE_CONTENT)(page.root):
+        if any(text.strip() for text in content.itertext()):
+            return True
+    return False
+
+
+def has_cards(page: Page) -> bool:
+    return bool(page.root.xpath(CARD_XPATH))
+
+
+def is_interstitial(page: Page) -> bool:
+    title = page.root.find(".//title")
+    if title is not None and _CHALLENGE_TITLE_RE.match(title.text or ""):
+        return True
+    if page.root.xpath(_CHALLENGE_IDS_XPATH) or any(page.contains(m) for m in _STRONG_MARKERS):
+        return True
+    return sum(page.contains(marker) for marker in _WEAK_MARKERS) >= 2
+
+
+def is_js_shell(page: Page) -> bool:
+    if any(page.contains(marker) for marker in _SHELL_STATE_MARKERS):
+        return True
+    if page.root.xpath(_SHELL_MOUNT_XPATH):
+        visible = sum(len(text.strip()) for text in page.root.xpath(_VISIBLE_TEXT_XPATH))
+        return visible < _SHELL_MAX_TEXT
+    return False
+
+
+def classify(page: Page) -> PageKind:
+    """What a browser-less client got (the module docstring lists the kinds and the rules)."""
+    if page.truncated:
+        return "truncated"
+    if has_article_text(page):
+        return "article"
+    if has_cards(page):
+        return "listing"
+    if is_interstitial(page):
+        return "interstitial"
+    if is_js_shell(page):
+        return "js_shell"
+    return "unknown"
