@@ -9,7 +9,7 @@ response), the crawl is ``scrapy crawl category -a category=all`` in another, so
 memory or CPU is counted as the other's. What the site saw comes from the replica's own log
 (``/__replica__/paths``: every path with its request count, in order of first request).
 
-- pace: a polite budget of ``1 / DOWNLOAD_DELAY`` requests a second (AutoThrottle off, two
+- pace: a polite budget of ``1 / DOWNLOAD_DELAY`` = 10 requests a second (5–10× the real site's pace; AutoThrottle off, two
   requests in flight at most, 20 ms latency). Figures: listing pages requested before the first
   article, and the sustained request rate against the budget (requests / Scrapy's elapsed time).
 - kill: the same crawl killed (SIGKILL) once half the articles are stored, then run again to the
@@ -50,7 +50,7 @@ UNPACED = {
     "WOSHIPM_PROGRESS": "False",
     "LOG_LEVEL": "WARNING",
 }
-PACED = {**UNPACED, "DOWNLOAD_DELAY": "0.05", "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+PACED = {**UNPACED, "DOWNLOAD_DELAY": "0.1", "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
 
 
 def free_port() -> int:
