@@ -9,9 +9,10 @@ response), the crawl is ``scrapy crawl category -a category=all`` in another, so
 memory or CPU is counted as the other's. What the site saw comes from the replica's own log
 (``/__replica__/paths``: every path with its request count, in order of first request).
 
-- pace: a polite budget of ``1 / DOWNLOAD_DELAY`` = 10 requests a second (5–10× the real site's pace; AutoThrottle off, two
-  requests in flight at most, 20 ms latency). Figures: listing pages requested before the first
-  article, and the sustained request rate against the budget (requests / Scrapy's elapsed time).
+- pace: a polite budget of ``1 / DOWNLOAD_DELAY`` = 10 requests a second (5–10× the real site's
+  pace; AutoThrottle off, two requests in flight at most, 20 ms latency). Figures: listing pages
+  requested before the first article, and the sustained request rate against the budget
+  (requests / Scrapy's elapsed time).
 - kill: the same crawl killed (SIGKILL) once half the articles are stored, then run again to the
   end. Figure: requests the site saw twice (robots.txt aside), against what can be in flight.
 - ratelimit: the replica enforces a rate (``--faults ratelimit=R``) and answers 429 with
