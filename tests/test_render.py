@@ -258,6 +258,9 @@ def test_middleware_renders_a_listing_answered_by_a_shell_and_hands_the_parsed_p
     assert mw.process_response(listing, plain) is plain
     page = meta.take_page(plain)  # parsed once, here; the spider reads this tree
     assert page is not None and classify(page) == "listing" and meta.take_page(plain) is None
+    # An error page (the retry middleware may send it again) keeps its meta picklable: no tree.
+    error = _response(listing, 500, "<html><body>Internal error</body></html>")
+    assert mw.process_response(listing, error) is error and meta.META_PAGE not in listing.meta
     retry = mw.process_response(listing, _response(listing, 200, SHELL_HTML.format(port=1)))
     assert isinstance(retry, Request) and retry.meta["playwright"]
     assert retry.meta["playwright_page_methods"][0].args == ("article.postlist-item", 20_000)

@@ -165,7 +165,10 @@ class RenderMiddleware:
             return self._rendered_response(request, response, page, kind)
         reason = needs_browser(classify(page), response.status)
         if reason is None:
-            request.meta[META_PAGE] = page
+            if 200 <= response.status < 300:
+                # For the callback only: an error page may be retried, and a retried request's meta
+                # must stay picklable (JOBDIR disk queues); the tree is not.
+                request.meta[META_PAGE] = page
             return response
         self.stats.inc_value(f"render/{'shell' if reason == 'js_shell' else reason}")
         if self.mode == "never":
