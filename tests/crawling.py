@@ -1,90 +1,9 @@
-"""Running real crawls of the replica from tests: ``scrapy crawl`` in a subprocess, as a user runs it."""
+"""Real crawls of the replica from tests: ``scrapy crawl`` in a subprocess, as a user runs it.
 
-from __future__ import annotations
+The benchmarks crawl the same way; the one copy of these helpers is theirs (``bench/crawls.py``),
+since the package and the benchmarks never import from ``tests/``.
+"""
 
-import json
-import os
-import subprocess
-import sys
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
+from bench.crawls import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, print_rates, run_crawl
 
-from woshipm_crawler.items import MANIFEST_FIELDS
-from woshipm_crawler.text import normalize_ws
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-# The replica is ours and on loopback: no politeness delays, quick backoff.
-FAST_SETTINGS = {
-    "DOWNLOAD_DELAY": "0",
-    "AUTOTHROTTLE_ENABLED": "False",
-    "CONCURRENT_REQUESTS": "16",
-    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
-    "WOSHIPM_RETRY_BACKOFF_BASE": "0.05",
-    "WOSHIPM_PROGRESS": "False",
-}
-
-
-@dataclass
-class Crawl:
-    returncode: int
-    log: str
-    stats: dict
-    items: list[dict]
-    export_dir: Path
-
-    def stat(self, key: str, default=0):
-        return self.stats.get(key, default)
-
-
-def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = None,
-              settings: dict | None = None, timeout: float = 300, extra: tuple[str, ...] = ()) -> Crawl:
-    """``scrapy crawl`` against ``base_url``; returns its items (this run's JSONL) and stats."""
-    export_dir = Path(export_dir)
-    export_dir.mkdir(parents=True, exist_ok=True)
-    stats_file = export_dir / f"stats-{spider}-{len(list(export_dir.glob('stats-*')))}.json"
-    before = set((export_dir / "jsonl").glob("*.jsonl")) if (export_dir / "jsonl").exists() else set()
-    command = [sys.executable, "-m", "scrapy", "crawl", spider]
-    for key, value in (args or {}).items():
-        command += ["-a", f"{key}={value}"]
-    merged = {**FAST_SETTINGS, "WOSHIPM_BASE_URL": base_url, "WOSHIPM_EXPORT_DIR": str(export_dir),
-              "WOSHIPM_STATS_FILE": str(stats_file), **(settings or {})}
-    for key, value in merged.items():
-        command += ["-s", f"{key}={value}"]
-    command += list(extra)
-    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
-    new_files = sorted(set((export_dir / "jsonl").glob("*.jsonl")) - before) if (export_dir / "jsonl").exists() else []
-    items = [json.loads(line) for path in new_files for line in path.read_text(encoding="utf-8").splitlines()]
-    return Crawl(done.returncode, done.stderr + done.stdout, stats, items, export_dir)
-
-
-def field_match_rates(items: list[dict], manifest: dict[int, dict], walked_listings=None,
-                      fields=MANIFEST_FIELDS) -> tuple[dict[str, float], dict[str, list]]:
-    """Per-field share of items equal to the manifest, and the first mismatches of each field.
-
-    ``body_text`` is compared after white-space normalisation; ``listings`` against the manifest's
-    listings that this crawl walked (``walked_listings(key) -> bool``).
-    """
-    matches: Counter = Counter()
-    mismatches: dict[str, list] = {}
-    for item in items:
-        expected = manifest[item["id"]]
-        for name in fields:
-            want, got = expected[name], item.get(name)
-            if name == "body_text":
-                want, got = normalize_ws(want), normalize_ws(got or "")
-            if name == "listings" and walked_listings is not None:
-                want = [key for key in want if walked_listings(key)]
-            if want == got:
-                matches[name] += 1
-            else:
-                mismatches.setdefault(name, []).append((item["id"], want, got))
-    total = max(len(items), 1)
-    return {name: matches[name] / total for name in fields}, mismatches
-
-
-def print_rates(rates: dict[str, float]) -> None:
-    print("per-field match rate: " + ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items()))
+__all__ = ["FAST_SETTINGS", "PROJECT_ROOT", "Crawl", "field_match_rates", "print_rates", "run_crawl"]

@@ -127,8 +127,21 @@ def test_sigkill_mid_walk_then_resume_repeats_only_in_flight_requests(tmp_path):
         walking = state_rows(tmp_path, "SELECT COUNT(*) FROM walks WHERE status = 'walking'")[0][0]
         assert walking >= 1  # killed in the middle of the first crawl's walk
 
+        before = set((tmp_path / "jsonl").glob("*.jsonl"))
+        resumed_at = time.time_ns()
         resumed = run_crawl("category", server.base_url, tmp_path, ALL, settings=settings)
         repeats = repeated_requests(server)
+    # The resumed run's summary is what it put on disk: its JSONL lines (the killed run's pending
+    # versions included) and the library files it wrote.
+    (new_file,) = set((tmp_path / "jsonl").glob("*.jsonl")) - before
+    lines = len(new_file.read_text(encoding="utf-8").splitlines())
+    touched = sum(1 for p in (tmp_path / "markdown" / "articles").rglob("*.md") if p.stat().st_mtime_ns >= resumed_at
+                  and p.name != "README.md")
+    summary = re.search(r"articles written: (\d+) to (\S+) \((\d+) recovered[^;]*; library files written: (\d+)",
+                        resumed.log)
+    assert summary, resumed.log[-3000:]
+    assert int(summary.group(1)) == lines and summary.group(2) == str(new_file)
+    assert int(summary.group(3)) >= 1 and int(summary.group(4)) == touched
     print(f"requests repeated after the kill: {sum(n - 1 for n in repeats.values())} {sorted(repeats)}")
     assert resumed.returncode == 0
     assert "resuming an interrupted walk" in resumed.log

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from woshipm_crawler.items import item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
-from woshipm_crawler.pipelines import item_json
 from woshipm_crawler.state import StateStore
 
 

@@ -30,7 +30,10 @@ duplicate_of  for a near-duplicate body: id of the group's earliest-published ar
 
 from __future__ import annotations
 
+import json
+
 import scrapy
+from itemadapter import ItemAdapter
 
 ARTICLE_FIELDS = (
     "id",
@@ -70,3 +73,10 @@ ArticleItem.__doc__ = "One woshipm article; the keys are ARTICLE_FIELDS, describ
 def field_present(value) -> bool:
     """Whether a field has a value (what field coverage counts): not None, "", [] or {}."""
     return value not in (None, "", [], {})
+
+
+def item_json(item) -> str:
+    """One JSONL line: keys in ARTICLE_FIELDS order, UTF-8 text as is (no \\u escapes)."""
+    data = ItemAdapter(item).asdict()
+    ordered = {key: data[key] for key in ARTICLE_FIELDS if key in data}
+    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))

@@ -22,7 +22,6 @@ library and the union of JSONL files, whatever moment a crash picks.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from functools import cached_property
@@ -34,7 +33,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from twisted.internet import task
 
 from woshipm_crawler import dedupe
-from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present
+from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
 from woshipm_crawler.state import HEARTBEAT_S, Claimed, Pending, StateStore, jsonl_has
@@ -49,13 +48,6 @@ def export_dir(settings) -> Path:
 
 def state_path(settings) -> Path:
     return Path(settings.get("WOSHIPM_STATE_PATH") or export_dir(settings) / "state.sqlite3")
-
-
-def item_json(item) -> str:
-    """One JSONL line: keys in ARTICLE_FIELDS order, UTF-8 text as is (no \\u escapes)."""
-    data = ItemAdapter(item).asdict()
-    ordered = {key: data[key] for key in ARTICLE_FIELDS if key in data}
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Pipeline:
