@@ -286,3 +286,19 @@ def test_two_runs_on_one_state_never_request_the_same_page_twice(tmp_path):
     assert [line for log in logs for line in log.splitlines() if " ERROR: " in line] == []
     assert repeats == {}
     assert_each_version_once(tmp_path, manifest)
+
+
+@pytest.mark.browser
+def test_a_check_page_on_a_listing_goes_through_the_browser_like_an_article(tmp_path):
+    key = "category:operate"
+    with ReplicaServer(articles=600, seed=1, quirks={key: "check_page"}) as server:
+        ordered = listing_ids(server, key)
+        crawl = run_crawl("category", server.base_url, tmp_path, {"category": "operate"},
+                          settings={"WOSHIPM_RENDER": "auto"}, timeout=300)
+        browser_requests = server.stats.get("browser_requests", 0)
+    assert crawl.returncode == 0, crawl.log[-2000:]
+    assert browser_requests >= 1 and crawl.stat("render/succeeded") >= 1
+    assert {item["id"] for item in crawl.items} == set(ordered)  # page 2's articles too
+    assert not any(key.startswith("woshipm/failed/listing") for key in crawl.stats)
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.walk(key)["completed_at"] is not None

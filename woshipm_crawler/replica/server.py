@@ -27,10 +27,10 @@ Fault spec (all off by default): comma-separated ``name=value``; value is a frac
 
 Listing quirks (``quirks={"category:pd": "loop_redirect"}``, ``--quirk category:pd=loop_redirect``),
 what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no cards),
-``check_page`` (page 2 is an anti-bot check), ``loop_redirect`` (page 3 redirects to page 1),
-``repeat`` (page 3 repeats page 2), ``endless`` (past the last page, pages of new cards whose
-articles answer 404, never a 404 page), ``past_count`` (the same, with a pagination that shows the
-real page count).
+``check_page`` (page 2 is an anti-bot check, passed by a browser that runs its script),
+``loop_redirect`` (page 3 redirects to page 1), ``repeat`` (page 3 repeats page 2), ``endless``
+(past the last page, pages of new cards whose articles answer 404, never a 404 page),
+``past_count`` (the same, with a pagination that shows the real page count).
 
 ``latency`` (a ReplicaServer argument, ``--latency`` on the command line) delays every response by
 that many seconds, like a real server far away.
@@ -351,12 +351,12 @@ class ReplicaServer:
             slug, page = match.group(1), int(match.group(2) or 1)
             if slug not in site.categories():
                 return self._not_found(corpus)
-            quirky = self._listing_quirk(corpus, "category", slug, page)
+            quirky = self._listing_quirk(corpus, "category", slug, page, cookie_header)
             return quirky or html(pages.render_listing(corpus, base, "category", slug, page), path)
         match = _TAG_RE.match(path)
         if match:
             slug, page = site.tag_slug(unquote(match.group(1))), int(match.group(2) or 1)
-            quirky = self._listing_quirk(corpus, "tag", slug, page)
+            quirky = self._listing_quirk(corpus, "tag", slug, page, cookie_header)
             return quirky or html(pages.render_listing(corpus, base, "tag", slug, page), path)
         match = site.AUTHOR_PATH_RE.match(path)
         if match:
@@ -371,7 +371,7 @@ class ReplicaServer:
             return self._article(corpus, match.group(1), int(match.group(2)), cookie_header)
         return self._not_found(corpus)
 
-    def _listing_quirk(self, corpus: Corpus, kind: str, slug: str, page: int) -> Response | None:
+    def _listing_quirk(self, corpus: Corpus, kind: str, slug: str, page: int, cookie_header: str) -> Response | None:
         """The page a listing quirk puts in place of the normal one, or None."""
         quirk = self.quirks.get(f"{kind}:{slug}")
         base, path = self.base_url, f"/{kind}/{slug}"
@@ -380,7 +380,7 @@ class ReplicaServer:
             text = pages.render_listing(corpus, base, kind, slug, page) or ""
             text = re.sub(r"(<template v-if=\"homeTab == 'latest'\">).*?(</template>)", r"\1\2", text, flags=re.S)
             return Response(200, text.encode("utf-8"))
-        if quirk == "check_page" and page == 2:
+        if quirk == "check_page" and page == 2 and not self._cleared(cookie_header):
             return Response(200, pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8"))
         if quirk == "loop_redirect" and page == 3:
             return Response(301, b"", headers={"Location": f"{base}{path}"})
@@ -418,6 +418,15 @@ class ReplicaServer:
             200, text.encode("utf-8"), "application/rss+xml; charset=UTF-8", fault_key=f"{key}?paged={paged}"
         )
 
+    def _cleared(self, cookie_header: str) -> bool:
+        """Whether the request carries the cookie the check page's script sets."""
+        cookie = SimpleCookie()
+        try:
+            cookie.load(cookie_header)
+        except Exception:  # a malformed Cookie header is just no cookie
+            return False
+        return "cf_clearance" in cookie and cookie["cf_clearance"].value == self.clearance_token
+
     def _article(self, corpus: Corpus, category: str, article_id: int, cookie_header: str) -> Response:
         index = corpus.index_of(article_id)
         if index is None:
@@ -427,12 +436,7 @@ class ReplicaServer:
             return Response(301, b"", headers={"Location": f"{self.base_url}{article.path()}"})
         seed = corpus.seed
         if self.faults.hits("interstitial", article_id, seed):
-            cookie = SimpleCookie()
-            try:
-                cookie.load(cookie_header)
-            except Exception:  # a malformed Cookie header is just no cookie
-                cookie = SimpleCookie()
-            if "cf_clearance" in cookie and cookie["cf_clearance"].value == self.clearance_token:
+            if self._cleared(cookie_header):
                 self._count("fault:interstitial_passed")
             else:
                 self._count("fault:interstitial")
