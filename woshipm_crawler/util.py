@@ -9,6 +9,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -46,24 +47,32 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
-
-    The temp file sits beside the target with the writer's pid in its name (``.<name>.<pid>.<rand>.tmp``),
-    so a sweep can tell a dead writer's leftovers from a live one's; data and rename are fsynced.
-    """
+@contextlib.contextmanager
+def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temp path beside ``path`` for a writer that takes a file name (pyarrow, openpyxl); it replaces
+    ``path`` (fsynced) when the block ends without an error, and is removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+    os.close(descriptor)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield Path(temp_name)
+        with open(temp_name, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)  # mkstemp's 0600 would hide the file from a web server
+        os.chmod(temp_name, mode)
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
     fsync_directory(path.parent)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never a part.
+
+    The temp file sits beside the target with the writer's pid in its name (``.<name>.<pid>.<rand>.tmp``),
+    so a sweep can tell a dead writer's leftovers from a live one's; data and rename are fsynced.
+    """
+    with atomic_path(path, mode) as temp:
+        temp.write_bytes(data)
