@@ -24,12 +24,13 @@ class Progress:
         self.last = 0.0
         self.shown = False
 
-    def __call__(self, stage: str, done: int) -> None:
+    def __call__(self, stage: str, done: int, total: int | None = None) -> None:
+        total = self.total if total is None else total
         now = time.monotonic()
-        if now - self.last < (0.2 if self.tty else 10.0) and done != self.total:
+        if now - self.last < (0.2 if self.tty else 10.0) and done != total:
             return
         self.last = now
-        text = f"{stage}: {done}/{self.total}" if self.total else f"{stage}: {done}"
+        text = f"{stage}: {done}/{total}" if total else f"{stage}: {done}"
         self.stream.write(f"\r{text}\033[K" if self.tty else text + "\n")
         self.stream.flush()
         self.shown = True
