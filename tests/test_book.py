@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,18 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADER_FIELDS = ["Category:", "Author:", "Published:", "Stats:", "Tags:", "Original:"]
 
 
+@pytest.mark.parametrize("counts, expected", [
+    ({"2024-03-01": 60}, {"2024"}),  # up to MAX_BOOK_ARTICLES: one book for the year
+    ({"2024-03-01": 30, "2024-04-02": 31}, {"2024-03", "2024-04"}),  # more: one per month
+    ({"2024-03-01": 61, "2024-04-02": 1}, {"2024-03-01", "2024-04"}),  # a month that large: per day
+])
+def test_book_periods(counts, expected):
+    days = [("pd", date.fromisoformat(day)) for day, n in counts.items() for _ in range(n)]
+    assert book.MAX_BOOK_ARTICLES == 60
+    assert set(book.book_periods(days + [("ai", date(2024, 3, 1))]).values()) == expected | {"2024"}
+    assert book.book_periods([("ai", date(2024, 3, 1))]) == {("ai", date(2024, 3, 1)): "2024"}
+
+
 @pytest.fixture(scope="module")
 def built(outputs_crawl, scrapy_command):
     export_dir = outputs_crawl.export_dir
@@ -33,7 +46,8 @@ def built(outputs_crawl, scrapy_command):
 
 def article_page(book_dir: Path, row: dict) -> Path:
     year, month = row["published"][:4], row["published"][5:7]
-    return book_dir / row["category"] / year / "articles" / month / f"{row['id']}.html"
+    (page,) = book_dir.glob(f"{row['category']}/{year}*/articles/{month}/{row['id']}.html")
+    return page
 
 
 def slices_of(manifest: dict) -> Counter:
