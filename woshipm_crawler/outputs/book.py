@@ -61,6 +61,7 @@ NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
 LAYOUT_VERSION = "1"
 # Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
 MAX_BOOK_ARTICLES = 60
+BOOKS_PER_PROCESS = 200
 PERIOD_RE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 BOOK_JSON = {
     "plugins": ["hints", "-sharing", "-fontsettings"],
@@ -258,42 +259,43 @@ def _remove_stale_books(book_dir: Path, live: set[str]) -> None:
 
 def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]],
                 progress: Callable[..., None] | None, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
+    """Build the stale books, ``BOOKS_PER_PROCESS`` per Node process (HonKit loads once per process,
+    and a process's memory grows with the books it built); a book's hash is stored once it is built."""
     if not stale:
         return [], []
     ensure_honkit(source_root, log)
-    jobs = [[str(source_root / part.key), str(book_dir / part.key)] for part, _ in stale]
     digests = {str(book_dir / part.key): (part.key, digest) for part, digest in stale}
+    jobs = [[str(source_root / part.key), str(book_dir / part.key)] for part, _ in stale]
     built: list[str] = []
     failed: list[str] = []
     script = resources.files("woshipm_crawler.outputs").joinpath("honkit_build.js")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=source_root, delete=False) as handle:
-        json.dump(jobs, handle)
-    try:
-        with resources.as_file(script) as script_path:
-            process = subprocess.Popen(["node", str(script_path), handle.name], stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, cwd=source_root)
-            for line in process.stdout:
-                status, _, rest = line.rstrip("\n").partition(" ")
-                output = rest.split(": ", 1)[0]
-                if output not in digests:
-                    continue
-                key, digest = digests[output]
-                if status == "built":
-                    atomic_write(book_dir / key / HASH_FILE, digest.encode())
-                    built.append(key)
-                else:
-                    failed.append(key)
-                    log(f"book {key} failed: {rest.split(': ', 1)[-1]}")
-                if progress:
-                    progress("books", len(built) + len(failed), len(jobs))
-            errors = process.stderr.read()
-            process.wait()
-    finally:
-        Path(handle.name).unlink(missing_ok=True)
-    missing = [key for key, _ in digests.values() if key not in built and key not in failed]
-    if missing:
-        failed.extend(missing)
-        log(f"HonKit stopped before building {len(missing)} book(s): {errors.strip()[-500:]}")
+    with resources.as_file(script) as script_path, tempfile.TemporaryDirectory(dir=source_root) as work:
+        for start in range(0, len(jobs), BOOKS_PER_PROCESS):
+            batch = jobs[start:start + BOOKS_PER_PROCESS]
+            jobs_file, errors_file = Path(work) / "jobs.json", Path(work) / "stderr.txt"
+            jobs_file.write_text(json.dumps(batch))
+            with errors_file.open("w") as errors:
+                process = subprocess.Popen(["node", str(script_path), str(jobs_file)], stdout=subprocess.PIPE,
+                                           stderr=errors, text=True, cwd=source_root)
+                for line in process.stdout:
+                    status, _, rest = line.rstrip("\n").partition(" ")
+                    output, _, reason = rest.partition(": ")
+                    if output not in digests:
+                        continue
+                    key, digest = digests[output]
+                    if status == "built":
+                        atomic_write(book_dir / key / HASH_FILE, digest.encode())
+                        built.append(key)
+                    else:
+                        failed.append(key)
+                        log(f"book {key} failed: {reason}")
+                    if progress:
+                        progress("books", len(built) + len(failed), len(jobs))
+                process.wait()
+            missing = [digests[out][0] for _, out in batch if digests[out][0] not in built + failed]
+            if missing:
+                failed.extend(missing)
+                log(f"HonKit stopped before building {len(missing)} book(s): {errors_file.read_text()[-500:]}")
     return built, failed
 
 
