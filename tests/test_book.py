@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -73,22 +74,28 @@ def test_one_book_per_category_and_year(built, replica_manifest):
     assert 'href="report/index.html"' in index and (book_dir / "report" / "per_month.png").exists()
 
 
-def test_unchanged_books_are_not_rebuilt_and_a_changed_one_is(built, outputs_crawl, replica_manifest, scrapy_command):
+def test_unchanged_books_are_not_rebuilt_and_a_changed_one_is(built, outputs_crawl, replica_manifest, scrapy_command,
+                                                               tmp_path):
     book_dir, _ = built
     again = scrapy_command(["book"], outputs_crawl.export_dir)
     books = len(slices_of(replica_manifest)) + 1
     assert again.stdout.strip().splitlines()[-1].startswith(f"book of 150 articles: 0 books built, {books} unchanged")
+    # Change one article in a copy of the export directory: the other test modules share the crawl.
+    export_dir = tmp_path / "export"
+    shutil.copytree(outputs_crawl.export_dir, export_dir, ignore=shutil.ignore_patterns("node_modules"))
+    (export_dir / "book" / book.SOURCE_DIR / "node_modules").symlink_to(book_dir / book.SOURCE_DIR / "node_modules")
     target = max(replica_manifest, key=lambda i: replica_manifest[i]["published"])
-    with StateStore(outputs_crawl.export_dir / "state.sqlite3") as store:
+    with StateStore(export_dir / "state.sqlite3") as store:
         item = store.get_item(target)
         item["body_text"] += "\n\n补充一段。"
         item["body_markdown"] += "\n\n补充一段。"
         item["content_hash"] = None
         store.commit_item(item, job="test-book")
-    changed = scrapy_command(["book", "--category", item["category"]], outputs_crawl.export_dir)
+    changed = scrapy_command(["book", "--category", item["category"]], export_dir)
     assert changed.returncode == 0, changed.stderr
     assert " 1 books built, " in changed.stdout.splitlines()[-1]
-    assert "补充一段。" in article_page(book_dir, item).read_text(encoding="utf-8")
+    assert "补充一段。" in article_page(export_dir / "book", item).read_text(encoding="utf-8")
+    assert "补充一段。" not in article_page(book_dir, item).read_text(encoding="utf-8")
 
 
 @pytest.mark.browser
