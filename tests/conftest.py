@@ -24,6 +24,36 @@ def replica():
 
 
 @pytest.fixture(scope="session")
+def outputs_crawl(replica, tmp_path_factory):
+    """One crawl of the default replica with ``-o`` feeds (jsonlines and markdown), shared by the tests
+    of ``scrapy export | report | book`` (tests/test_dataset.py, test_report.py, test_book.py)."""
+    from crawling import run_crawl
+
+    export_dir = tmp_path_factory.mktemp("outputs")
+    feeds = ("-o", str(export_dir / "feed.md"), "-o", f"{export_dir / 'feed.jsonl'}:jsonlines")
+    result = run_crawl("category", replica.base_url, export_dir, {"category": "all"}, extra=feeds)
+    assert result.returncode == 0, result.log[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def scrapy_command():
+    """Runs ``scrapy <command>`` on an export directory in a subprocess, as a user does."""
+    import subprocess
+    import sys
+
+    from crawling import PROJECT_ROOT
+
+    def run(command: list[str], export_dir, *settings: str) -> subprocess.CompletedProcess:
+        args = [sys.executable, "-m", "scrapy", *command, "-s", f"WOSHIPM_EXPORT_DIR={export_dir}"]
+        for setting in settings:
+            args += ["-s", setting]
+        return subprocess.run(args, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def manifest(replica) -> dict[int, dict]:
     """The default replica's manifest by article id: the ground truth of its pages. Read-only."""
     return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}

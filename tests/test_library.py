@@ -34,12 +34,12 @@ SEED_BODY = (
 EXPECTED_SEED_ARTICLE = """\
 # 大模型“淘金”的创业者，阵痛比红利来的还早？
 {% hint style="info" %}
-**Category:** 创业学院
-**Author:** [Alter](https://www.woshipm.com/u/39247)
+**Category:** 创业学院  
+**Author:** [Alter](https://www.woshipm.com/u/39247)  
 **Published:** 2023-10-18  
-**Stats:** 👁️ 1345 views | 💬 0 comments | ⭐ 0 collects
-**Tags:** `OpenAI` `创业` `垂直大模型` `生成式AI`
-**Original:** [View on woshipm.com](https://www.woshipm.com/chuangye/5922539.html)
+**Stats:** 👁️ 1345 views | 💬 0 comments | ⭐ 0 collects  
+**Tags:** `OpenAI` `创业` `垂直大模型` `生成式AI`  
+**Original:** [View on woshipm.com](https://www.woshipm.com/chuangye/5922539.html)  
 {% endhint %}
 > 随着AI大模型浪潮的袭来，许多创业者也嗅到了风口并进入大模型行业，以尝试在这波大模型创业浪潮中找到可能的机会。\
 那么。当前的大模型战场是否真的是创业者可以投入的机会领域？一起来看看作者的解读。
@@ -139,12 +139,13 @@ def test_golden_header_field_by_field():
     lines = render_article(seed_item()).split("\n")
     assert lines[0] == "# 大模型“淘金”的创业者，阵痛比红利来的还早？"
     assert lines[1] == '{% hint style="info" %}'
-    assert lines[2] == "**Category:** 创业学院"
-    assert lines[3] == "**Author:** [Alter](https://www.woshipm.com/u/39247)"
+    # Every field line ends with a hard break (two spaces), so each field shows on its own line.
+    assert lines[2] == "**Category:** 创业学院  "
+    assert lines[3] == "**Author:** [Alter](https://www.woshipm.com/u/39247)  "
     assert lines[4] == "**Published:** 2023-10-18  "
-    assert lines[5] == "**Stats:** \U0001f441\ufe0f 1345 views | \U0001f4ac 0 comments | \u2b50 0 collects"
-    assert lines[6] == "**Tags:** `OpenAI` `创业` `垂直大模型` `生成式AI`"
-    assert lines[7] == "**Original:** [View on woshipm.com](https://www.woshipm.com/chuangye/5922539.html)"
+    assert lines[5] == "**Stats:** \U0001f441\ufe0f 1345 views | \U0001f4ac 0 comments | \u2b50 0 collects  "
+    assert lines[6] == "**Tags:** `OpenAI` `创业` `垂直大模型` `生成式AI`  "
+    assert lines[7] == "**Original:** [View on woshipm.com](https://www.woshipm.com/chuangye/5922539.html)  "
     assert lines[8] == "{% endhint %}"
     assert lines[9] == "> " + SEED_SUMMARY
     assert lines[10:14] == ["", "---", "", SEED_BODY.split("\n")[0]]
@@ -152,16 +153,19 @@ def test_golden_header_field_by_field():
 
 
 @pytest.mark.skipif(not SEED_REFERENCE.exists(), reason="shared reference not present")
-def test_header_matches_the_prior_export_except_the_category_name():
+def test_header_matches_the_prior_export_except_the_category_name_and_hard_breaks():
     reference = SEED_REFERENCE.read_text(encoding="utf-8").split("\n")[:13]
     ours = render_article(seed_item()).split("\n")[:13]
     differing = [(theirs, mine) for theirs, mine in zip(reference, ours, strict=True) if theirs != mine]
-    assert differing == [("**Category:** Chuangye", "**Category:** 创业学院")]
+    assert [theirs for theirs, _ in differing] == [reference[n] for n in (2, 3, 5, 6, 7)]
+    assert [mine for _, mine in differing] == [
+        "**Category:** 创业学院  ", *(reference[n] + "  " for n in (3, 5, 6, 7))
+    ]
 
 
 def test_category_falls_back_to_the_slug():
     text = render_article(seed_item(category="aigc", category_name=None))
-    assert "\n**Category:** aigc\n" in text
+    assert "\n**Category:** aigc  \n" in text
 
 
 def test_published_datetime_keeps_the_local_day():
@@ -186,7 +190,7 @@ def test_missing_optional_fields_drop_their_lines():
 
 def test_tags_are_never_printed_as_a_list():
     text = render_article(seed_item(tags="单个标签"))
-    assert "**Tags:** `单个标签`\n" in text and "['" not in text
+    assert "**Tags:** `单个标签`  \n" in text and "['" not in text
 
 
 @pytest.mark.parametrize(
@@ -288,7 +292,7 @@ def test_link_destinations_are_made_safe():
         seed_item(url="https://www.woshipm.com/x (y)/<z>.html", author={"name": "A", "url": "javascript:x"})
     )
     assert "**Original:** [View on woshipm.com](https://www.woshipm.com/x%20%28y%29/%3Cz%3E.html)" in text
-    assert "**Author:** A\n" in text
+    assert "**Author:** A  \n" in text
 
 
 # -- the library on disk ----------------------------------------------------------------------------

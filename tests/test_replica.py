@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def test_corpus_spans_categories_and_tags(manifest):
         "translated",
         "unknown",
     }
-    assert any(len(r["published"]) == 10 for r in manifest.values())
-    assert any(r["published"].endswith("+08:00") for r in manifest.values())
+    # One form for every article (items.py): the time of day known or not, a +08:00 timestamp.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", r["published"]) for r in manifest.values())
+    assert {r["published_time_known"] for r in manifest.values()} == {True, False}
+    assert all(r["published"].endswith("T00:00:00+08:00") for r in manifest.values() if not r["published_time_known"])
 
 
 def test_special_articles(corpus, manifest):
@@ -289,7 +292,7 @@ def test_every_manifest_value_is_on_its_page(replica, manifest):
         assert sel.css("a.ui-captionStrong::text").get() == record["author"]["name"]
         assert sel.css(".meta--sup time::text").get() == record["published"][:10]
         meta = sel.css('meta[property="article:published_time"]::attr(content)').get()
-        assert meta == (record["published"] if len(record["published"]) > 10 else None)
+        assert meta == (record["published"] if record["published_time_known"] else None)
         assert f"{record['stats']['views']} 浏览" in wrapper_text
         assert sel.css("div.taglist a::text").getall() == record["tags"]
         quotes = content.css("blockquote")

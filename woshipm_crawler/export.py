@@ -1,8 +1,10 @@
 """The whole dataset, from the state store: ``python -m woshipm_crawler.export``.
 
 A crawl's JSONL feed holds only what that run added or changed (an incremental run that finds
-nothing new writes none). This command writes every article the state holds — its latest version —
-to one JSONL file, replaced atomically, and brings the Markdown library up to date with the state.
+nothing new writes none). ``scrapy export`` writes the same JSONL and the other formats
+(woshipm_crawler.outputs.dataset); this module stays for scripts that call it. This command writes
+every article the state holds — its latest version — to one JSONL file, replaced atomically, and
+brings the Markdown library up to date with the state.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from woshipm_crawler.items import item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
+from woshipm_crawler.outputs.dataset import dataset_items
 from woshipm_crawler.state import StateStore
 
 
@@ -24,7 +27,7 @@ def export_dataset(state_path: Path, out: Path, library_root: Path | None) -> in
     library = MarkdownLibrary(library_root) if library_root is not None else None
     count = 0
     with StateStore(state_path) as store, open(tmp, "w", encoding="utf-8") as handle:
-        for item in store.iter_items():
+        for item in dataset_items(store):
             handle.write(item_json(item) + "\n")
             if library is not None:
                 library.write(item)

@@ -8,7 +8,10 @@ category      slug from the URL (may differ from the listing that showed the car
 category_name Chinese name of ``category`` from seeds/categories.txt, None when unknown
 title         ``h2.article--title``
 author        {"name": str, "id": int | None, "url": str | None}
-published     "YYYY-MM-DD", or "YYYY-MM-DDTHH:MM:SS+08:00" when the page gives a time
+published     always "YYYY-MM-DDTHH:MM:SS+08:00" (Beijing time, the site's clock); a page that shows
+              only the date gives 00:00:00 of that day (see published_time_known)
+published_time_known  bool: True when the page gave the time of day, False when ``published`` is the
+              date at 00:00 (so it loads as one timestamp type; filter on this before using the hour)
 summary       first blockquote of the body without the ``编辑导语：`` prefix; None when absent
 tags          [tag display names], page order
 stats         {"views": int, "comments": int, "collects": int}
@@ -43,6 +46,7 @@ ARTICLE_FIELDS = (
     "title",
     "author",
     "published",
+    "published_time_known",
     "summary",
     "tags",
     "stats",

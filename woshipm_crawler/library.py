@@ -14,12 +14,14 @@ An article's path comes from its id, category slug and publication date only, ne
 Format decisions:
 
 - The header block reproduces ``shared/reference/seed-article-000_*.md`` (the prior GitBook export),
-  including the two trailing spaces after the date. **Category:** shows ``category_name or category``:
-  the Chinese name when the slug is known (创业学院), else the raw slug (``aigc``), never a title-cased
-  slug. **Published:** is the date part of ``published`` as the page gave it (Beijing time, not
-  converted). A line whose data is missing (author, stats, tags, URL) is left out; **Published:** is
-  always there because the path needs it. The summary is a blockquote, one ``> `` per line, left out
-  when None. The body follows the ``---`` rule; the page's ``## title`` is not repeated.
+  except that every field line ends with two spaces (a hard line break), not only the date's: in a
+  built book the fields of the hint block would otherwise run into one line. **Category:** shows
+  ``category_name or category``: the Chinese name when the slug is known (创业学院), else the raw
+  slug (``aigc``), never a title-cased slug. **Published:** is the date part of ``published`` as
+  the page gave it (Beijing time, not converted). A line whose data is missing (author, stats,
+  tags, URL) is left out; **Published:** is always there because the path needs it. The summary is
+  a blockquote, one ``> `` per line, left out when None. The body follows the ``---`` rule; the
+  page's ``## title`` is not repeated.
 - Text fields (title, summary, author, category) are escaped so that they are plain text in any
   inline context: ``\\ ` * _ [ ] # ~ | $`` get a backslash, ``<`` becomes ``&lt;``, an ``&`` that
   would start an entity gets a backslash, white space (newlines included) collapses to one space and
@@ -188,8 +190,11 @@ def article_path(item: Mapping) -> PurePosixPath:
     )
 
 
+HARD_BREAK = "  "
+
+
 def _header_lines(item: Mapping) -> list[str]:
-    lines = [HINT_OPEN]
+    lines = []
     category_label = item.get("category_name") or item.get("category")
     if category_label:
         lines.append(f"**Category:** {escape_inline(str(category_label))}")
@@ -198,8 +203,7 @@ def _header_lines(item: Mapping) -> list[str]:
         name = escape_inline(str(author["name"]))
         author_url = _link_destination(author.get("url"))
         lines.append(f"**Author:** [{name}]({author_url})" if author_url else f"**Author:** {name}")
-    # The two trailing spaces are the sample's (a hard line break in GitBook).
-    lines.append(f"**Published:** {published_date(item.get('published')).isoformat()}  ")
+    lines.append(f"**Published:** {published_date(item.get('published')).isoformat()}")
     stats = item.get("stats")
     if isinstance(stats, Mapping):
 
@@ -220,8 +224,7 @@ def _header_lines(item: Mapping) -> list[str]:
     original_url = _link_destination(item.get("url"))
     if original_url:
         lines.append(f"**Original:** [View on woshipm.com]({original_url})")
-    lines.append(HINT_CLOSE)
-    return lines
+    return [HINT_OPEN, *(line + HARD_BREAK for line in lines), HINT_CLOSE]
 
 
 def _summary_lines(summary: object) -> list[str]:

@@ -96,6 +96,15 @@ LOG_LEVEL = "INFO"
 # When set, the run's stats are written there as JSON at the end (for schedulers and tests).
 WOSHIPM_STATS_FILE = ""
 
+# -- outputs made after a crawl (issue 16) --------------------------------------------------------
+# scrapy export | report | book (woshipm_crawler/commands).
+COMMANDS_MODULE = "woshipm_crawler.commands"
+# -o articles.md (or FEEDS format "markdown"): the run's articles in the library's Markdown format.
+FEED_EXPORTERS = {
+    "markdown": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",
+    "md": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",  # what -o infers from the .md extension
+}
+
 # -- Scrapy defaults we pin ---------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from importlib import resources
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -29,6 +30,21 @@ EVENT_CATEGORIES = frozenset({"active"})
 UNNAMED_CATEGORIES = ("share", "kol", "open", "newretail", "aigc")
 
 CARDS_PER_LISTING_PAGE = 12
+
+# The site's clock: every date it shows is Beijing time.
+SITE_TZ = timezone(timedelta(hours=8))
+
+
+def published_value(when: date | datetime) -> tuple[str, bool]:
+    """(``published``, ``published_time_known``) of items.py: always ``YYYY-MM-DDTHH:MM:SS+08:00``.
+
+    A bare date (the page shows no time) becomes 00:00 Beijing time with ``False``; a naive time is
+    taken as Beijing time, an aware one converted to it.
+    """
+    if not isinstance(when, datetime):
+        return datetime(when.year, when.month, when.day, tzinfo=SITE_TZ).isoformat(timespec="seconds"), False
+    when = when.replace(tzinfo=SITE_TZ) if when.tzinfo is None else when.astimezone(SITE_TZ)
+    return when.isoformat(timespec="seconds"), True
 
 
 def _seed_lines(name: str) -> list[list[str]]:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -46,6 +47,14 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+def _temp_beside(path: Path) -> str:
+    """A new empty temp file beside ``path``, the writer's pid in its name (``.<name>.<pid>.<rand>.tmp``),
+    so a sweep can tell a dead writer's leftovers from a live one's."""
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+    os.close(descriptor)
+    return temp_name
+
+
 class AtomicFile:
     """A file replaced atomically: a reader sees the old file or the new one, never a part.
 
@@ -68,10 +77,8 @@ class AtomicFile:
 
     def __enter__(self) -> AtomicFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, self.temp_name = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
-        )
-        self.handle = os.fdopen(descriptor, "wb")
+        self.temp_name = _temp_beside(self.path)
+        self.handle = open(self.temp_name, "wb")  # noqa: SIM115 - closed in __exit__
         return self
 
     def write(self, data: bytes) -> None:
@@ -115,3 +122,25 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, durable: bool = Tru
     with AtomicFile(path, mode, durable) as handle:
         handle.write(data)
     return handle.changed
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temp path beside ``path`` for a writer that takes a file name (pyarrow, openpyxl); it replaces
+    ``path`` (fsynced) when the block ends without an error, and is removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp_name = _temp_beside(path)
+    try:
+        yield Path(temp_name)
+        with open(temp_name, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    fsync_directory(path.parent)
+
+

@@ -1,1 +1,63 @@
-"""Project commands (``COMMANDS_MODULE``): they read the project settings the way ``scrapy crawl`` does."""
+"""Scrapy commands of the project (``COMMANDS_MODULE``): ``scrapy export``, ``scrapy report``, ``scrapy book``.
+
+They read the project settings as ``scrapy crawl`` does (``WOSHIPM_EXPORT_DIR``, ``WOSHIPM_STATE_PATH``,
+``-s NAME=VALUE``), show progress on long work, and end with one line saying what they wrote and where.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from scrapy.exceptions import UsageError
+
+from woshipm_crawler.pipelines import export_dir, state_path
+
+
+class Progress:
+    """``stage: n/total`` on stderr: redrawn in place on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.stream = total, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int | None = None) -> None:
+        total = self.total if total is None else total
+        now = time.monotonic()
+        if now - self.last < (0.2 if self.tty else 10.0) and done != total:
+            return
+        self.last = now
+        text = f"{stage}: {done}/{total}" if total else f"{stage}: {done}"
+        self.stream.write(f"\r{text}\033[K" if self.tty else text + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\n")
+
+
+class OutputCommand:
+    """Mixin of a command that reads the state store and writes under the export directory
+    (``class Command(OutputCommand, ScrapyCommand)``: Scrapy lists every ScrapyCommand subclass of this
+    package as a command, so the mixin itself is not one)."""
+
+    requires_project = True
+    requires_crawler_process = False
+    default_settings = {"LOG_LEVEL": "WARNING"}
+    subdir = ""
+
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--out", metavar="DIR", help=f"output directory (default: <export dir>/{self.subdir})")
+
+    def paths(self, opts) -> tuple[Path, Path]:
+        """(state file, output directory); UsageError when there is no state to read."""
+        state = state_path(self.settings)
+        if not state.exists():
+            raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",
+                             print_help=False)
+        return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir

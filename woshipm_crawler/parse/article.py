@@ -12,8 +12,9 @@ reason, so that the caller counts a failure instead of writing a half-filled ite
 
 from __future__ import annotations
 
+import contextlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -123,6 +124,7 @@ def parse_article(page: Page | str, url: str) -> dict:
         raise ArticlePageError("no_body", "content outside the article wrapper")
 
     category, article_id = ref
+    published, published_time_known = _published(page.root, wrapper)
     # Everything read outside the body first: cleaning below works on the tree in place.
     fields = {
         "id": article_id,
@@ -131,7 +133,8 @@ def parse_article(page: Page | str, url: str) -> dict:
         "category_name": site.category_name(category),
         "title": title,
         "author": _author(wrapper, url),
-        "published": _published(root, wrapper),
+        "published": published,
+        "published_time_known": published_time_known,
         "summary": _pop_summary(content),
         "tags": _tags(root),
     }
@@ -184,29 +187,17 @@ def _author(wrapper, url: str) -> dict:
             "url": author_url}
 
 
-def _published(root, wrapper) -> str | None:
-    """The exact time from ``article:published_time`` when the page has it, else the shown date."""
+def _published(root, wrapper) -> tuple[str | None, bool | None]:
+    """(published, published_time_known): ``article:published_time`` when the page has it, else the
+    shown date at 00:00 Beijing time (site.published_value); (None, None) without either."""
     for meta in css("meta[property='article:published_time'], meta[name='article:published_time']")(root):
-        stamp = _iso_datetime(meta.get("content", ""))
-        if stamp:
-            return stamp
+        with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
+            return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
     time_el = _first(wrapper, ".meta--sup time")
-    if time_el is None:
-        return None
-    match = re.search(r"\d{4}-\d{2}-\d{2}", time_el.get("datetime") or _text(time_el))
-    return match.group(0) if match else None
-
-
-def _iso_datetime(value: str) -> str | None:
-    """``2026-09-30T13:41:43+08:00`` (seconds, offset) from the forms WordPress writes."""
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.strftime("%Y-%m-%dT%H:%M:%S") + "+08:00"  # the site's clock is Beijing time
-    return parsed.isoformat(timespec="seconds")
+    match = re.search(r"\d{4}-\d{2}-\d{2}", time_el.get("datetime") or _text(time_el)) if time_el is not None else None
+    with contextlib.suppress(ValueError):
+        return site.published_value(date.fromisoformat(match.group(0))) if match else (None, None)
+    return None, None
 
 
 def _count(pattern: re.Pattern, text: str) -> int | None:

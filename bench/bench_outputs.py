@@ -1,0 +1,243 @@
+"""Benchmarks of ``scrapy export`` and ``scrapy book`` (issue 16): time and peak memory per format at
+10,000 and 100,000 articles; book build time per article at 300 and 3,000; an incremental rebuild.
+
+    python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
+    python bench/bench_outputs.py book [--sizes 300 3000] [--write]
+
+No crawl: the state store is filled directly from the replica's manifest (``Corpus(articles=N)``;
+above 10,000 the first 10,000 rows are repeated with new ids, titles and URLs), with ``body_html``
+made from the manifest's paragraphs and ``body_markdown`` = ``body_text``. Each command runs as
+``scrapy <command>`` in a child process, as a user runs it; its peak RSS is the largest VmHWM of
+the child and its descendants, polled every 0.1 s. The export baseline is a child that only reads every article from the
+state (``dataset_items``): the floor every format pays. ``--write`` puts the table into
+docs/benchmarks.md between the ``bench:outputs`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from woshipm_crawler.outputs import book  # noqa: E402
+from woshipm_crawler.outputs.dataset import FORMATS  # noqa: E402
+from woshipm_crawler.replica.corpus import Corpus  # noqa: E402
+from woshipm_crawler.state import StateStore  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "outputs"
+BASE_URL = "http://127.0.0.1:8000"
+REPEAT_ABOVE = 10_000
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def manifest_items(n: int, start: int = 0, corpus_size: int | None = None) -> list[dict]:
+    """Items ``start..n`` of a replica of ``corpus_size or n`` articles, newest first in the manifest."""
+    base = min(corpus_size or n, REPEAT_ABOVE)
+    rows = list(Corpus(articles=base, seed=1).manifest(BASE_URL))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    items = []
+    for k in range(start, n):
+        row, copy = dict(rows[k % base]), k // base
+        if copy:
+            offset = copy * 100_000_000
+            row["id"] += offset
+            row["title"] += f"（{copy}）"
+            row["url"] = row["url"].replace(".html", f"-{copy}.html")
+            row["duplicate_of"] = row["duplicate_of"] + offset if row["duplicate_of"] is not None else None
+        paragraphs = row["body_text"].split("\n\n")
+        row["body_html"] = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        row["body_markdown"] = row["body_text"]
+        row["crawled_at"] = stamp
+        items.append(row)
+    return items
+
+
+def fill_state(path: Path, items: list[dict]) -> None:
+    with StateStore(path) as store:
+        # Bench only: filling 100,000 articles with an fsync per commit would take longer than the
+        # measurements; durability of the fill is not what is measured.
+        store._conn.execute("PRAGMA synchronous = OFF")
+        for item in items:
+            store.commit_item(item, job="bench")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """VmHWM of a process and its descendants (the book's Node process), MiB; 0 once gone."""
+    total = 0.0
+    try:
+        processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for process in processes:
+        with contextlib.suppress(OSError, psutil.Error):
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            if "VmHWM:" in status:  # a zombie has no memory lines
+                total = max(total, int(status.split("VmHWM:")[1].split()[0]) / 1024)
+    return total
+
+
+def run_child(args: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, stdout) of one child process.
+
+    The peak is the largest VmHWM of the child or any descendant, read every 0.1 s (not the
+    child's ru_maxrss: Linux carries the parent's RSS at fork over into it).
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _peak_rss_mib(process.pid))
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        text = out.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {text[-2000:]}")
+    return elapsed, peak, text
+
+
+def scrapy(command: list[str], export_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "scrapy", *command, "-s", f"WOSHIPM_EXPORT_DIR={export_dir}"]
+
+
+READ_ONLY = (
+    "import sys; from woshipm_crawler.state import StateStore; "
+    "from woshipm_crawler.outputs.dataset import dataset_items\n"
+    "with StateStore(sys.argv[1]) as s: print(sum(1 for _ in dataset_items(s)))"
+)
+
+
+def bench_export(sizes: list[int]) -> list[dict]:
+    rows = []
+    for n in sizes:
+        export_dir = OUT / f"export-{n}"
+        shutil.rmtree(export_dir, ignore_errors=True)
+        export_dir.mkdir(parents=True)
+        start = time.perf_counter()
+        fill_state(export_dir / "state.sqlite3", manifest_items(n))
+        print(f"{n}: state filled in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        seconds, rss, out = run_child([sys.executable, "-c", READ_ONLY, str(export_dir / "state.sqlite3")])
+        assert int(out.strip()) == n, out
+        rows.append({"articles": n, "format": "read only (baseline)", "seconds": seconds, "rss_mib": rss,
+                     "ratio": 1.0, "mb": None})
+        baseline = seconds
+        for fmt in FORMATS:
+            target = export_dir / f"out-{fmt}"
+            seconds, rss, out = run_child(scrapy(["export", "--format", fmt, "--out", str(target)], export_dir))
+            assert f"exported {n} articles" in out, out
+            size = sum(p.stat().st_size for p in target.iterdir() if p.name != "README.md") / 1e6
+            rows.append({"articles": n, "format": fmt, "seconds": seconds, "rss_mib": rss,
+                         "ratio": seconds / baseline, "mb": size})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+        shutil.rmtree(export_dir, ignore_errors=True)
+    return rows
+
+
+def _node_modules_cache() -> Path:
+    """honkit and the hints plugin, installed once for every timed build (installing is not timed)."""
+    cache = OUT / "npm"
+    book.ensure_honkit(cache, log=lambda line: print(line, file=sys.stderr))
+    return cache / "node_modules"
+
+
+def bench_book(sizes: list[int], added: int = 20) -> list[dict]:
+    modules = _node_modules_cache()
+    rows = []
+    for n in sizes:
+        export_dir = OUT / f"book-{n}"
+        shutil.rmtree(export_dir, ignore_errors=True)
+        (export_dir / "book" / book.SOURCE_DIR).mkdir(parents=True)
+        os.symlink(modules, export_dir / "book" / book.SOURCE_DIR / "node_modules")
+        items = manifest_items(n + added, corpus_size=n + added)
+        newest = items[:added]  # the manifest is newest first: these are the articles a later crawl adds
+        fill_state(export_dir / "state.sqlite3", items[added:])
+        seconds, rss, out = run_child(scrapy(["book"], export_dir))
+        full = {"articles": n, "run": "full build", "seconds": seconds, "rss_mib": rss,
+                "per_article_ms": seconds / n * 1000, "summary": out.strip().splitlines()[-1]}
+        rows.append(full)
+        print(json.dumps(full, ensure_ascii=False), file=sys.stderr)
+        fill_state(export_dir / "state.sqlite3", newest)
+        seconds, rss, out = run_child(scrapy(["book"], export_dir))
+        rows.append({"articles": n + added, "run": f"after {added} new articles", "seconds": seconds,
+                     "rss_mib": rss, "ratio_to_full": seconds / full["seconds"],
+                     "summary": out.strip().splitlines()[-1]})
+        print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
+    return rows
+
+
+def export_table(rows: list[dict]) -> str:
+    lines = ["| articles | format | seconds | × read-only | peak RSS MiB | output MB |",
+             "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        mb = f"{r['mb']:.0f}" if r["mb"] is not None else ""
+        lines.append(f"| {r['articles']:,} | {r['format']} | {r['seconds']:.1f} | {r['ratio']:.1f} | "
+                     f"{r['rss_mib']:.0f} | {mb} |")
+    return "\n".join(lines)
+
+
+def book_table(rows: list[dict]) -> str:
+    lines = ["| articles | run | seconds | ms per article | vs full build | peak RSS MiB | result |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        per = f"{r['per_article_ms']:.0f}" if "per_article_ms" in r else ""
+        ratio = f"{r['ratio_to_full']:.0%}" if "ratio_to_full" in r else ""
+        result = r["summary"].split(" -> ")[0]
+        lines.append(f"| {r['articles']:,} | {r['run']} | {r['seconds']:.1f} | {per} | {ratio} | "
+                     f"{r['rss_mib']:.0f} | {result} |")
+    full = [r for r in rows if "per_article_ms" in r]
+    if len(full) >= 2:
+        growth = full[-1]["per_article_ms"] / full[0]["per_article_ms"]
+        lines += ["", f"Per-article time at {full[-1]['articles']:,} / at {full[0]['articles']:,}: "
+                      f"{growth:.2f}× (target ≤ 1.5×)."]
+    return "\n".join(lines)
+
+
+SECTION = "## Outputs: `scrapy export` and `scrapy book` (bench/bench_outputs.py)"
+PART_TITLES = {"export": "### Export: time and peak memory per format", "book": "### Book: build time per article"}
+
+
+def write_doc(part: str, table: str) -> None:
+    """Replace this part's table in docs/benchmarks.md (between its own markers; added once at the end)."""
+    begin, end = f"<!-- bench:outputs-{part}:begin -->", f"<!-- bench:outputs-{part}:end -->"
+    text = DOC.read_text(encoding="utf-8")
+    if SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\nMethod: the docstring of bench/bench_outputs.py.\n"
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{PART_TITLES[part]}\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    DOC.write_text(f"{head}{begin}\n{table}\n{end}{tail}", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("export", "book"))
+    parser.add_argument("--sizes", type=int, nargs="+")
+    parser.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.what == "export":
+        table = export_table(bench_export(args.sizes or [10_000, 100_000]))
+    else:
+        table = book_table(bench_book(args.sizes or [300, 3000]))
+    print(table)
+    if args.write:
+        write_doc(args.what, table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""``scrapy book``: the library as small HonKit books plus an index (woshipm_crawler.outputs.book)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from woshipm_crawler.commands import OutputCommand, Progress
+from woshipm_crawler.outputs import book
+from woshipm_crawler.outputs.report import REPORT_SUBDIR
+from woshipm_crawler.pipelines import export_dir
+from woshipm_crawler.state import StateStore
+
+
+class Command(OutputCommand, ScrapyCommand):
+    subdir = book.BOOK_SUBDIR
+
+    def syntax(self) -> str:
+        return "[--category SLUG[,SLUG...]] [--since YYYY-MM-DD] [--out DIR]"
+
+    def short_desc(self) -> str:
+        return "Build the library as HonKit books (one per category and year) and their index"
+
+    def add_options(self, parser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--category", action="append", metavar="SLUG",
+                            help="only these categories (comma-separated or repeated)")
+        parser.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this day")
+
+    def run(self, args, opts) -> None:
+        categories = [c.strip() for value in opts.category or () for c in value.split(",") if c.strip()]
+        try:
+            since = date.fromisoformat(opts.since) if opts.since else None
+        except ValueError:
+            raise UsageError(f"--since wants YYYY-MM-DD, not {opts.since!r}", print_help=False) from None
+        state, out = self.paths(opts)
+        with StateStore(state) as store:
+            progress = Progress(store.count())
+        try:
+            result = book.build_books(state, out, categories, since, export_dir(self.settings) / REPORT_SUBDIR,
+                                      progress, log=lambda line: print(line, file=sys.stderr))
+        except book.BookError as exc:
+            raise UsageError(str(exc), print_help=False) from None
+        progress.end()
+        print(f"book of {result.articles} articles: {len(result.built)} books built, {len(result.unchanged)} "
+              f"unchanged, {len(result.failed)} failed -> {result.index}")
+        if result.failed:
+            self.exitcode = 1

@@ -1,0 +1,1 @@
+"""What is made from the state store after a crawl: the dataset files, the report, the book."""

@@ -1,0 +1,519 @@
+"""The whole dataset, from the state store, in the formats analysts load: ``scrapy export``.
+
+Files under the dataset directory (``<export dir>/dataset`` by default):
+
+articles.jsonl            every article's latest item, keys of items.ARTICLE_FIELDS, one per line
+articles.parquet          one row per article, metadata only (schema: ARTICLES_SCHEMA)
+article_bodies.parquet    id + body_text, body_markdown, body_html: bodies apart, so metadata loads at once
+article_tags.parquet      (id, position, tag): one row per tag of an article
+article_listings.parquet  (id, listing, kind, slug, first_seen, last_seen): one row per listing membership
+articles.csv              the flat columns (FLAT_COLUMNS), UTF-8 with a BOM so Excel keeps the Chinese
+articles.xlsx             the flat columns, one sheet per category, newest first
+README.md                 the dataset card: schema, counts, date range, how it was collected, load examples
+
+An article's ``listings`` come from the state's listings table (every membership ever recorded,
+also those found after the article was stored), never from the stored item: ``dataset_items`` is
+the one place that reads them. Every file is written to a temp file and renamed into place, and
+Parquet is written in batches of ``BATCH`` articles, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from woshipm_crawler import site
+from woshipm_crawler.items import ARTICLE_FIELDS
+from woshipm_crawler.state import StateStore
+from woshipm_crawler.util import atomic_path
+
+DATASET_SUBDIR = "dataset"
+FORMATS = ("jsonl", "parquet", "csv", "xlsx")
+BATCH = 2000
+CARD_FILE = "README.md"
+
+Progress = Callable[[str, int], None]
+
+# -- one article as the dataset has it ---------------------------------------------------------------
+
+
+def normalise_published(item: dict) -> dict:
+    """``published``/``published_time_known`` in items.py's one form (states written before it held
+    "YYYY-MM-DD" for a page without a time)."""
+    value = item.get("published")
+    if isinstance(value, str) and "published_time_known" not in item:
+        when = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        item["published"], item["published_time_known"] = site.published_value(when)
+    item.setdefault("published_time_known", None)
+    return item
+
+
+def dataset_items(store: StateStore, ids: Iterable[int] | None = None) -> Iterator[dict]:
+    """Every stored article (or those of ``ids``, in that order) as the dataset has it: the latest
+    item, ``published`` normalised, ``listings`` from the state's listings table."""
+    items = store.iter_items() if ids is None else (store.get_item(i) for i in ids)
+    for item in items:
+        if item is None:
+            continue
+        normalise_published(item)
+        item["listings"] = sorted(store.listings(item["id"]))
+        yield {key: item.get(key) for key in ARTICLE_FIELDS}
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _published_date(item: Mapping) -> date | None:
+    published = _timestamp(item.get("published"))
+    return published.date() if published else None
+
+
+# -- Parquet ---------------------------------------------------------------------------------------
+
+BEIJING = "+08:00"
+
+
+def _field(name: str, type_: pa.DataType, meaning: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": meaning})
+
+
+def _nullable_ints_for_pandas(schema: pa.Schema) -> pa.Schema:
+    """Tell pandas (through the metadata its Parquet reader honours) to load nullable integer columns
+    as ``Int64``: without it a null turns ``duplicate_of`` into float64."""
+    columns = [
+        {"name": f.name, "field_name": f.name, "pandas_type": "int64", "numpy_type": "Int64", "metadata": None}
+        for f in schema
+        if f.nullable and pa.types.is_integer(f.type)
+    ]
+    meta = {"index_columns": [], "column_indexes": [], "columns": columns,
+            "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.0.0"}
+    return schema.with_metadata({b"pandas": json.dumps(meta).encode()}) if columns else schema
+
+
+ARTICLES_SCHEMA = pa.schema([
+    _field("id", pa.int64(), "WordPress post id (unique)", nullable=False),
+    _field("url", pa.string(), "canonical article URL"),
+    _field("category", pa.string(), "category slug from the URL (pd, ai, ...)"),
+    _field("category_name", pa.string(), "Chinese name of the category; null when unknown"),
+    _field("title", pa.string(), "article title"),
+    _field("author", pa.struct([("name", pa.string()), ("id", pa.int64()), ("url", pa.string())]),
+           "author name, numeric id and profile URL (id/url null when the page names no profile)"),
+    _field("published", pa.timestamp("ms", tz=BEIJING),
+           "publication time, Beijing time (+08:00); 00:00 of the day when published_time_known is false"),
+    _field("published_date", pa.date32(), "publication day in Beijing time, always present"),
+    _field("published_time_known", pa.bool_(), "whether the page gave the time of day"),
+    _field("summary", pa.string(), "editor's lead (the body's first quote), null when absent"),
+    _field("tags", pa.list_(pa.string()), "tag names, page order (long form: article_tags.parquet)"),
+    _field("stats", pa.struct([("views", pa.int64()), ("comments", pa.int64()), ("collects", pa.int64())]),
+           "views, comments and collects shown on the page at crawl time"),
+    _field("read_minutes", pa.int64(), "reading time the page shows, minutes"),
+    _field("cover_image", pa.string(), "URL of the body's first image"),
+    _field("images", pa.list_(pa.string()), "URLs of every body image, document order"),
+    _field("source", pa.struct([("type", pa.string()), ("credit", pa.string())]),
+           "type: original, authorized, partner (a repost), translated or unknown; credit: who is credited"),
+    _field("word_count", pa.int64(), "words of the body (a CJK character counts as one)"),
+    _field("listings", pa.list_(pa.string()),
+           "listings the article was seen in, kind:slug (long form: article_listings.parquet)"),
+    _field("crawled_at", pa.timestamp("ms", tz="UTC"), "when the page was fetched"),
+    _field("content_hash", pa.string(), "SHA-256 of the normalised body text"),
+    _field("duplicate_of", pa.int64(), "near-duplicate body: id of the group's earliest article; else null"),
+])
+ARTICLES_SCHEMA = _nullable_ints_for_pandas(ARTICLES_SCHEMA)
+BODIES_SCHEMA = pa.schema([
+    _field("id", pa.int64(), "article id", nullable=False),
+    _field("body_text", pa.string(), "plain text of the body, paragraphs split by a blank line"),
+    _field("body_markdown", pa.string(), "the body as CommonMark"),
+    _field("body_html", pa.string(), "the body's cleaned HTML"),
+])
+TAGS_SCHEMA = pa.schema([
+    _field("id", pa.int64(), "article id", nullable=False),
+    _field("position", pa.int32(), "0-based position of the tag on the page", nullable=False),
+    _field("tag", pa.string(), "tag name", nullable=False),
+])
+LISTINGS_SCHEMA = pa.schema([
+    _field("id", pa.int64(), "article id", nullable=False),
+    _field("listing", pa.string(), "kind:slug, as in articles.listings", nullable=False),
+    _field("kind", pa.string(), "category or tag", nullable=False),
+    _field("slug", pa.string(), "the listing's URL slug", nullable=False),
+    _field("first_seen", pa.timestamp("ms", tz="UTC"), "first crawl that saw the article there"),
+    _field("last_seen", pa.timestamp("ms", tz="UTC"), "latest crawl that saw the article there"),
+])
+PARQUET_FILES = {
+    "articles.parquet": ARTICLES_SCHEMA,
+    "article_bodies.parquet": BODIES_SCHEMA,
+    "article_tags.parquet": TAGS_SCHEMA,
+    "article_listings.parquet": LISTINGS_SCHEMA,
+}
+
+
+def _article_row(item: Mapping) -> dict:
+    row = dict(item)
+    row["published"] = _timestamp(item.get("published"))
+    row["published_date"] = _published_date(item)
+    row["crawled_at"] = _timestamp(item.get("crawled_at"))
+    return row
+
+
+def _listing_rows(store: StateStore, article_id: int) -> list[dict]:
+    rows = []
+    for listing, (first_seen, last_seen) in sorted(store.listings(article_id).items()):
+        kind, _, slug = listing.partition(":")
+        rows.append({"id": article_id, "listing": listing, "kind": kind, "slug": slug,
+                     "first_seen": _timestamp(first_seen), "last_seen": _timestamp(last_seen)})
+    return rows
+
+
+class _ParquetSink:
+    """The four Parquet files, written batch by batch (zstd); ``targets`` maps file name -> temp path."""
+
+    def __init__(self, targets: Mapping[str, Path], store: StateStore):
+        self.store = store
+        self.writers = {
+            name: pq.ParquetWriter(targets[name], schema, compression="zstd") for name, schema in PARQUET_FILES.items()
+        }
+        self.pending: list[dict] = []
+
+    def add(self, item: dict) -> None:
+        self.pending.append(item)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        items, self.pending = self.pending, []
+        tables = {
+            "articles.parquet": [_article_row(item) for item in items],
+            "article_bodies.parquet": items,
+            "article_tags.parquet": [
+                {"id": item["id"], "position": n, "tag": tag}
+                for item in items
+                for n, tag in enumerate(item["tags"] or ())
+            ],
+            "article_listings.parquet": [row for item in items for row in _listing_rows(self.store, item["id"])],
+        }
+        for name, rows in tables.items():
+            self.writers[name].write_batch(pa.RecordBatch.from_pylist(rows, schema=PARQUET_FILES[name]))
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+# -- flat columns: CSV and XLSX ----------------------------------------------------------------------
+
+
+def _join(values: Iterable[str] | None) -> str:
+    return "; ".join(values or ())
+
+
+FLAT_COLUMNS: list[tuple[str, Callable[[Mapping], object], int]] = [
+    # (header, value, XLSX width in character units: a Chinese character takes two)
+    ("id", lambda a: a["id"], 10),
+    ("title", lambda a: a["title"], 70),
+    ("url", lambda a: a["url"], 12),
+    ("category", lambda a: a["category"], 10),
+    ("category_name", lambda a: a["category_name"], 12),
+    ("author", lambda a: (a["author"] or {}).get("name"), 16),
+    ("author_id", lambda a: (a["author"] or {}).get("id"), 10),
+    ("published", lambda a: a["published"], 19),
+    ("published_date", lambda a: (a["published"] or "")[:10] or None, 12),
+    ("published_time_known", lambda a: a["published_time_known"], 8),
+    ("views", lambda a: (a["stats"] or {}).get("views"), 9),
+    ("comments", lambda a: (a["stats"] or {}).get("comments"), 9),
+    ("collects", lambda a: (a["stats"] or {}).get("collects"), 9),
+    ("read_minutes", lambda a: a["read_minutes"], 8),
+    ("word_count", lambda a: a["word_count"], 9),
+    ("tags", lambda a: _join(a["tags"]), 40),
+    ("source_type", lambda a: (a["source"] or {}).get("type"), 10),
+    ("source_credit", lambda a: (a["source"] or {}).get("credit"), 16),
+    ("listings", lambda a: _join(a["listings"]), 30),
+    ("duplicate_of", lambda a: a["duplicate_of"], 10),
+    ("summary", lambda a: a["summary"], 80),
+    ("crawled_at", lambda a: a["crawled_at"], 20),
+]
+FLAT_HEADERS = [name for name, _, _ in FLAT_COLUMNS]
+
+
+def flat_row(item: Mapping) -> list:
+    return [value(item) for _, value, _ in FLAT_COLUMNS]
+
+
+class _CsvSink:
+    def __init__(self, target: Path):
+        # utf-8-sig: the BOM tells Excel the file is UTF-8 (without it the Chinese turns to mojibake).
+        self.handle = open(target, "w", encoding="utf-8-sig", newline="")
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(FLAT_HEADERS)
+
+    def add(self, item: dict) -> None:
+        self.writer.writerow(flat_row(item))
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _JsonlSink:
+    def __init__(self, target: Path):
+        self.handle = open(target, "w", encoding="utf-8")
+
+    def add(self, item: dict) -> None:
+        self.handle.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# Excel forbids these in sheet names, and a name has at most 31 characters.
+_SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | None = None) -> int:
+    """One sheet per category (site menu order), newest first; frozen header, title links to the article.
+
+    Write-only workbook (rows stream to disk); the rows are read in sheet order by id, so only the
+    (category, published, id) keys are held in memory.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    keys: dict[str, list[tuple[str, int]]] = {}
+    for item in store.iter_items():
+        normalise_published(item)
+        keys.setdefault(item.get("category") or "", []).append((item.get("published") or "", item["id"]))
+    menu = {slug: n for n, slug in enumerate(site.categories())}
+    workbook = Workbook(write_only=True)
+    header_font, link_font = Font(bold=True), Font(color="0563C1", underline="single")
+    title_column = FLAT_HEADERS.index("title")
+    used: set[str] = set()
+    done = 0
+    for category in sorted(keys, key=lambda slug: (menu.get(slug, len(menu)), slug)):
+        name = (site.category_name(category) or category or "unknown").translate(_SHEET_FORBIDDEN)[:31]
+        while name in used:
+            name = name[:28] + f"_{len(used)}"
+        used.add(name)
+        sheet = workbook.create_sheet(name)
+        sheet.freeze_panes = "A2"
+        for n, (_, _, width) in enumerate(FLAT_COLUMNS, start=1):
+            sheet.column_dimensions[get_column_letter(n)].width = width
+        headers = []
+        for header in FLAT_HEADERS:
+            cell = WriteOnlyCell(sheet, value=header)
+            cell.font = header_font
+            headers.append(cell)
+        sheet.append(headers)
+        ordered = [i for _, i in sorted(keys[category], reverse=True)]
+        for item in dataset_items(store, ordered):
+            row: list = flat_row(item)
+            if item["published"]:
+                # Excel has no time zones: the Beijing wall-clock time, as the site shows it.
+                row[FLAT_HEADERS.index("published")] = _timestamp(item["published"]).replace(tzinfo=None)
+                row[FLAT_HEADERS.index("published_date")] = _published_date(item)
+            title = WriteOnlyCell(sheet, value=row[title_column])
+            if item["url"]:
+                title.hyperlink = item["url"]
+                title.font = link_font
+            row[title_column] = title
+            sheet.append(row)
+            done += 1
+            if progress:
+                progress(done)
+    with atomic_path(path) as temp:
+        workbook.save(temp)
+    return done
+
+
+# -- the whole export --------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetSummary:
+    """What the card reports, gathered while the files are written."""
+
+    total: int = 0
+    by_category: Counter = field(default_factory=Counter)
+    by_year: Counter = field(default_factory=Counter)
+    first: str | None = None
+    last: str | None = None
+    time_known: int = 0
+    duplicates: int = 0
+    reposts: int = 0
+
+    def add(self, item: Mapping) -> None:
+        self.total += 1
+        self.by_category[(item["category"], item["category_name"])] += 1
+        published = item.get("published")
+        if published:
+            self.by_year[published[:4]] += 1
+            self.first = min(self.first or published, published)
+            self.last = max(self.last or published, published)
+        self.time_known += bool(item.get("published_time_known"))
+        self.duplicates += item.get("duplicate_of") is not None
+        self.reposts += (item.get("source") or {}).get("type") == "partner"
+
+
+def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
+           progress: Progress | None = None) -> tuple[DatasetSummary, list[Path]]:
+    """Write the chosen formats and the card; returns the summary and the paths written.
+
+    ``progress(stage, articles done)`` is called per article. A failure leaves every file as it was.
+    """
+    formats = [f for f in FORMATS if f in set(formats)]
+    summary = DatasetSummary()
+    written: list[Path] = []
+    with StateStore(state_path) as store:
+        with contextlib.ExitStack() as stack:
+
+            def target(name: str) -> Path:
+                written.append(out_dir / name)
+                return stack.enter_context(atomic_path(out_dir / name))
+
+            sinks: list = []
+            if "jsonl" in formats:
+                sinks.append(_JsonlSink(target("articles.jsonl")))
+            if "parquet" in formats:
+                sinks.append(_ParquetSink({name: target(name) for name in PARQUET_FILES}, store))
+            if "csv" in formats:
+                sinks.append(_CsvSink(target("articles.csv")))
+            for sink in sinks:
+                stack.callback(sink.close)  # closed before its temp file is renamed into place
+            for item in dataset_items(store):
+                summary.add(item)
+                for sink in sinks:
+                    sink.add(item)
+                if progress:
+                    progress("articles", summary.total)
+            for sink in sinks:
+                if isinstance(sink, _ParquetSink):
+                    sink.flush()
+        if "xlsx" in formats:
+            write_xlsx(store, out_dir / "articles.xlsx", (lambda n: progress("xlsx", n)) if progress else None)
+            written.append(out_dir / "articles.xlsx")
+    card = out_dir / CARD_FILE
+    with atomic_path(card) as temp:
+        temp.write_text(render_card(summary, [p.name for p in written]), encoding="utf-8")
+    written.append(card)
+    return summary, written
+
+
+# -- the dataset card --------------------------------------------------------------------------------
+
+FILE_MEANINGS = {
+    "articles.jsonl": "every article, all fields (items.py), one JSON object per line",
+    "articles.parquet": "one row per article, metadata without bodies",
+    "article_bodies.parquet": "id and the bodies (text, Markdown, HTML): join on id",
+    "article_tags.parquet": "one row per (article, tag)",
+    "article_listings.parquet": "one row per (article, listing it was seen in)",
+    "articles.csv": "flat metadata columns, UTF-8 with a BOM (Excel opens it with the Chinese intact)",
+    "articles.xlsx": "flat metadata columns, one sheet per category, newest first, titles link to the article",
+}
+
+
+def _schema_table(schema: pa.Schema) -> list[str]:
+    lines = ["| column | type | meaning |", "| --- | --- | --- |"]
+    for column in schema:
+        meaning = (column.metadata or {}).get(b"description", b"").decode()
+        lines.append(f"| `{column.name}` | `{column.type}` | {meaning} |")
+    return lines
+
+
+def render_card(summary: DatasetSummary, files: list[str]) -> str:
+    first, last = (summary.first or "")[:10], (summary.last or "")[:10]
+    lines = [
+        "# woshipm.com articles (人人都是产品经理)",
+        "",
+        f"{summary.total} articles published from {first or '?'} to {last or '?'} (Beijing time), "
+        f"exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        f"{summary.time_known} give the time of day; {summary.duplicates} are near-duplicates of an earlier "
+        f"article (`duplicate_of`); {summary.reposts} are partner reposts.",
+        "",
+        "## Files",
+        "",
+        *[f"- `{name}`: {FILE_MEANINGS.get(name, '')}" for name in files],
+        "",
+        "## How it was collected",
+        "",
+        "Crawled with the woshipm_crawler Scrapy project: every category listing (and optionally tag "
+        "listings) is walked newest first, each article page is fetched once, politely (robots.txt, an "
+        "honest User-Agent, 1 s between requests, AutoThrottle), parsed into the fields below and stored "
+        "in a SQLite state; later runs fetch only new articles and record changes. Bodies are cleaned of "
+        "page furniture (ads, author cards, related reading). `stats` are the counts shown at crawl time. "
+        "Near-duplicate bodies are found with MinHash (`duplicate_of`).",
+        "",
+        "## Schema: `articles.parquet`",
+        "",
+        *_schema_table(ARTICLES_SCHEMA),
+        "",
+        "`articles.jsonl` has the same fields with `published` as text (`2024-06-21T10:12:00+08:00`) and the "
+        "bodies (`body_html`, `body_text`, `body_markdown`) inline; it has no `published_date`. "
+        "`articles.csv` and `articles.xlsx` hold the flat columns "
+        + ", ".join(f"`{name}`" for name in FLAT_HEADERS)
+        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times).",
+        "",
+        "### `article_bodies.parquet`",
+        "",
+        *_schema_table(BODIES_SCHEMA),
+        "",
+        "### `article_tags.parquet`",
+        "",
+        *_schema_table(TAGS_SCHEMA),
+        "",
+        "### `article_listings.parquet`",
+        "",
+        *_schema_table(LISTINGS_SCHEMA),
+        "",
+        "## Articles by category",
+        "",
+        "| category | name | articles |",
+        "| --- | --- | ---: |",
+        *[f"| `{slug}` | {name or ''} | {count} |"
+          for (slug, name), count in sorted(summary.by_category.items(), key=lambda kv: (-kv[1], kv[0][0]))],
+        "",
+        "## Articles by year",
+        "",
+        "| year | articles |",
+        "| --- | ---: |",
+        *[f"| {year} | {count} |" for year, count in sorted(summary.by_year.items())],
+        "",
+        "## Loading",
+        "",
+        "pandas:",
+        "",
+        "```python",
+        "import pandas as pd",
+        'articles = pd.read_parquet("articles.parquet")',
+        'tags = pd.read_parquet("article_tags.parquet"); tags.groupby("tag").size().nlargest(20)',
+        "```",
+        "",
+        "DuckDB:",
+        "",
+        "```python",
+        "import duckdb",
+        "duckdb.sql(\"SELECT category, date_trunc('month', published_date) AS month, count(*) "
+        "FROM 'articles.parquet' GROUP BY ALL ORDER BY month\").show()",
+        "duckdb.sql(\"SELECT a.title, b.body_text FROM 'articles.parquet' a \"",
+        "           \"JOIN 'article_bodies.parquet' b USING (id) LIMIT 3\").show()",
+        "```",
+        "",
+        "Hugging Face `datasets`:",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        'articles = load_dataset("parquet", data_files="articles.parquet", split="train")',
+        'bodies = load_dataset("parquet", data_files="article_bodies.parquet", split="train")',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
