@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from woshipm_crawler.outputs import book, report
-from woshipm_crawler.render import CHROMIUM_ARGS, find_chromium
+from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium
 from woshipm_crawler.state import StateStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.npm]
