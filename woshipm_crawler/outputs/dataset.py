@@ -460,7 +460,9 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "bodies (`body_html`, `body_text`, `body_markdown`) inline; it has no `published_date`. "
         "`articles.csv` and `articles.xlsx` hold the flat columns "
         + ", ".join(f"`{name}`" for name in FLAT_HEADERS)
-        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times).",
+        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times). Text formats cannot say "
+        "\"integer or null\": pandas reads `duplicate_of` from JSONL or CSV as float64 (DuckDB as BIGINT); "
+        "the Parquet files load it as `Int64`.",
         "",
         "### `article_bodies.parquet`",
         "",

@@ -268,9 +268,10 @@ class Article:
     def read_minutes(self) -> int:
         return max(1, round(len(self.body_text) / 450))
 
-    def published_value(self) -> tuple[str, bool]:
-        """The manifest's (``published``, ``published_time_known``): the time only when the page carries the meta."""
-        return site.published_value(self.published if self.has_time_meta else self.published.date())
+    def published_value(self) -> str:
+        """The manifest's ``published`` (items.py): 00:00 of the day when the page carries no time meta
+        (``published_time_known`` is then ``has_time_meta``, False)."""
+        return site.published_value(self.published if self.has_time_meta else self.published.date())[0]
 
     def images(self, base_url: str) -> list[str]:
         return body_images(self.blocks, base_url)
@@ -565,7 +566,6 @@ class Corpus:
         base = site.Site(base_url)
         text = article.body_text
         images = article.images(base.base_url)
-        published, time_known = article.published_value()
         record = {
             "id": article.id,
             "url": base.article_url(article.category, article.id),
@@ -577,8 +577,8 @@ class Corpus:
                 "id": article.author.id,
                 "url": base.author_url(article.author.id),
             },
-            "published": published,
-            "published_time_known": time_known,
+            "published": article.published_value(),
+            "published_time_known": article.has_time_meta,
             "summary": article.summary,
             "tags": list(article.tags),
             "stats": {"views": article.views, "comments": article.comments, "collects": article.collects},
