@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: name, then a command whose presence counts as installed (empty: ask dpkg).
 # python3-venv: venv with pip for Debian's python3; chromium: JavaScript pages (`playwright install`
-# cannot download a browser); fonts-noto-cjk: Chinese in charts and screenshots; nodejs, npm: the book.
+# cannot download a browser); fonts-noto-cjk: Chinese in charts and screenshots; fonts-noto-color-emoji:
+# the library header's 👁️💬⭐ in the book; nodejs, npm: the book.
 APT_PACKAGES=(
   "python3-venv:"
   "chromium:chromium"
   "fonts-noto-cjk:"
+  "fonts-noto-color-emoji:"
   "nodejs:node"
   "npm:npm"
 )
