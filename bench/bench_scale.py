@@ -42,15 +42,11 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-UNPACED = {
-    "DOWNLOAD_DELAY": "0",
-    "AUTOTHROTTLE_ENABLED": "False",
-    "CONCURRENT_REQUESTS": "16",
-    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
-    "WOSHIPM_RETRY_BACKOFF_BASE": "0.05",
-    "WOSHIPM_PROGRESS": "False",
-    "LOG_LEVEL": "WARNING",
-}
+sys.path.insert(0, str(REPO))  # run as a script from a checkout
+
+from bench.crawls import FAST_SETTINGS  # noqa: E402
+
+UNPACED = {**FAST_SETTINGS, "LOG_LEVEL": "WARNING"}
 PACED = {**UNPACED, "DOWNLOAD_DELAY": "0.1", "CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
 
 
