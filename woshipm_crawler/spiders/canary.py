@@ -122,6 +122,7 @@ class CanarySpider(scrapy.Spider):
             self.fail(f"listing {response.url}: no article cards (HTTP {response.status}, "
                       f"{render_failure(response) or 'no cards found'})")
             return
+        self.crawler.stats.inc_value("woshipm/listing_pages")  # the summary's counts, as the crawl's
         logger.info("%s listing ok: %d cards on %s", PREFIX, len(cards), response.url)
         first = cards[0]
         yield Request(self.site.canonical(first.url), callback=self.parse_article, errback=self.failed_request,
@@ -140,6 +141,7 @@ class CanarySpider(scrapy.Spider):
             problems = {name: f"not read ({error.reason})" for name in field_problems({}, card_id, url, 0)}
             self.report(problems, {}, reason=str(error))
             return
+        self.crawler.stats.inc_value("woshipm/articles_parsed")
         min_chars = self.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
         self.report(field_problems(fields, card_id, url, min_chars), fields)
         yield fields  # for -o, should someone want to look; no pipeline touches it
