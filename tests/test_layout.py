@@ -137,6 +137,19 @@ def test_v2_everywhere_fails_within_50_articles_naming_the_fields(tmp_path):
 
 
 @pytest.mark.slow
+def test_collapsed_coverage_stops_the_run_once_enough_articles_were_checked(tmp_path):
+    # The layout streak turned off: the coverage check alone must catch v2 after 30 article pages.
+    with ReplicaServer(articles=150, seed=1, layout="v2") as server:
+        crawl = run_crawl("category", server.base_url, tmp_path, {"category": "all"},
+                          settings={"WOSHIPM_LAYOUT_CHANGED_TO_STOP": "100000"})
+    assert crawl.returncode == 1, crawl.log[-3000:]
+    assert crawl.stat("finish_reason") == "coverage_collapsed"
+    assert 30 <= crawl.stat("woshipm/checked/articles") <= 50
+    assert "run FAILED: coverage_collapsed: field coverage collapsed: title 0/30 (expected 100%)" in crawl.log
+    assert crawl.items == []
+
+
+@pytest.mark.slow
 def test_v2_on_one_percent_counts_exactly_those_pages_and_stays_ok(tmp_path):
     with ReplicaServer(articles=150, seed=1, layout="v2=0.01") as server:
         manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
