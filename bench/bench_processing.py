@@ -36,7 +36,7 @@ import markdownify  # noqa: E402
 import trafilatura  # noqa: E402
 from lxml import html as lxml_html  # noqa: E402
 
-from woshipm_crawler.parse.article import CONTENT, parse_article_response  # noqa: E402
+from woshipm_crawler.parse.article import LAYOUT_2018, parse_article_response  # noqa: E402
 from woshipm_crawler.replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
 
 PAGES_PER_CLASS = 10
@@ -76,7 +76,7 @@ def render_page(server: ReplicaServer, index: int) -> Page:
     if response.status != 200:
         raise RuntimeError(f"{path}: HTTP {response.status}")
     html = response.body.decode("utf-8")
-    content = lxml_html.document_fromstring(html).cssselect(CONTENT)[0]
+    content = lxml_html.document_fromstring(html).cssselect(LAYOUT_2018.content)[0]
     return Page(server.base_url + path, html, lxml_html.tostring(content, encoding="unicode"), response.body)
 
 
@@ -169,10 +169,11 @@ def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
             step("parse")
             page_module.classify(parsed)
             step("classify")
-            wrapper = article._first(parsed.root, article.WRAPPER)
-            content = article._first(wrapper, article.CONTENT)
-            article._author(wrapper, page.url), article._published(parsed.root, wrapper)
-            article._pop_summary(content), article._tags(parsed.root), article._source(wrapper)
+            layout = article.LAYOUT_2018
+            wrapper = article._first(parsed.root, layout.wrapper)
+            content = article._first(wrapper, layout.content)
+            article._author(wrapper, page.url, layout), article._published(parsed.root, wrapper, layout)
+            article._pop_summary(content), article._tags(parsed.root, layout), article._source(wrapper)
             step("fields")
             body = article.clean_body(content, page.url)
             step("clean body")

@@ -69,9 +69,9 @@ class ValidatePipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
         missing = [name for name in REQUIRED_FIELDS if not adapter.get(name)]
-        if missing:
-            self.crawler.stats.inc_value("woshipm/failed/missing_field")
-            raise DropItem(f"{adapter.get('url')}: missing {', '.join(missing)}")
+        if missing:  # counted under its own reason, never written as if complete
+            self.crawler.stats.inc_value("woshipm/failed/incomplete")
+            raise DropItem(f"Failed (incomplete): {adapter.get('url')} — missing {', '.join(missing)}")
         return item
 
 

@@ -16,6 +16,7 @@ import time
 from scrapy import signals
 from twisted.internet import task
 
+from woshipm_crawler.alarms import ALARM_KEY, coverage_line, fallen_fields
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.util import atomic_write
 
@@ -83,8 +84,13 @@ class CrawlReport:
     def outcome(self, reason: str) -> tuple[str, str | None]:
         """("ok" or "FAILED", why it failed)."""
         get = self.stats.get_value
+        if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
+            return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
         if reason not in GOOD_FINISH_REASONS:
             return "FAILED", reason  # the spider logged its own line for a stop it decided
+        fallen = fallen_fields(self.stats, self.crawler.settings)
+        if fallen:
+            return "FAILED", "field coverage below expectation (has the site changed its pages?): " + ", ".join(fallen)
         listing_failures = sum(v for k, v in self.failures().items() if k.startswith("listing"))
         if listing_failures and not get("woshipm/listing_pages"):
             return "FAILED", f"no listing page could be read ({listing_failures} failed): is the site reachable?"
@@ -135,6 +141,9 @@ class CrawlReport:
             lines.append(
                 "field coverage: " + ", ".join(f"{name} {coverage.get(name, 0)}/{written}" for name in ARTICLE_FIELDS)
             )
+        checked = coverage_line(self.stats, self.crawler.settings)
+        if checked:
+            lines.append(checked)
         if reason in INTERRUPTED_REASONS:
             lines.append("interrupted: run the same command again to resume where this run stopped")
         return lines

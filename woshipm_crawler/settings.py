@@ -88,6 +88,7 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "woshipm_crawler.report.CrawlReport": 500,
+    "woshipm_crawler.alarms.FieldWatch": 510,
 }
 # Plain log lines under Scrapyd, a live progress line on a terminal; True or False forces it on or off.
 WOSHIPM_PROGRESS = None
@@ -97,13 +98,28 @@ LOG_LEVEL = "INFO"
 WOSHIPM_STATS_FILE = ""
 
 # -- outputs made after a crawl (issue 16) --------------------------------------------------------
-# scrapy export | report | book (woshipm_crawler/commands).
-COMMANDS_MODULE = "woshipm_crawler.commands"
+# scrapy export | report | book: COMMANDS_MODULE, above.
 # -o articles.md (or FEEDS format "markdown"): the run's articles in the library's Markdown format.
 FEED_EXPORTERS = {
     "markdown": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",
     "md": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",  # what -o infers from the .md extension
 }
+
+# -- coverage alarms (woshipm_crawler.alarms): notice when the site changes its pages ---------------
+# Expected share of article pages having each field. Every article has title, author, date, body and
+# tags; summaries: 97.7% of the replica's 2,000 articles (an article without an editor's lead has
+# none); a cover image: 100% of the replica's and of the golden pages'. A field further below than
+# WOSHIPM_COVERAGE_TOLERANCE makes the run FAILED, once at least WOSHIPM_COVERAGE_MIN_ARTICLES
+# article pages were checked (a single odd article on a small run is no alarm).
+WOSHIPM_FIELD_COVERAGE = {
+    "title": 1.0, "author": 1.0, "published": 1.0, "body": 1.0, "tags": 1.0, "summary": 0.97, "cover_image": 1.0,
+}
+WOSHIPM_COVERAGE_TOLERANCE = 0.05
+WOSHIPM_COVERAGE_MIN_ARTICLES = 30
+# A body shorter than this is a short body; every body is expected longer (the replica's shortest: 421).
+WOSHIPM_MIN_BODY_CHARS = 200
+# This many article pages in a row without the known layout stop the run at once (FAILED).
+WOSHIPM_LAYOUT_CHANGED_TO_STOP = 10
 
 # -- Scrapy defaults we pin ---------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"

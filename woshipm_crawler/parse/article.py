@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import urljoin
 
@@ -21,7 +22,7 @@ from lxml import etree
 
 from woshipm_crawler import site
 from woshipm_crawler.markdown import tree_to_markdown
-from woshipm_crawler.parse.page import ARTICLE_CONTENT, Page, classify, css, parse_page
+from woshipm_crawler.parse.page import ARTICLE_CONTENT, Page, classify, css, looks_like_article, parse_page
 from woshipm_crawler.parse.tree import (
     drop_keeping_tail,
     element_text,
@@ -31,10 +32,37 @@ from woshipm_crawler.parse.tree import (
 )
 from woshipm_crawler.text import content_hash, html_to_text, word_count
 
-# -- page structure ---------------------------------------------------------------------------
-WRAPPER = "div.article--wrapper"
-TITLE = "h2.article--title"
-CONTENT = ARTICLE_CONTENT
+
+# -- page structure: one layout's selectors together (fundus's versioned parsers) ----------------
+@dataclass(frozen=True)
+class ArticleLayout:
+    """Where one layout of the site keeps each field. A redesign gets a second ``ArticleLayout``
+    beside this one in ``LAYOUTS``; a page matching none is ``layout_changed``."""
+
+    name: str
+    wrapper: str
+    title: str
+    content: str
+    meta: str  # the block with the shown date and the counts
+    time: str
+    stats: str
+    authors: tuple[str, ...]  # tried in order
+    tags: str
+
+
+# 2018 to today: the 2019 and 2023 pages (golden fixtures site-2019-*, site-2023-*) share it.
+LAYOUT_2018 = ArticleLayout(
+    name="2018",
+    wrapper="div.article--wrapper",
+    title="h2.article--title",
+    content=ARTICLE_CONTENT,
+    meta=".meta--sup",
+    time=".meta--sup time",
+    stats="div.meta--sup__right",
+    authors=("a.ui-captionStrong", ".authorCard--title a"),
+    tags="div.taglist a",
+)
+LAYOUTS = (LAYOUT_2018,)
 
 # -- furniture ---------------------------------------------------------------------------------
 # Blocks removed wherever they sit in the body (class names a prior scraper removed; ads; scripts).
@@ -83,9 +111,35 @@ UNWRAPPED_TAGS = ("span", "font", "o:p")
 class ArticlePageError(ValueError):
     """The page is not a complete article; ``reason`` is the stat key (``failed/<reason>``)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", missing: tuple[str, ...] = ()) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.missing = missing  # layout_changed: the fields the known layouts cannot find on the page
+
+
+# The fields every article has, and the parts of a layout they are read from.
+CHECKED_FIELDS = ("title", "author", "published", "body", "tags")
+
+
+def missing_fields(root, layout: ArticleLayout = LAYOUT_2018) -> tuple[str, ...]:
+    """The fields of ``CHECKED_FIELDS`` whose part of ``layout`` is nowhere on the page."""
+    found = {
+        "title": bool(css(layout.title)(root)),
+        "author": any(css(selector)(root) for selector in layout.authors),
+        "published": bool(css(layout.time)(root) or css(PUBLISHED_META)(root)),
+        "body": bool(css(layout.content)(root)),
+        "tags": bool(css(layout.tags)(root)),
+    }
+    return tuple(name for name in CHECKED_FIELDS if not found[name])
+
+
+def layout_changed(page: Page, what: str) -> ArticlePageError:
+    missing = missing_fields(page.root)
+    return ArticlePageError(
+        "layout_changed",
+        f"an article page without the known layout ({what}); not found: {', '.join(missing) or 'nothing'}",
+        missing,
+    )
 
 
 def parse_article_response(body: bytes | str, url: str, encoding: str | None = None,
@@ -109,22 +163,31 @@ def parse_article(page: Page | str, url: str) -> dict:
     if ref is None:
         raise ArticlePageError("not_article_url", url)
     kind = classify(page)
+    if kind == "layout_changed":
+        raise layout_changed(page, "no article content")
     if kind != "article":
         raise ArticlePageError(kind if kind in ("truncated", "interstitial", "js_shell") else "no_body",
                                "no article content")
     root = page.root
-    wrapper = _first(root, WRAPPER)
+    layout = LAYOUT_2018
+    wrapper = _first(root, layout.wrapper)
     if wrapper is None:
+        if looks_like_article(page):
+            raise layout_changed(page, "no article wrapper")
         raise ArticlePageError("no_body", "no article wrapper")
-    title = _text(_first(wrapper, TITLE))
+    title = _text(_first(wrapper, layout.title))
     if not title:
+        if looks_like_article(page) and _first(wrapper, layout.title) is None:
+            raise layout_changed(page, "no title element")
         raise ArticlePageError("no_title")
-    content = _first(wrapper, CONTENT)
+    content = _first(wrapper, layout.content)
     if content is None:
         raise ArticlePageError("no_body", "content outside the article wrapper")
+    if _first(wrapper, layout.meta) is None and looks_like_article(page):
+        raise layout_changed(page, "no meta block")
 
     category, article_id = ref
-    published, published_time_known = _published(page.root, wrapper)
+    published, published_time_known = _published(page.root, wrapper, layout)
     # Everything read outside the body first: cleaning below works on the tree in place.
     fields = {
         "id": article_id,
@@ -132,13 +195,13 @@ def parse_article(page: Page | str, url: str) -> dict:
         "category": category,
         "category_name": site.category_name(category),
         "title": title,
-        "author": _author(wrapper, url),
+        "author": _author(wrapper, url, layout),
         "published": published,
         "published_time_known": published_time_known,
         "summary": _pop_summary(content),
-        "tags": _tags(root),
+        "tags": _tags(root, layout),
     }
-    stats_text = _text(_first(wrapper, "div.meta--sup__right"))
+    stats_text = _text(_first(wrapper, layout.stats))
     fields["stats"] = {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")}
     fields["read_minutes"] = _count(STATS_RES["read_minutes"], stats_text)
     source = _source(wrapper)
@@ -175,10 +238,12 @@ def _text(element) -> str:
     return WHITE_SPACE_RE.sub(" ", element_text(element)).strip() if element is not None else ""
 
 
-def _author(wrapper, url: str) -> dict:
-    link = _first(wrapper, "a.ui-captionStrong")
-    if link is None:  # lxml elements without children are falsy: no `or` between lookups
-        link = _first(wrapper, ".authorCard--title a")
+def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
+    link = None  # lxml elements without children are falsy: no `or` between lookups
+    for selector in layout.authors:
+        link = _first(wrapper, selector)
+        if link is not None:
+            break
     if link is None:
         return {"name": None, "id": None, "url": None}
     href = link.get("href")
@@ -187,13 +252,16 @@ def _author(wrapper, url: str) -> dict:
             "url": author_url}
 
 
-def _published(root, wrapper) -> tuple[str | None, bool | None]:
+PUBLISHED_META = "meta[property='article:published_time'], meta[name='article:published_time']"
+
+
+def _published(root, wrapper, layout: ArticleLayout) -> tuple[str | None, bool | None]:
     """(published, published_time_known): ``article:published_time`` when the page has it, else the
     shown date at 00:00 Beijing time (site.published_value); (None, None) without either."""
-    for meta in css("meta[property='article:published_time'], meta[name='article:published_time']")(root):
+    for meta in css(PUBLISHED_META)(root):
         with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
             return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
-    time_el = _first(wrapper, ".meta--sup time")
+    time_el = _first(wrapper, layout.time)
     match = re.search(r"\d{4}-\d{2}-\d{2}", time_el.get("datetime") or _text(time_el)) if time_el is not None else None
     with contextlib.suppress(ValueError):
         return site.published_value(date.fromisoformat(match.group(0))) if match else (None, None)
@@ -210,9 +278,9 @@ def _count(pattern: re.Pattern, text: str) -> int | None:
     return int(float(number))
 
 
-def _tags(root) -> list[str]:
+def _tags(root, layout: ArticleLayout) -> list[str]:
     names: list[str] = []
-    for link in css("div.taglist a")(root):
+    for link in css(layout.tags)(root):
         name = _text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
         if name and name not in names:
             names.append(name)

@@ -15,11 +15,12 @@ from woshipm_crawler import site
 from woshipm_crawler.parse.page import CARD_XPATH, Page, css, parse_page
 from woshipm_crawler.text import clean_inline
 
-# The 最新 list's template: its v-if names the tab; spaces and quotes vary between templates.
+# Two layouts, tried in order (the replica serves both: ``--layout cards2019``):
+# 2022-: the 最新 list's template: its v-if names the tab; spaces and quotes vary between templates.
 # translate() drops spaces and turns double quotes into single ones before comparing.
 LATEST_TEMPLATE_XPATH = """//template[contains(translate(@v-if, '" ', "'"), "homeTab=='{tab}'")]"""
-# Cards outside any tab template (pre-2022 pages) still count, unless they sit in the 推荐 tab
-# or a sidebar.
+# 2018-2021: cards (with ``<time>`` and view counts) outside any tab template, unless they sit in the
+# 推荐 tab or a sidebar.
 UNTEMPLATED_CARD_XPATH = (
     f"{CARD_XPATH}[not(ancestor::template)][not(ancestor::aside)]"
     "[not(ancestor::*[contains(@class, 'sidebar')])]"

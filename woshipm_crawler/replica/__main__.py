@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..util import atomic_write
 from .corpus import Corpus
-from .server import ALLOWED_HOSTS, FAULT_NAMES, FaultSpec, ReplicaServer
+from .server import ALLOWED_HOSTS, FAULT_NAMES, LAYOUT_NAMES, FaultSpec, LayoutSpec, ReplicaServer
 
 
 def _ids(text: str) -> list[int]:
@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quirk", action="append", default=[], metavar="LISTING=QUIRK", help="e.g. category:pd=loop_redirect"
     )
+    parser.add_argument(
+        "--layout", default="", help=f"pages in another layout, e.g. v2 (all) or v2=0.01,cards2019=0.2 — layouts: "
+        f"{', '.join(LAYOUT_NAMES)}"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every response is delayed")
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
     parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     seed: int | str = int(args.seed) if args.seed.lstrip("-").isdigit() else args.seed
     try:
         faults = FaultSpec.parse(args.faults)
+        layout = LayoutSpec.parse(args.layout)
     except ValueError as error:
         parser.error(str(error))
 
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         latency=args.latency,
         quirks=dict(item.split("=", 1) for item in args.quirk),
+        layout=layout,
     )
     try:
         server.start()
@@ -79,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
               "choose another with --port (0: any free port)", file=sys.stderr, flush=True)
         return 3
     print(
-        f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'} "
+        f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'}, "
+        f"layout {args.layout or 'current'} "
         f"on {server.base_url}",
         file=sys.stderr,
         flush=True,

@@ -92,12 +92,26 @@ def _ad(slot: str) -> str:
     )
 
 
-def card(corpus: Corpus, base: str, index: int) -> str:
-    """The ``article.postlist-item`` card of listings, home and 推荐 blocks (same markup everywhere)."""
+def card(corpus: Corpus, base: str, index: int, *, cards_2019: bool = False) -> str:
+    """The ``article.postlist-item`` card of listings, home and 推荐 blocks (same markup everywhere).
+
+    ``cards_2019``: the older card (2018–2021, site-model §3): the same item with a ``<time>`` and
+    the view count, no Vue mustaches.
+    """
     article = corpus.article(index)
     url = f"{base}{article.path()}"
     thumb = (_cover(article) or DEFAULT_THUMB) + THUMB_SUFFIX
     title = _e(article.title)
+    if cards_2019:
+        return f"""<article class="postlist-item u-clearfix" data-id="{article.id}">
+  <div class="post-img"><a href="{url}" target="_blank"><img src="{_e(thumb)}" alt="{title}"></a></div>
+  <div class="content">
+    <h2 class="post-title"><a href="{url}" title="{title}" target="_blank">{title}</a></h2>
+    <div class="des">{_e(_excerpt(article))}</div>
+    <div class="stream-list-meta"><time>{article.published:%Y-%m-%d}</time> <span class="author"><a href="{base}/u/{article.author.id}" target="_blank">{_e(article.author.name)}</a></span>
+      <span class="views">{_views(article.views)}</span></div>
+  </div>
+</article>"""
     return f"""<article class="postlist-item u-clearfix" data-id="{article.id}">
   <div class="post-img"><a href="{url}" target="_blank"><img src="{_e(thumb)}" alt="{title}"></a></div>
   <div class="content">
@@ -107,6 +121,10 @@ def card(corpus: Corpus, base: str, index: int) -> str:
       <span class="post-views" v-if="showViews">{{{{ formatViews({article.views}) }}}}</span></div>
   </div>
 </article>"""
+
+
+def _views(views: int) -> str:
+    return f"{views / 10000:.1f}万" if views >= 10000 else str(views)
 
 
 def _others(corpus: Corpus, shown: set[int], count: int, *salt: object) -> list[int]:
@@ -151,8 +169,13 @@ def listing_pages(corpus: Corpus, key: str) -> int:
     return max(1, -(-len(corpus.listing(key)) // site.CARDS_PER_LISTING_PAGE))
 
 
-def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -> str | None:
-    """``/category/<slug>[/page/N]`` or ``/tag/<slug>[/page/N]``; None (404) past the last page."""
+def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int, *,
+                   cards_2019: bool = False) -> str | None:
+    """``/category/<slug>[/page/N]`` or ``/tag/<slug>[/page/N]``; None (404) past the last page.
+
+    ``cards_2019``: the page as the site served it in 2018–2021: older cards, no tab templates (the
+    推荐 block sits in the sidebar), WordPress pagination on category pages too.
+    """
     key = f"{kind}:{slug}"
     indices = corpus.listing(key)
     per = site.CARDS_PER_LISTING_PAGE
@@ -170,6 +193,24 @@ def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -
     if kind == "tag":
         pagination = _wp_pagination(base, f"/tag/{slug}", page, listing_pages(corpus, key))
     heading = f"{_e(name)}" if kind == "category" else f"标签：{_e(name)}"
+    title = f"{name}{' - 第' + str(page) + '页' if page > 1 else ''} | {SITE_NAME}"
+    if cards_2019:
+        latest = "\n".join(card(corpus, base, i, cards_2019=True) for i in on_page)
+        recommended = "\n".join(
+            card(corpus, base, i, cards_2019=True) for i in _others(corpus, member, RECOMMEND_CARDS, key, page)
+        )
+        path = f"/{kind}/{slug}"
+        body = f"""<div class="container category-page">
+<section class="category-head"><h1 class="category-title">{heading}</h1></section>
+<div class="postlist">
+{latest}
+</div>
+{_wp_pagination(base, path, page, listing_pages(corpus, key))}
+<aside class="sidebar"><div class="recommend"><h3 class="sidebar-title">推荐阅读</h3>
+{recommended}
+</div></aside>
+</div>"""
+        return _layout(corpus, base, title, body, body_class=f"{kind}-listing archive")
     body = f"""{_ad("listing-top")}
 <div class="container category-page">
 <section class="category-head"><h1 class="category-title">{heading}</h1>
@@ -190,7 +231,6 @@ def render_listing(corpus: Corpus, base: str, kind: str, slug: str, page: int) -
 <div class="load-more" v-if="hasMore" @click="loadMore">{{{{ loading ? '加载中…' : '加载更多' }}}}</div>
 {_sidebar(corpus, base, member, key, page)}
 </div>"""
-    title = f"{name}{' - 第' + str(page) + '页' if page > 1 else ''} | {SITE_NAME}"
     return _layout(corpus, base, title, body, body_class=f"{kind}-listing")
 
 
@@ -290,8 +330,9 @@ def _promo_card(article: Article) -> str:
     )
 
 
-def _content(corpus: Corpus, article: Article, base: str) -> tuple[str, str]:
-    """``div.article--content`` and the furniture block that may follow it."""
+def _content(corpus: Corpus, article: Article, base: str, opening: str = '<div class="article--content grap">',
+             closing: str = "</div>") -> tuple[str, str]:
+    """``div.article--content`` (or ``opening``…``closing``) and the furniture block that may follow it."""
     parts: list[str] = []
     if article.summary is not None:
         summary = ("编辑导语：" if article.editor_lead else "") + article.summary
@@ -326,7 +367,7 @@ def _content(corpus: Corpus, article: Article, base: str) -> tuple[str, str]:
         parts += statement
         if article.disclaimer:
             parts.append(f"<p>{disclaimer}</p>")
-    return '<div class="article--content grap">\n' + "\n".join(parts) + "\n</div>", after
+    return opening + "\n" + "\n".join(parts) + "\n" + closing, after
 
 
 def article_wrapper(corpus: Corpus, article: Article, base: str) -> str:
@@ -407,11 +448,36 @@ def _outside(corpus: Corpus, article: Article, base: str) -> str:
 <div class="comments" id="comments"><h3>{article.comments} 条评论</h3><ul class="comment-list">{comments}</ul></div>"""
 
 
-def render_article(corpus: Corpus, base: str, article: Article) -> str:
+def article_wrapper_v2(corpus: Corpus, article: Article, base: str) -> str:
+    """A plausible redesign (``--layout v2``): the same article, every class renamed, the meta block
+    (author, date, counts) moved under the body, tags as a list of ``#name`` chips."""
+    author = article.author
+    author_url = f"{base}/u/{author.id}"
+    content, after = _content(corpus, article, base, '<section class="post-detail__body rich-text">', "</section>")
+    tags = "".join(
+        f'<li class="post-tag"><a href="{base}/tag/{corpus.tag_slug(t)}">#{_e(t)}</a></li>' for t in article.tags
+    )
+    return f"""<article class="post-detail">
+<header class="post-detail__header"><h1 class="post-detail__title">{_e(article.title)}</h1></header>
+{content}
+{after}
+<footer class="post-detail__meta">
+  <a class="post-detail__author" href="{author_url}" target="_blank"><img src="{_e(author.avatar)}" alt="">{_e(author.name)}</a>
+  <span class="post-detail__date" data-time="{article.published:%Y-%m-%d}">{article.published:%Y年%m月%d日}</span>
+  <span class="post-detail__counts">{article.comments} 评论 · {article.views} 浏览 · {article.collects} 收藏 · {article.read_minutes} 分钟</span>
+</footer>
+<ul class="post-tags">{tags}</ul>
+</article>"""
+
+
+ARTICLE_LAYOUTS = {"current": article_wrapper, "v2": article_wrapper_v2}
+
+
+def render_article(corpus: Corpus, base: str, article: Article, layout: str = "current") -> str:
     body = f"""{_ad("article-top")}
 <div class="container article-page">
 <div class="article-main">
-{article_wrapper(corpus, article, base)}
+{ARTICLE_LAYOUTS[layout](corpus, article, base)}
 {_outside(corpus, article, base)}
 </div>
 {_sidebar(corpus, base, {article.index}, "article", article.index)}

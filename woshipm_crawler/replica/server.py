@@ -32,6 +32,12 @@ what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no
 (past the last page, pages of new cards whose articles answer 404, never a 404 page),
 ``past_count`` (the same, with a pagination that shows the real page count).
 
+Layouts (``layout="v2"``, ``--layout v2=0.01,cards2019=0.2``): a share of pages (all when no share
+is given) in another layout, chosen by hashing seed, layout and page like the faults. ``v2``: article
+pages in a plausible redesign (renamed classes, meta block moved under the body, tags as ``#`` chips);
+``cards2019``: listing pages in the 2018–2021 card style (``<time>`` and view counts, no tab
+templates, WordPress pagination). The content, hence the manifest, is the same in every layout.
+
 ``latency`` (a ReplicaServer argument, ``--latency`` on the command line) delays every response by
 that many seconds, like a real server far away.
 """
@@ -61,6 +67,7 @@ RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
 RATE_LIMIT_IN_FLIGHT_S = 1.0
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
+LAYOUT_NAMES = ("v2", "cards2019")
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
 _CATEGORY_RE = re.compile(r"^/category/([a-z][a-z0-9-]*)(?:/page/(\d+))?/?$")
@@ -184,6 +191,34 @@ class _HTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+@dataclass(frozen=True)
+class LayoutSpec:
+    """Which pages are served in which layout: ``LayoutSpec.parse("v2=0.01,cards2019=0.2")``."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> LayoutSpec:
+        shares: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in (text or "").split(","))):
+            name, _, value = part.partition("=")
+            if name not in LAYOUT_NAMES:
+                raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUT_NAMES)}")
+            try:
+                share = float(value) if value else 1.0
+            except ValueError:
+                share = -1.0
+            if not 0 <= share <= 1:
+                raise ValueError(f"layout {name}: the share of pages must be in 0..1, not {value!r}")
+            shares[name] = share
+        return cls(shares)
+
+    def hits(self, name: str, key: int | str, seed: object) -> bool:
+        """Whether page ``key`` (an article id, or a listing path) is served in layout ``name``."""
+        share = self.shares.get(name, 0.0)
+        return share >= 1 or (share > 0 and unit(seed, "layout", name, key) < share)
+
+
 class ReplicaServer:
     """The offline woshipm.com on 127.0.0.1, serving from a background thread.
 
@@ -201,6 +236,7 @@ class ReplicaServer:
         port: int = 0,
         latency: float = 0.0,
         quirks: dict[str, str] | None = None,
+        layout: str | LayoutSpec = "",
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
@@ -209,6 +245,7 @@ class ReplicaServer:
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
         self.corpus = Corpus(articles=articles, seed=seed, edits=edits)
         self.latency = latency
+        self.layout = layout if isinstance(layout, LayoutSpec) else LayoutSpec.parse(layout)
         self.quirks = dict(quirks or {})
         unknown = set(self.quirks.values()) - set(LISTING_QUIRKS)
         if unknown:
@@ -352,12 +389,12 @@ class ReplicaServer:
             if slug not in site.categories():
                 return self._not_found(corpus)
             quirky = self._listing_quirk(corpus, "category", slug, page, cookie_header)
-            return quirky or html(pages.render_listing(corpus, base, "category", slug, page), path)
+            return quirky or html(self._listing(corpus, "category", slug, page, path), path)
         match = _TAG_RE.match(path)
         if match:
             slug, page = site.tag_slug(unquote(match.group(1))), int(match.group(2) or 1)
             quirky = self._listing_quirk(corpus, "tag", slug, page, cookie_header)
-            return quirky or html(pages.render_listing(corpus, base, "tag", slug, page), path)
+            return quirky or html(self._listing(corpus, "tag", slug, page, path), path)
         match = site.AUTHOR_PATH_RE.match(path)
         if match:
             return html(pages.render_author(corpus, base, int(match.group(1))))
@@ -371,7 +408,15 @@ class ReplicaServer:
             return self._article(corpus, match.group(1), int(match.group(2)), cookie_header)
         return self._not_found(corpus)
 
-    def _listing_quirk(self, corpus: Corpus, kind: str, slug: str, page: int, cookie_header: str) -> Response | None:
+    def _listing(self, corpus: Corpus, kind: str, slug: str, page: int, path: str) -> str | None:
+        cards_2019 = self.layout.hits("cards2019", path, corpus.seed)
+        if cards_2019:
+            self._count("layout:cards2019")
+        return pages.render_listing(corpus, self.base_url, kind, slug, page, cards_2019=cards_2019)
+
+    def _listing_quirk(
+        self, corpus: Corpus, kind: str, slug: str, page: int, cookie_header: str
+    ) -> Response | None:
         """The page a listing quirk puts in place of the normal one, or None."""
         quirk = self.quirks.get(f"{kind}:{slug}")
         base, path = self.base_url, f"/{kind}/{slug}"
@@ -453,7 +498,10 @@ class ReplicaServer:
             self._count("fault:jsshell")
             text = pages.render_js_shell(corpus, self.base_url, article)
         else:
-            text = pages.render_article(corpus, self.base_url, article)
+            v2 = self.layout.hits("v2", article_id, seed)
+            if v2:
+                self._count("layout:v2")
+            text = pages.render_article(corpus, self.base_url, article, "v2" if v2 else "current")
             if self.faults.hits("truncate", article_id, seed):
                 self._count("fault:truncate")
                 text = _truncate(text, article_id)

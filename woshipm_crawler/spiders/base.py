@@ -39,6 +39,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.http import Request, Response
 
 from woshipm_crawler import site
+from woshipm_crawler.alarms import ARTICLE_CHECKED
 from woshipm_crawler.items import ArticleItem
 from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, take_page
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
@@ -434,8 +435,10 @@ class ListingSpider(scrapy.Spider):
                 response.body, self.site.canonical(response.url), response.encoding, page=take_page(response)
             )
         except ArticlePageError as error:
+            self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
             return
+        self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=fields, error=None)
         self.stats.inc_value("woshipm/articles_parsed")
         published = fields["published"]
         if self.since is not None and (published or "")[:10] < self.since.isoformat():

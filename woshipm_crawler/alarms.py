@@ -1,0 +1,173 @@
+"""Coverage alarms: a run notices when the site changes its pages, instead of saying ``ok`` over nothing.
+
+A hand-written parser breaks silently when the site changes its layout: a selector matches nothing,
+and fields go missing without an error. ``FieldWatch`` (an extension) hears every article page the
+spiders parse (signal ``ARTICLE_CHECKED``: the fields read, or the ``ArticlePageError``) and counts,
+per checked field, the articles that have it (stats ``woshipm/checked/<field>`` out of
+``woshipm/checked/articles``). A ``layout_changed`` page counts as an article lacking the fields its
+error names, and the fields read from the body (summary, cover image, body length, furniture).
+
+Two pseudo-fields watch the body itself: ``body_length`` (a body of at least ``WOSHIPM_MIN_BODY_CHARS``
+characters) and ``no_furniture`` (no paragraph the cleaner should have removed: the parser's own
+furniture patterns); ``woshipm/checked/furniture_strings`` counts the paragraphs found.
+
+When it fires:
+* during the run, at once: ``WOSHIPM_LAYOUT_CHANGED_TO_STOP`` article pages in a row are
+  ``layout_changed`` (finish reason ``layout_changed``), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
+  articles, a field has fallen below half its expectation (finish reason ``coverage_collapsed``);
+* at the end (``report.outcome``): a field's coverage is below its expectation
+  (``WOSHIPM_FIELD_COVERAGE``) by more than ``WOSHIPM_COVERAGE_TOLERANCE``, on at least
+  ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires.
+Either way the run is FAILED, the summary names the fields, and ``scrapy crawl`` exits non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy.utils.defer import deferred_from_coro
+
+from woshipm_crawler.parse.article import (
+    CHECKED_FIELDS,
+    COPYRIGHT_TEXT_RE,
+    FURNITURE_SECTION_RE,
+    FURNITURE_TEXT_RE,
+    ArticlePageError,
+)
+
+logger = logging.getLogger(__name__)
+
+# Sent by the spiders for every article page they parse: fields=dict or None, error=ArticlePageError or None.
+ARTICLE_CHECKED = object()
+
+CHECKED_PREFIX = "woshipm/checked/"
+ARTICLES_KEY = CHECKED_PREFIX + "articles"
+FURNITURE_KEY = CHECKED_PREFIX + "furniture_strings"
+ALARM_KEY = "woshipm/alarm"  # the alarm's one line, for the report (set when a run stops early)
+BODY_FIELDS = ("summary", "cover_image", "body_length", "no_furniture")  # read from the body only
+COLLAPSE_FACTOR = 0.5  # during the run, a field under half its expectation stops it at once
+
+
+def furniture_paragraphs(body_text: str) -> int:
+    """Paragraphs of a cleaned body that are page furniture (what the cleaner should have removed)."""
+    return sum(
+        1
+        for paragraph in body_text.split("\n\n")
+        if (text := paragraph.strip())
+        and (FURNITURE_TEXT_RE.match(text) or COPYRIGHT_TEXT_RE.match(text) or FURNITURE_SECTION_RE.match(text))
+    )
+
+
+def present_fields(fields: dict, min_body_chars: int) -> set[str]:
+    """The checked fields (and pseudo-fields) an article's parsed fields have."""
+    body = fields.get("body_text") or ""
+    found = {
+        "title": bool(fields.get("title")),
+        "author": bool((fields.get("author") or {}).get("name")),
+        "published": bool(fields.get("published")),
+        "body": bool(body.strip()),
+        "tags": bool(fields.get("tags")),
+        "summary": bool(fields.get("summary")),
+        "cover_image": bool(fields.get("cover_image")),
+        "body_length": len(body) >= min_body_chars,
+        "no_furniture": furniture_paragraphs(body) == 0,
+    }
+    return {name for name, ok in found.items() if ok}
+
+
+def expectations(settings) -> dict[str, float]:
+    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%."""
+    expected = {name: float(share) for name, share in settings.getdict("WOSHIPM_FIELD_COVERAGE").items()}
+    return {**expected, "body_length": 1.0, "no_furniture": 1.0}
+
+
+def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None) -> list[str]:
+    """Fields whose coverage this run is under ``factor`` × expectation − tolerance, on enough articles;
+    each as ``name 12/40 (expected 100%)``."""
+    checked = stats.get_value(ARTICLES_KEY) or 0
+    if checked < settings.getint("WOSHIPM_COVERAGE_MIN_ARTICLES", 30):
+        return []
+    if tolerance is None:
+        tolerance = settings.getfloat("WOSHIPM_COVERAGE_TOLERANCE", 0.05)
+    fallen = []
+    for name, expected in expectations(settings).items():
+        have = stats.get_value(CHECKED_PREFIX + name) or 0
+        if have / checked < expected * factor - tolerance:
+            fallen.append(f"{name} {have}/{checked} (expected {expected:.0%})")
+    return fallen
+
+
+def coverage_line(stats, settings) -> str | None:
+    """The summary's line: each watched field's coverage against its expectation."""
+    checked = stats.get_value(ARTICLES_KEY) or 0
+    if not checked:
+        return None
+    parts = [
+        f"{name} {stats.get_value(CHECKED_PREFIX + name) or 0}/{checked} (≥{expected:.0%})"
+        for name, expected in expectations(settings).items()
+    ]
+    return (
+        f"fields checked on {checked} article page(s): " + ", ".join(parts)
+        + f"; furniture strings found: {stats.get_value(FURNITURE_KEY) or 0}"
+    )
+
+
+class FieldWatch:
+    def __init__(self, crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.settings = crawler.settings
+        self.min_body_chars = crawler.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
+        self.stop_after = crawler.settings.getint("WOSHIPM_LAYOUT_CHANGED_TO_STOP", 10)
+        self.layout_streak = 0
+        self.stopping = False
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        watch = cls(crawler)
+        crawler.signals.connect(watch.article_checked, signal=ARTICLE_CHECKED)
+        return watch
+
+    def article_checked(self, fields: dict | None = None, error: ArticlePageError | None = None, **_) -> None:
+        if fields is not None:
+            present = present_fields(fields, self.min_body_chars)
+            self.stats.inc_value(FURNITURE_KEY, furniture_paragraphs(fields.get("body_text") or ""))
+            self.layout_streak = 0
+        elif error is not None and error.reason == "layout_changed":
+            present = set(CHECKED_FIELDS) - set(error.missing) - {"body"}  # nothing of the body was read
+            self.layout_streak += 1
+        else:
+            return  # not an article page (a shell, a check page, a cut body): counted by its own reason
+        self.stats.inc_value(ARTICLES_KEY)
+        for name in present:
+            self.stats.inc_value(CHECKED_PREFIX + name)
+        self.check()
+
+    def check(self) -> None:
+        if self.stopping:
+            return
+        if self.layout_streak >= self.stop_after:
+            self.stop("layout_changed", f"{self.layout_streak} article pages in a row hold an article but not the "
+                      "layout the parsers know: the site changed its pages")
+            return
+        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0)
+        if collapsed:
+            self.stop("coverage_collapsed", "field coverage collapsed: " + ", ".join(collapsed))
+
+    def stop(self, reason: str, message: str) -> None:
+        self.stopping = True
+        fallen = fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats)
+        line = f"{message}; fields that fell: {', '.join(fallen)}"
+        self.stats.set_value(ALARM_KEY, line)
+        logger.error("Stopping the run: %s", line)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+
+
+def _all_lacking(stats) -> list[str]:
+    """Fields some checked article lacked (the alarm's list before the minimum count is reached)."""
+    checked = stats.get_value(ARTICLES_KEY) or 0
+    return [
+        f"{name} {stats.get_value(CHECKED_PREFIX + name) or 0}/{checked}"
+        for name in (*CHECKED_FIELDS, *BODY_FIELDS)
+        if (stats.get_value(CHECKED_PREFIX + name) or 0) < checked
+    ]
