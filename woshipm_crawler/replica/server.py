@@ -254,6 +254,7 @@ class ReplicaServer:
             )
         self.stats: Counter[str] = Counter()
         self.path_counts: Counter[str] = Counter()  # requests per path (robots.txt, pages, feeds)
+        self.arrivals: list[float] = []  # monotonic arrival time of every request (pace measurements)
         self._arrivals: deque[float] = deque()  # the last second's request times (ratelimit)
         self._window: tuple[float, float] | None = None  # (opened, closes) of the current 429 window
         self._lock = threading.Lock()
@@ -309,6 +310,7 @@ class ReplicaServer:
         with self._lock:
             self.stats.clear()
             self.path_counts.clear()
+            self.arrivals.clear()
             self._fault_hits.clear()
 
     def _warm_up(self) -> None:
@@ -322,6 +324,7 @@ class ReplicaServer:
     def _log_path(self, raw_path: str) -> None:
         with self._lock:
             self.path_counts[raw_path] += 1
+            self.arrivals.append(time.monotonic())
 
     def rate_limited(self) -> Response | None:
         """A 429 when this request is over ``ratelimit`` or inside an open window; else None."""
@@ -517,6 +520,10 @@ class ReplicaServer:
                 json.dumps(data, ensure_ascii=False, sort_keys=True).encode(),
                 "application/json; charset=UTF-8",
             )
+        if path == "/__replica__/arrivals":  # seconds from the first request to each request
+            with self._lock:
+                times = [t - self.arrivals[0] for t in self.arrivals] if self.arrivals else []
+            return Response(200, json.dumps(times).encode(), "application/json; charset=UTF-8")
         if path == "/__replica__/paths":  # [path, requests] in order of first request
             with self._lock:
                 rows = list(self.path_counts.items())
