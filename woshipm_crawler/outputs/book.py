@@ -57,6 +57,7 @@ BOOK_SUBDIR = "book"
 SOURCE_DIR = ".src"
 HASH_FILE = ".woshipm-book-hash"
 NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
+NPM_INSTALL_TIMEOUT_S = 300  # a first install takes ~30 s; a registry out of reach would hang
 # Bumped when the sources' layout or book.json changes, so every book is rebuilt once.
 LAYOUT_VERSION = "1"
 # Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
@@ -141,11 +142,17 @@ def ensure_honkit(source_root: Path, log: Callable[[str], None] = print) -> None
         raise BookError("node and npm are needed to build the book (Debian: apt-get install nodejs npm)")
     log(f"installing {', '.join(NPM_PACKAGES)} into {modules} ...")
     source_root.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [npm, "install", "--prefix", str(source_root), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
-         *NPM_PACKAGES],
-        capture_output=True, text=True,
-    )
+    try:
+        done = subprocess.run(
+            [npm, "install", "--prefix", str(source_root), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
+             *NPM_PACKAGES],
+            capture_output=True, text=True, timeout=NPM_INSTALL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise BookError(
+            f"npm install did not finish in {NPM_INSTALL_TIMEOUT_S} s: can npm reach its registry (a proxy, or a "
+            "certificate authority npm needs, e.g. NODE_EXTRA_CA_CERTS)?"
+        ) from None
     if done.returncode != 0:
         raise BookError(f"npm install failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
 
