@@ -82,7 +82,7 @@ def test_the_replica_crawl_writes_into_exports_replica_only(project, replica):
         assert item["url"].startswith("http://127.0.0.1:")
         assert not item["url"].startswith(replica.base_url + "/")  # its own replica, on a port it picked
         page = export / LIBRARY_SUBDIR / article_path(manifest[item["id"]])
-        assert f"**Original:** [View on woshipm.com]({item['url']})\n" in page.read_text(encoding="utf-8")
+        assert f"**Original:** [View on woshipm.com]({item['url']})  \n" in page.read_text(encoding="utf-8")
     assert (export / LIBRARY_SUBDIR / "SUMMARY.md").is_file()
     assert (export / "state.sqlite3").is_file()
 
