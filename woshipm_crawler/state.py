@@ -470,10 +470,6 @@ class StateStore:
         row = conn.execute("SELECT ended_at FROM runs WHERE job = ?", (job,)).fetchone()
         return row is not None and row[0] is None
 
-    def live_runs(self) -> set[str]:
-        with self._lock:
-            return self._live_jobs(self._conn)
-
     # -- what we have ----------------------------------------------------------------------------
 
     def known_ids(self) -> set[int]:
@@ -747,34 +743,30 @@ class StateStore:
                 raise KeyError(article_id)
             for kind, path in (paths or {}).items():
                 replaced.update(self._set_export_path(conn, article_id, kind, path))
-            conn.execute(
-                "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
-                (article_id, version, job, utc_stamp()),
-            )
-            conn.execute("UPDATE articles SET exported = MAX(exported, ?) WHERE id = ?", (version, article_id))
-            if version >= row[0]:
-                conn.execute(
-                    "UPDATE articles SET claim_job = NULL, claim_pid = NULL, claim_host = NULL, "
-                    "claim_at = NULL WHERE id = ?",
-                    (article_id,),
-                )
+            self._mark(conn, [(article_id, version)], job)
         return replaced
 
     def mark_exported_many(self, versions: Sequence[tuple[int, int]], job: str | None = None) -> None:
         """``mark_exported`` for many versions in one transaction (no paths)."""
-        if not versions:
-            return
+        if versions:
+            with self._write() as conn:
+                self._mark(conn, versions, job)
+
+    @staticmethod
+    def _mark(conn: sqlite3.Connection, versions: Sequence[tuple[int, int]], job: str | None) -> None:
+        """Record the emissions; a version at least the current one also ends the writer's claim."""
         now = utc_stamp()
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
-                [(article_id, version, job, now) for article_id, version in versions],
-            )
-            conn.executemany(
-                "UPDATE articles SET exported = MAX(exported, ?), claim_job = CASE WHEN version <= ? THEN NULL "
-                "ELSE claim_job END WHERE id = ?",
-                [(version, version, article_id) for article_id, version in versions],
-            )
+        conn.executemany(
+            "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
+            [(article_id, version, job, now) for article_id, version in versions],
+        )
+        conn.executemany(
+            "UPDATE articles SET exported = MAX(exported, ?), claim_job = CASE WHEN version <= ? THEN NULL "
+            "ELSE claim_job END, claim_pid = CASE WHEN version <= ? THEN NULL ELSE claim_pid END, "
+            "claim_host = CASE WHEN version <= ? THEN NULL ELSE claim_host END, "
+            "claim_at = CASE WHEN version <= ? THEN NULL ELSE claim_at END WHERE id = ?",
+            [(version, version, version, version, version, article_id) for article_id, version in versions],
+        )
 
     def pending_exports(self) -> list[Pending]:
         """Every article whose current version's outputs are not yet written, by id (claimed or not)."""
