@@ -301,3 +301,32 @@ def test_a_check_page_on_a_listing_goes_through_the_browser_like_an_article(tmp_
     assert not any(key.startswith("woshipm/failed/listing") for key in crawl.stats)
     with StateStore(tmp_path / "state.sqlite3") as store:
         assert store.walk(key)["completed_at"] is not None
+
+
+def test_an_article_that_redirects_off_the_site_or_to_another_article_is_a_counted_failure(tmp_path):
+    key = "category:pd"
+    with ReplicaServer(articles=150, seed=1) as server, ReplicaServer(articles=150, seed=2) as elsewhere:
+        ids = listing_ids(server, key)
+        off_site, other_article, kept = ids[0], ids[1], ids[2]
+        target = ids[5]
+        foreign = elsewhere.corpus.article(0)
+        server.redirects = {
+            off_site: elsewhere.base_url + foreign.path(),  # same replica code, another port: another site
+            other_article: server.corpus.article(server.corpus.index_of(target)).path(),
+        }
+        manifest = manifest_of(server)
+        crawl = run_crawl("category", server.base_url, tmp_path, {"category": "pd"})
+    assert crawl.returncode == 0, crawl.log[-2000:]
+    assert crawl.stat("woshipm/failed/redirected_off_site") == 1
+    assert crawl.stat("woshipm/failed/redirected_to_other_page") == 1
+    lines = [line for line in crawl.log.splitlines() if "Failed (redirected_" in line]
+    assert any(f"/{off_site}.html" in line and elsewhere.base_url in line for line in lines)
+    assert any(f"/{other_article}.html" in line and f"/{target}.html" in line for line in lines)
+    by_id = {item["id"]: item for item in crawl.items}
+    # Neither id holds content that is not its own, and the foreign article is not stored at all.
+    assert off_site not in by_id and other_article not in by_id and foreign.id not in by_id
+    assert by_id[target]["title"] == manifest[target]["title"]  # the target is stored once, as itself
+    assert by_id[kept]["title"] == manifest[kept]["title"]
+    assert [item["id"] for item in crawl.items].count(target) == 1
+    failed = dict(state_rows(tmp_path, "SELECT id, state FROM frontier"))
+    assert failed == {off_site: "failed", other_article: "failed"}  # retried by later runs, up to 3 times

@@ -132,6 +132,24 @@ class Site:
     def author_url(self, author_id: int | str) -> str:
         return self.url(f"/u/{author_id}")
 
+    def owns(self, url: str) -> bool:
+        """Whether ``url`` is on this site: same host (``www.`` or not) and port as the base URL."""
+        there, here = urlsplit(url), urlsplit(self.base_url)
+        return site_key(url) == site_key(self.base_url) and _port(there) == _port(here)
+
+    def redirect_failure(self, url: str, article_id: int) -> str | None:
+        """Why an article answered from ``url`` cannot be stored under ``article_id``, or None.
+
+        A response that ended off the site, or under another article's id, is not this article:
+        storing it would put foreign content under its id (or take another's), so it is a failure.
+        """
+        if not self.owns(url):
+            return "redirected_off_site"
+        ref = article_ref(url)
+        if ref is None or ref[1] != article_id:
+            return "redirected_to_other_page"
+        return None
+
     def canonical(self, url: str) -> str:
         """The article URL on this base: scheme/host of the base, no query or fragment.
 
@@ -150,6 +168,13 @@ def site_key(base_url: str) -> str:
     replica)."""
     host = (urlsplit(base_url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
+
+
+def _port(parts) -> int | None:
+    try:
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number
+        return None
 
 
 def article_ref(url: str) -> tuple[str, int] | None:

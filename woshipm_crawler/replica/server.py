@@ -32,6 +32,9 @@ what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no
 (past the last page, pages of new cards whose articles answer 404, never a 404 page),
 ``past_count`` (the same, with a pagination that shows the real page count).
 
+Article redirects (``redirects={id: location}``): that article's page answers 302 to ``location``,
+a path on the replica or an absolute URL (another server: a redirect off the site).
+
 Layouts (``layout="v2"``, ``--layout v2=0.01,cards2019=0.2``): a share of pages (all when no share
 is given) in another layout, chosen by hashing seed, layout and page like the faults. ``v2``: article
 pages in a plausible redesign (renamed classes, meta block moved under the body, tags as ``#`` chips);
@@ -54,7 +57,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from woshipm_crawler import site
 
@@ -237,6 +240,7 @@ class ReplicaServer:
         latency: float = 0.0,
         quirks: dict[str, str] | None = None,
         layout: str | LayoutSpec = "",
+        redirects: dict[int, str] | None = None,
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
@@ -247,6 +251,8 @@ class ReplicaServer:
         self.latency = latency
         self.layout = layout if isinstance(layout, LayoutSpec) else LayoutSpec.parse(layout)
         self.quirks = dict(quirks or {})
+        # Article id -> where its page redirects (a path on this replica or an absolute URL).
+        self.redirects = dict(redirects or {})
         unknown = set(self.quirks.values()) - set(LISTING_QUIRKS)
         if unknown:
             raise ValueError(
@@ -480,6 +486,9 @@ class ReplicaServer:
         if index is None:
             return self._not_found(corpus)
         article = corpus.article(index)
+        if article_id in self.redirects:
+            location = urljoin(self.base_url, self.redirects[article_id])
+            return Response(302, b"", headers={"Location": location})
         if category != article.category:
             return Response(301, b"", headers={"Location": f"{self.base_url}{article.path()}"})
         seed = corpus.seed

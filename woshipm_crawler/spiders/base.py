@@ -299,6 +299,9 @@ class ListingSpider(scrapy.Spider):
                 self.stats.inc_value("woshipm/empty_listings")
             self.end_walk(walk, "end", reached_end=True)
             return
+        if not self.site.owns(response.url):
+            yield from self.listing_failed(response.request, f"answered from {response.url}", "redirected_off_site")
+            return
         page_tree = take_page(response) or parse_page(response.body, response.encoding)
         parsed = parse_listing_page(page_tree, response.url)
         if not parsed.cards:
@@ -415,7 +418,8 @@ class ListingSpider(scrapy.Spider):
 
     def article_failed(self, request: Request, detail: str, reason: str):
         article_id = request.meta["article_id"]
-        self.count_failure(reason, request.url, detail)
+        asked = request.meta.get("redirect_urls", [request.url])[0]  # the article's URL, not a redirect's
+        self.count_failure(reason, asked, detail)
         self.store.article_failed(article_id, reason)
         yield from self.article_done(article_id, None)
 
@@ -431,6 +435,9 @@ class ListingSpider(scrapy.Spider):
             failure = render_failure(response)  # a shell or check the browser did not (or may not) pass
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
+            redirected = self.site.redirect_failure(response.url, article_id)
+            if redirected:
+                raise ArticlePageError(redirected, f"answered from {response.url}")
             fields = parse_article_response(
                 response.body, self.site.canonical(response.url), response.encoding, page=take_page(response)
             )
