@@ -52,6 +52,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def scrapyd_env(**credentials: str) -> dict[str, str]:
+    """Scrapyd's environment as the systemd unit in docs/scrapyd.md sets it: the guard on its path."""
+    return clean_env(PYTHONPATH=str(PROJECT_ROOT / "deploy"), **credentials)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,11 +92,11 @@ def scrapyd_conf(root: Path, port: int) -> str:
     # What the example promises the operator, checked where it is used.
     assert section["bind_address"] == "127.0.0.1"
     assert section["items_dir"] == ""
-    assert section["username"] and section["password"]
+    # No working default password: the credentials come from the environment, through the guard.
+    assert section["username"] == section["password"] == ""
+    assert section["application"] == "scrapyd_guard.application"
     section.update({
         "http_port": str(port),
-        "username": USERNAME,
-        "password": PASSWORD,
         "eggs_dir": str(root / "eggs"),
         "logs_dir": str(root / "logs"),
         "dbs_dir": str(root / "dbs"),
@@ -108,7 +113,8 @@ def scrapyd(tmp_path_factory):
     (root / "scrapyd.conf").write_text(scrapyd_conf(root, port), encoding="utf-8")
     with open(root / "scrapyd.out", "wb") as out:
         # Its own process group: the crawls it spawns go with it at the end, whatever state they are in.
-        process = subprocess.Popen([sys.executable, "-m", "scrapyd"], cwd=root, env=clean_env(),
+        process = subprocess.Popen([sys.executable, "-m", "scrapyd"], cwd=root,
+                                   env=scrapyd_env(SCRAPYD_USERNAME=USERNAME, SCRAPYD_PASSWORD=PASSWORD),
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Scrapyd(f"http://127.0.0.1:{port}", root, process)
     try:
@@ -269,6 +275,31 @@ def test_egg_carries_the_package_and_its_seeds_only(egg):
     module_file, categories = done.stdout.split()
     assert module_file.startswith(str(egg) + os.sep)
     assert int(categories) > 0
+
+
+@pytest.mark.parametrize("credentials, problem", [
+    ({}, "no username or password set"),
+    ({"SCRAPYD_USERNAME": USERNAME, "SCRAPYD_PASSWORD": "change-me"}, "an example's default"),
+    ({"SCRAPYD_USERNAME": USERNAME, "SCRAPYD_PASSWORD": "short"}, "shorter than 12 characters"),
+])
+def test_scrapyd_refuses_to_start_without_a_real_password(tmp_path, credentials, problem):
+    port = free_port()
+    (tmp_path / "scrapyd.conf").write_text(scrapyd_conf(tmp_path, port), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "scrapyd"], cwd=tmp_path, env=scrapyd_env(**credentials),
+                          capture_output=True, text=True, timeout=START_TIMEOUT)
+    assert done.returncode != 0
+    assert "scrapyd_guard: refusing to start: " in done.stderr and problem in done.stderr + done.stdout
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # it never listened
+
+
+def test_scrapyd_without_the_guard_on_its_path_does_not_start(tmp_path):
+    (tmp_path / "scrapyd.conf").write_text(scrapyd_conf(tmp_path, free_port()), encoding="utf-8")
+    env = clean_env(SCRAPYD_USERNAME=USERNAME, SCRAPYD_PASSWORD=PASSWORD)
+    done = subprocess.run([sys.executable, "-m", "scrapyd"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=START_TIMEOUT)
+    assert done.returncode != 0
+    assert "scrapyd_guard" in done.stderr + done.stdout
 
 
 def test_unauthenticated_requests_are_refused(scrapyd):
