@@ -299,7 +299,7 @@ class ListingSpider(scrapy.Spider):
                 self.stats.inc_value("woshipm/empty_listings")
             self.end_walk(walk, "end", reached_end=True)
             return
-        page_tree = take_page(response) or parse_page(response.body, response.encoding)
+        page_tree = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
         parsed = parse_listing_page(page_tree, response.url)
         if not parsed.cards:
             kind = classify(page_tree)
@@ -432,7 +432,8 @@ class ListingSpider(scrapy.Spider):
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
             fields = parse_article_response(
-                response.body, self.site.canonical(response.url), response.encoding, page=take_page(response)
+                response.body, self.site.canonical(response.url), page=take_page(response),
+                content_type=response.headers.get("Content-Type"),
             )
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
