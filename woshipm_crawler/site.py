@@ -178,7 +178,9 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
         parts = urlsplit(url)
     except ValueError:  # e.g. a malformed IPv6 host
         return None
-    return url if parts.scheme in SAFE_SCHEMES and parts.netloc else None
+    if parts.scheme not in SAFE_SCHEMES or not parts.netloc:
+        return None
+    return parts.scheme + url[len(parts.scheme):]  # urlsplit lower-cases the scheme: so does the URL
 
 
 def article_ref(url: str) -> tuple[str, int] | None:

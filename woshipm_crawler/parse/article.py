@@ -264,17 +264,24 @@ def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
 PUBLISHED_META = "meta[property='article:published_time'], meta[name='article:published_time']"
 
 
-def _published(root, wrapper, layout: ArticleLayout) -> tuple[str | None, bool | None]:
-    """(published, published_time_known): ``article:published_time`` when the page has it, else the
-    shown date at 00:00 Beijing time (site.published_value); (None, None) without either."""
+def _published(root, wrapper, layout: ArticleLayout) -> tuple[str, bool]:
+    """(published, published_time_known): ``article:published_time`` when the page has a valid one,
+    else the shown date at 00:00 Beijing time (site.published_value).
+
+    A page with neither, or whose shown date does not exist (``2021-02-30``, ``2021-13-01``, text),
+    fails as ``bad_date``: every article has a day (the library files it by that day), and a wrong
+    one would be stored as fact. It stays in the frontier and is fetched again on the next run.
+    """
     for meta in css(PUBLISHED_META)(root):
         with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
             return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
     time_el = _first(wrapper, layout.time)
-    match = re.search(r"\d{4}-\d{2}-\d{2}", time_el.get("datetime") or _text(time_el)) if time_el is not None else None
-    with contextlib.suppress(ValueError):
-        return site.published_value(date.fromisoformat(match.group(0))) if match else (None, None)
-    return None, None
+    shown = (time_el.get("datetime") or _text(time_el)) if time_el is not None else ""
+    match = re.search(r"\d{4}-\d{2}-\d{2}", shown)
+    if match:
+        with contextlib.suppress(ValueError):
+            return site.published_value(date.fromisoformat(match.group(0)))
+    raise ArticlePageError("bad_date", f"the page shows no valid publication date ({shown.strip()[:40]!r})")
 
 
 def _count(pattern: re.Pattern, text: str) -> int | None:
@@ -339,8 +346,12 @@ def _images(body) -> list[str]:
 def clean_body(content, url: str):
     """The article body of the ``.article--content`` element (moved out of it), furniture removed.
 
-    Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES``, lazy
-    images resolved to their real URL, URLs absolute, inline wrappers unwrapped, empty blocks dropped.
+    Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES`` (no
+    event handlers, no styles), lazy images resolved to their real URL, URLs absolute, inline wrappers
+    unwrapped, empty blocks dropped. Nothing active stays: no comments (an IE conditional comment can
+    hold a ``<script>``), scripts, frames, forms or plugins, and every URL passes ``site.safe_url``: a
+    link to anything but http(s) keeps its text and loses the link; such an image goes, alt text and
+    all (as an image without a real URL always has).
     """
     body = etree.Element("div")
     body.text = content.text
@@ -364,13 +375,12 @@ def clean_body(content, url: str):
             drop_keeping_tail(img)  # an image without a safe URL goes, alt text and all
             continue
         img.set("src", real)
-    for link in body.iter("a"):
-        if "href" in link.attrib:
-            href = site.safe_url(link.get("href"), url)
-            if href:
-                link.set("href", href)
-            else:  # the text stays, the link goes
-                del link.attrib["href"]
+    for link in list(body.iter("a")):
+        href = site.safe_url(link.get("href"), url)
+        if href:
+            link.set("href", href)
+        elif "href" in link.attrib:  # an unsafe link: its text stays, the link goes
+            unwrap(link)
     strip_attributes(body)
     for tag in UNWRAPPED_TAGS:
         for element in list(body.iter(tag)):
