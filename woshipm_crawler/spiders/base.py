@@ -301,6 +301,8 @@ class ListingSpider(scrapy.Spider):
             return
         page_tree = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
         parsed = parse_listing_page(page_tree, response.url)
+        for href in parsed.rejected:  # an id past SQLite's integers, another scheme: never a crash
+            self.count_failure("bad_card", response.url, f"a card links {href[:200]!r}, which is no article URL")
         if not parsed.cards:
             kind = classify(page_tree)
             reason = render_failure(response) or (kind if kind in ("interstitial", "js_shell") else "empty")
