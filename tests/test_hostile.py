@@ -26,6 +26,7 @@ from woshipm_crawler.parse.article import ArticlePageError, parse_article_respon
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import page_encoding, parse_page
 from woshipm_crawler.replica import ReplicaServer, pages
+from woshipm_crawler.replica.server import BAD_CARD_LINKS
 
 KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "gbk")
 FIXTURES = Path(__file__).parent / "fixtures" / "pages"
@@ -33,8 +34,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "pages"
 
 @pytest.fixture(scope="module")
 def hostile():
-    """A 30-article replica whose six oldest articles get one hostile change each (``KINDS`` order)."""
-    with ReplicaServer(articles=30, seed=1) as server:
+    """A 30-article replica whose six oldest articles get one hostile change each (``KINDS`` order),
+    and whose 营销 listing opens with two cards that link no article URL (quirk ``bad_ids``)."""
+    with ReplicaServer(articles=30, seed=1, quirks={"category:marketing": "bad_ids"}) as server:
         manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
         ids = dict(zip(KINDS, sorted(manifest), strict=False))
         server.set_faults(",".join(f"{kind}=ids:{article_id}" for kind, article_id in ids.items()))
@@ -298,6 +300,11 @@ def test_a_crawl_stores_the_sanitised_articles_and_counts_the_failures(hostile, 
     assert crawl.stat("woshipm/failed/bad_date") == 1
     assert re.search(rf"Failed \(too_deep\): \S+/{ids['toodeep']}\.html", crawl.log)
     assert re.search(rf"Failed \(bad_date\): \S+/{ids['baddate']}\.html .*'2021-02-30'", crawl.log)
+    # Cards linking an id past SQLite's integers, or a javascript: URL: counted, named, no crash.
+    assert crawl.stat("woshipm/failed/bad_card") == 2
+    for href in BAD_CARD_LINKS:
+        assert f"Failed (bad_card): {server.base_url}/category/marketing — a card links {href!r}" in crawl.log
+    assert "Traceback" not in crawl.log
 
     gbk = items[ids["gbk"]]
     assert gbk["title"] == manifest[ids["gbk"]]["title"]

@@ -41,7 +41,8 @@ what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no
 ``check_page`` (page 2 is an anti-bot check, passed by a browser that runs its script),
 ``loop_redirect`` (page 3 redirects to page 1), ``repeat`` (page 3 repeats page 2), ``endless``
 (past the last page, pages of new cards whose articles answer 404, never a 404 page),
-``past_count`` (the same, with a pagination that shows the real page count).
+``past_count`` (the same, with a pagination that shows the real page count), ``bad_ids`` (page 1 opens
+with two cards whose links are no article URL: ``BAD_CARD_LINKS``, an id of 2^63 and a ``javascript:`` URL).
 
 Layouts (``layout="v2"``, ``--layout v2=0.01,cards2019=0.2``): a share of pages (all when no share
 is given) in another layout, chosen by hashing seed, layout and page like the faults. ``v2``: article
@@ -72,7 +73,9 @@ from woshipm_crawler import site
 from . import pages
 from .corpus import Corpus, unit
 
-LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count")
+LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count", "bad_ids")
+# Card links of the ``bad_ids`` quirk: no article URL a crawler may take (an id past SQLite's integers).
+BAD_CARD_LINKS = (f"/pd/{2**63}.html", "JavaScript:/pd/7.html")
 FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit", "gbk",
                *pages.HOSTILE_KINDS)
 RATE_LIMIT_RETRY_AFTER = 2
@@ -444,6 +447,15 @@ class ReplicaServer:
             return Response(200, pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8"))
         if quirk == "loop_redirect" and page == 3:
             return Response(301, b"", headers={"Location": f"{base}{path}"})
+        if quirk == "bad_ids" and page == 1:
+            text = pages.render_listing(corpus, base, kind, slug, page) or ""
+            bad = "".join(
+                f'<article class="postlist-item"><div class="content"><h2 class="post-title"><a href="{href}">'
+                f"坏卡片{n}</a></h2></div></article>"
+                for n, href in enumerate(BAD_CARD_LINKS)
+            )
+            opening = "<template v-if=\"homeTab == 'latest'\">"
+            return Response(200, text.replace(opening, opening + bad, 1).encode("utf-8"))
         if quirk == "repeat" and page == 3:
             return Response(200, (pages.render_listing(corpus, base, kind, slug, 2) or "").encode("utf-8"))
         if quirk in ("endless", "past_count") and page > last:
