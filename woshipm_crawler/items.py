@@ -7,7 +7,9 @@ url           canonical article URL on the crawled base: ``<base>/<category>/<id
 category      slug from the URL (may differ from the listing that showed the card)
 category_name Chinese name of ``category`` from seeds/categories.txt, None when unknown
 title         ``h2.article--title``
-author        {"name": str, "id": int | None, "url": str | None}
+author        {"name": str, "id": int | None, "url": str | None}; every URL of an item (``url``,
+              ``author.url``, ``cover_image``, ``images``, links in the bodies) is http(s) or null
+              (``site.safe_url``)
 published     always "YYYY-MM-DDTHH:MM:SS+08:00" (Beijing time, the site's clock); a page that shows
               only the date gives 00:00:00 of that day (see published_time_known)
 published_time_known  bool: True when the page gave the time of day, False when ``published`` is the

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import numpy as np
 
@@ -135,15 +135,10 @@ def _code_span(text: str) -> str:
 
 
 def _link_destination(url: object) -> str | None:
-    """An http(s) URL made safe as a link destination (parens, spaces, braces percent-encoded)."""
-    if not isinstance(url, str) or not url.strip():
-        return None
-    url = url.strip()
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    if scheme not in ("http", "https"):
+    """An http(s) URL (``site.safe_url``) made safe as a link destination (parens, spaces, braces
+    percent-encoded)."""
+    url = site.safe_url(url) if isinstance(url, str) else None
+    if url is None:
         return None
     # Existing %-escapes stay; ( ) < > { } ` \ space and non-ASCII are encoded.
     return quote(url, safe="!#$%&'*+,-./:;=?@[]^_|~")

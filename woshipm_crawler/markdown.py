@@ -36,8 +36,10 @@ Three stages:
    - inline text: ``escape`` is minimal (below); bold/italic are emitted as sentinel characters and
      ``<br>`` as ``BREAK``, settled per paragraph by ``finish_inline`` in the paragraph hooks once the
      neighbouring characters are final;
-   - images: the URL from ``src`` (lazy ``data-src``… already resolved by ``parse.tree.real_image_url``
-     in the pre-pass), absolute, kept in headings and cells (markdownify writes their alt text there);
+   - links and images: the URL passes ``site.safe_url`` (http(s) only, absolute; a link without one
+     keeps its text, an image without one goes); images take it from ``src`` (lazy ``data-src``…
+     already resolved by ``parse.tree.real_image_url`` in the pre-pass), kept in headings and cells
+     (markdownify writes their alt text there);
    - code spans and fences with a delimiter longer than any backtick run inside, ``language-x``;
    - tables: cells and rows come back to ``convert_table`` as sentinel-separated strings; the first row
      is always the header row; ``colspan=N`` adds N-1 empty cells; short rows are padded;
@@ -76,7 +78,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 from bs4.builder import HTMLTreeBuilder
@@ -84,6 +85,7 @@ from lxml import etree
 from markdownify import ATX, BACKSLASH, STRIP, MarkdownConverter
 
 from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
+from woshipm_crawler.site import safe_url
 from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
 
 HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
@@ -632,15 +634,15 @@ class WoshipmConverter(MarkdownConverter):
     def convert_a(self, el, text, parent_tags):
         if "_noformat" in parent_tags or "a" in parent_tags:
             return text
-        href = _resolve(el.get("href"), self.base_url)
-        if not href or href.startswith(("javascript:", "data:")) or not text.strip(" " + BREAK):
+        href = safe_url(el.get("href"), self.base_url)
+        if not href or not text.strip(" " + BREAK):
             return text
         return f"[{text}]({_safe_url(href)})"
 
     def convert_img(self, el, text, parent_tags):
         if "_noformat" in parent_tags:
             return ""
-        src = _resolve(el.get("src"), self.base_url)
+        src = safe_url(el.get("src"), self.base_url)
         if not src:
             return ""
         alt = " ".join((el.get("alt") or "").split())
@@ -827,15 +829,6 @@ def escape_text(text: str, link: bool = False, cell: bool = False) -> str:
 def _safe_url(url: str) -> str:
     """A link destination that needs no angle brackets and holds no GitBook template opener."""
     return _URL_UNSAFE_RE.sub(lambda m: _URL_UNSAFE[m.group()], url)
-
-
-def _resolve(url: str | None, base_url: str | None) -> str:
-    url = (url or "").strip()
-    if not url:
-        return ""
-    if base_url:
-        return urljoin(base_url, url)
-    return "https:" + url if url.startswith("//") else url
 
 
 # --- inline finishing: breaks, line starts, emphasis -------------------------------------------------

@@ -177,9 +177,44 @@ def _port(parts) -> int | None:
         return None
 
 
+# What a browser strips from a URL before reading its scheme (WHATWG URL: C0 controls and space at
+# the ends, tab and newline anywhere): ``" java\tscript:"`` is a javascript: URL.
+_URL_EDGE_CHARS = "".join(map(chr, range(0x21)))
+_URL_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
+SAFE_SCHEMES = ("http", "https")
+
+
+def safe_url(url: str | None, base: str | None = None) -> str | None:
+    """``url`` as an absolute http(s) URL (resolved against ``base``), or None for anything else.
+
+    The one rule for every URL an output carries (links, images, the item's URL fields): a
+    ``javascript:``, ``vbscript:``, ``data:``… URL in any case, with white space or control characters
+    before it, is None; so is a relative URL without a base, or one that does not parse.
+    """
+    if not url:
+        return None
+    url = _URL_TAB_NEWLINE_RE.sub("", url).strip(_URL_EDGE_CHARS)
+    if not url.startswith(("https://", "http://")) or "/." in url:  # most URLs are absolute already
+        if url.startswith("//"):
+            url = "https:" + url if base is None else urljoin(base, url)
+        elif base is not None:
+            url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    if parts.scheme not in SAFE_SCHEMES or not parts.netloc:
+        return None
+    return parts.scheme + url[len(parts.scheme):]  # urlsplit lower-cases the scheme: so does the URL
+
+
 def article_ref(url: str) -> tuple[str, int] | None:
-    """(category slug, id) of an article URL, or None when the URL is not an article."""
-    match = ARTICLE_PATH_RE.search(urlsplit(url).path)
+    """(category slug, id) of an article URL, or None when the URL is not an article (not http(s),
+    not an article path, or an id that is not a positive integer fitting SQLite)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in (*SAFE_SCHEMES, ""):
+        return None
+    match = ARTICLE_PATH_RE.search(parts.path)
     if not match or len(match.group(2)) > 19:
         return None
     article_id = int(match.group(2))

@@ -1,6 +1,6 @@
 """Every field of an article page (site-model §4): pure functions over the page's one parsed tree.
 
-``parse_article_response(body, url, encoding)`` is the spider's entry point: it parses the body once
+``parse_article_response(body, url, content_type=...)`` is the spider's entry point: it parses the body once
 (``parse.page``), classifies it with the one page classifier, reads every field, cleans the body and
 converts the cleaned tree to Markdown, all on that one tree.
 
@@ -16,7 +16,6 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from urllib.parse import urljoin
 
 from lxml import etree
 
@@ -70,7 +69,12 @@ FURNITURE_SELECTORS = (
     ".author-card", ".article--postmeta", ".relate-post", ".copyright-statement", "[data-role='ad']",
     ".rewards-wrapper", ".woshipm-statement", ".support-author", ".taglist", "script", "style",
     "noscript", "iframe", "form", "button",
+    # Active content and document-level elements: nothing of an article, everything of an attack.
+    "frame", "frameset", "applet", "param", "input", "select", "textarea", "base", "link", "meta",
 )
+# Plugin elements: dropped, their fallback content (and what libxml2 nests in them: it does not close
+# an ``<embed>`` and swallows the paragraphs after it) kept.
+PLUGIN_TAGS = ("embed", "object")
 # Links to the course shop: the 🔗 promo line and the in-body promo card ending in 查看详情 >.
 FURNITURE_LINK_HOSTS = ("ke.qidianla.com",)
 FURNITURE_IMAGE_HOSTS = ("api.pwmqr.com", "static.woshipm.com/tag/")
@@ -83,11 +87,14 @@ FURNITURE_TEXT_RE = re.compile(
 FURNITURE_SECTION_RE = re.compile(r"^#\s*(?:相关阅读|专栏作家)\s*#")
 
 # The copyright line, which says how the post came to the site (site-model §4.7).
+# The credit is any name the site allows (spaces, Latin letters, punctuation: ``@Tom.W``, ``@名字 lee``,
+# ``@产品-小王（Kevin）``): everything from the ``@`` to the fixed phrase, within the line.
+CREDIT = r"\s*@\s*([^。\n]{1,60}?)\s*"
 COPYRIGHT_RES = (
-    ("partner", re.compile(r"本文由人人都是产品经理合作媒体\s*@\s*([^，,。\s]+?)\s*授权发布")),
-    ("translated", re.compile(r"本文由\s*@\s*([^，,。\s]+?)\s*翻译发布于人人都是产品经理")),
-    ("original", re.compile(r"本文由\s*@\s*([^，,。\s]+?)\s*原创发布于人人都是产品经理")),
-    ("authorized", re.compile(r"本文由\s*@\s*([^，,。\s]+?)\s*授权发布于人人都是产品经理")),
+    ("partner", re.compile(rf"本文由人人都是产品经理合作媒体{CREDIT}授权发布")),
+    ("translated", re.compile(rf"本文由{CREDIT}翻译发布于人人都是产品经理")),
+    ("original", re.compile(rf"本文由{CREDIT}原创发布于人人都是产品经理")),
+    ("authorized", re.compile(rf"本文由{CREDIT}授权发布于人人都是产品经理")),
     ("original", re.compile(r"本文原创发布于人人都是产品经理()")),
     ("translated", re.compile(r"本文翻译发布于人人都是产品经理()")),
 )
@@ -143,13 +150,14 @@ def layout_changed(page: Page, what: str) -> ArticlePageError:
 
 
 def parse_article_response(body: bytes | str, url: str, encoding: str | None = None,
-                           page: Page | None = None) -> dict:
+                           page: Page | None = None, content_type: str | bytes | None = None) -> dict:
     """Every field of the article page ``body`` (with ``body_markdown``): the spider's entry point.
 
     ``page`` is the body already parsed (the render middleware parses each page it looks at once and
-    hands the tree on); the body is then not parsed again. Raises ``ArticlePageError``.
+    hands the tree on); the body is then not parsed again. ``encoding``/``content_type``: as for
+    ``parse_page``. Raises ``ArticlePageError``.
     """
-    return parse_article(page if page is not None else parse_page(body, encoding), url)
+    return parse_article(page if page is not None else parse_page(body, encoding, content_type), url)
 
 
 def parse_article(page: Page | str, url: str) -> dict:
@@ -162,6 +170,8 @@ def parse_article(page: Page | str, url: str) -> dict:
     ref = site.article_ref(url)
     if ref is None:
         raise ArticlePageError("not_article_url", url)
+    if page.parser_limit:
+        raise ArticlePageError("too_deep", f"the HTML parser stopped early ({page.parser_limit}): the body is cut")
     kind = classify(page)
     if kind == "layout_changed":
         raise layout_changed(page, "no article content")
@@ -246,8 +256,7 @@ def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
             break
     if link is None:
         return {"name": None, "id": None, "url": None}
-    href = link.get("href")
-    author_url = urljoin(url, href) if href else None
+    author_url = site.safe_url(link.get("href"), url)
     return {"name": _text(link) or None, "id": site.author_id(author_url) if author_url else None,
             "url": author_url}
 
@@ -255,17 +264,24 @@ def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
 PUBLISHED_META = "meta[property='article:published_time'], meta[name='article:published_time']"
 
 
-def _published(root, wrapper, layout: ArticleLayout) -> tuple[str | None, bool | None]:
-    """(published, published_time_known): ``article:published_time`` when the page has it, else the
-    shown date at 00:00 Beijing time (site.published_value); (None, None) without either."""
+def _published(root, wrapper, layout: ArticleLayout) -> tuple[str, bool]:
+    """(published, published_time_known): ``article:published_time`` when the page has a valid one,
+    else the shown date at 00:00 Beijing time (site.published_value).
+
+    A page with neither, or whose shown date does not exist (``2021-02-30``, ``2021-13-01``, text),
+    fails as ``bad_date``: every article has a day (the library files it by that day), and a wrong
+    one would be stored as fact. It stays in the frontier and is fetched again on the next run.
+    """
     for meta in css(PUBLISHED_META)(root):
         with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
             return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
     time_el = _first(wrapper, layout.time)
-    match = re.search(r"\d{4}-\d{2}-\d{2}", time_el.get("datetime") or _text(time_el)) if time_el is not None else None
-    with contextlib.suppress(ValueError):
-        return site.published_value(date.fromisoformat(match.group(0))) if match else (None, None)
-    return None, None
+    shown = (time_el.get("datetime") or _text(time_el)) if time_el is not None else ""
+    match = re.search(r"\d{4}-\d{2}-\d{2}", shown)
+    if match:
+        with contextlib.suppress(ValueError):
+            return site.published_value(date.fromisoformat(match.group(0)))
+    raise ArticlePageError("bad_date", f"the page shows no valid publication date ({shown.strip()[:40]!r})")
 
 
 def _count(pattern: re.Pattern, text: str) -> int | None:
@@ -313,7 +329,7 @@ def _source(wrapper) -> dict:
     for kind, pattern in COPYRIGHT_RES:
         match = pattern.search(text)
         if match:
-            return {"type": kind, "credit": match.group(1) or None}
+            return {"type": kind, "credit": (match.group(1) or "").strip() or None}
     return {"type": "unknown", "credit": None}
 
 
@@ -330,28 +346,41 @@ def _images(body) -> list[str]:
 def clean_body(content, url: str):
     """The article body of the ``.article--content`` element (moved out of it), furniture removed.
 
-    Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES``, lazy
-    images resolved to their real URL, URLs absolute, inline wrappers unwrapped, empty blocks dropped.
+    Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES`` (no
+    event handlers, no styles), lazy images resolved to their real URL, URLs absolute, inline wrappers
+    unwrapped, empty blocks dropped. Nothing active stays: no comments (an IE conditional comment can
+    hold a ``<script>``), scripts, frames, forms or plugins, and every URL passes ``site.safe_url``: a
+    link to anything but http(s) keeps its text and loses the link; such an image goes, alt text and
+    all (as an image without a real URL always has).
     """
     body = etree.Element("div")
     body.text = content.text
     for child in list(content):
         body.append(child)
+    # Comments go with what they hold (an IE conditional comment can hold a <script>).
+    for node in body.xpath(".//comment() | .//processing-instruction()"):
+        drop_keeping_tail(node)
     for element in css(", ".join(FURNITURE_SELECTORS))(body):  # one walk; outer blocks come first
         drop_keeping_tail(element)
+    for element in list(body.iter(*PLUGIN_TAGS)):
+        unwrap(element)
+    _flatten_deep_wrappers(body)
     for link in list(body.iter("a")):
         if any(host in (link.get("href") or "") for host in FURNITURE_LINK_HOSTS):
             drop_keeping_tail(link)
     _drop_furniture_blocks(body)
     for img in list(body.iter("img")):
-        real = real_image_url(img)
+        real = site.safe_url(real_image_url(img), url)
         if not real or any(host in real for host in FURNITURE_IMAGE_HOSTS):
-            drop_keeping_tail(img)
+            drop_keeping_tail(img)  # an image without a safe URL goes, alt text and all
             continue
-        img.set("src", _absolute(url, real))
-    for link in body.iter("a"):
-        if link.get("href"):
-            link.set("href", _absolute(url, link.get("href").strip()))
+        img.set("src", real)
+    for link in list(body.iter("a")):
+        href = site.safe_url(link.get("href"), url)
+        if href:
+            link.set("href", href)
+        elif "href" in link.attrib:  # an unsafe link: its text stays, the link goes
+            unwrap(link)
     strip_attributes(body)
     for tag in UNWRAPPED_TAGS:
         for element in list(body.iter(tag)):
@@ -360,11 +389,39 @@ def clean_body(content, url: str):
     return body
 
 
-def _absolute(base: str, url: str) -> str:
-    # Most body URLs are absolute already: urljoin would return them unchanged, at a cost.
-    if url.startswith(("https://", "http://")) and "/." not in url:
-        return url
-    return urljoin(base, url)
+# Wrappers nested deeper than FLATTEN_DEPTH lose their tag when they hold no text of their own: every
+# walk over the body (text, Markdown) recurses, and a body is not deeper than this for a reason. One
+# still deeper than MAX_BODY_DEPTH after that is a failure (``too_deep``), never a cut body.
+WRAPPER_TAGS = frozenset({"div", "section", "span", "font", "article", "center", "o:p"})
+FLATTEN_DEPTH = 32
+MAX_BODY_DEPTH = 100
+
+
+def _depth_walk(body, collect: bool) -> tuple[int, list]:
+    """(the body's depth, the text-less wrappers below FLATTEN_DEPTH when ``collect``)."""
+    depth = deepest = 0
+    wrappers = []
+    for event, element in etree.iterwalk(body, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+        if collect and depth > FLATTEN_DEPTH and element.tag in WRAPPER_TAGS and not (element.text or "").strip():
+            wrappers.append(element)
+    return deepest, wrappers
+
+
+def _flatten_deep_wrappers(body) -> None:
+    deepest, wrappers = _depth_walk(body, collect=True)
+    if deepest <= FLATTEN_DEPTH:
+        return
+    for element in wrappers:
+        unwrap(element)
+    deepest = _depth_walk(body, collect=False)[0]
+    if deepest > MAX_BODY_DEPTH:
+        raise ArticlePageError("too_deep", f"the body nests {deepest} elements deep (at most {MAX_BODY_DEPTH})")
 
 
 def _drop_furniture_blocks(body) -> None:

@@ -47,17 +47,23 @@ class Card:
 class ListingPage:
     cards: list[Card]
     page_count: int | None  # the number of pages the site says the listing has; None when not shown
+    # Links of 最新 cards that are no article URL (an id that is not 1..2^63-1, another scheme): the
+    # spider counts each as a failure.
+    rejected: tuple[str, ...] = ()
 
 
 def parse_listing_page(page: Page | str, url: str, *, home: bool = False) -> ListingPage:
     """The cards of the 最新 list and the page count the pagination shows."""
     page = parse_page(page) if isinstance(page, str) else page
     numbers = [int(text) for text in page.root.xpath(PAGE_NUMBER_XPATH) if text.strip().isdigit()]
-    return ListingPage(parse_listing(page, url, home=home), max(numbers) if numbers else None)
+    rejected: list[str] = []
+    cards = parse_listing(page, url, home=home, rejected=rejected)
+    return ListingPage(cards, max(numbers) if numbers else None, tuple(rejected))
 
 
-def parse_listing(page: Page | str, url: str, *, home: bool = False) -> list[Card]:
-    """The cards of the 最新 list, in page order, each article once."""
+def parse_listing(page: Page | str, url: str, *, home: bool = False, rejected: list[str] | None = None) -> list[Card]:
+    """The cards of the 最新 list, in page order, each article once; the links of cards that are no
+    article URL go to ``rejected``."""
     root = (parse_page(page) if isinstance(page, str) else page).root
     latest_tab = "all" if home else "latest"
     templates = root.xpath(LATEST_TEMPLATE_XPATH.format(tab=latest_tab))
@@ -71,6 +77,8 @@ def parse_listing(page: Page | str, url: str, *, home: bool = False) -> list[Car
         href = links[0].get("href") if links else None
         ref = site.article_ref(urljoin(url, href)) if href else None
         if ref is None:
+            if rejected is not None:
+                rejected.append(href or "(no link)")
             continue
         link = links[0]
         title = link.get("title") or clean_inline("".join(link.itertext()))

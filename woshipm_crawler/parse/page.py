@@ -1,7 +1,15 @@
 """One parse per page, and the one classifier everyone uses (the render middleware, the parsers).
 
-``parse_page(body, encoding)`` decodes and parses a response body once: libxml2 reads the bytes with
-the response's encoding (``huge_tree``: a 200 KB body is no reason to give up). ``classify(page)``
+``parse_page(body, content_type=...)`` decodes and parses a response body once: libxml2 reads the bytes
+with the encoding ``page_encoding`` decides (``huge_tree``: a 200 KB body is no reason to give up; it
+also lifts libxml2's nesting limit from 256 to 2048 levels. A page nested deeper is cut by libxml2:
+``Page.parser_limit`` then says so, and the article parser fails it as ``too_deep``).
+
+``page_encoding`` takes the charset, in order, from the Content-Type header, the byte order mark, a
+``<meta>`` charset the bytes agree with (they decode strictly with it), else from the bytes: UTF-8
+when they are valid UTF-8, GB18030 otherwise. Scrapy's ``response.encoding`` trusts the meta tag
+over the bytes (a GBK page labelled UTF-8 comes out as mojibake), so the spiders hand over the
+header, not Scrapy's guess. ``classify(page)``
 says what a browser-less client got:
 
 article       ``div.article--content`` holding text
@@ -29,6 +37,7 @@ from typing import Literal
 
 from lxml import etree
 from lxml.cssselect import CSSSelector
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 PageKind = Literal["article", "listing", "interstitial", "layout_changed", "js_shell", "truncated", "unknown"]
 # What the render middleware may send to the browser.
@@ -61,6 +70,7 @@ class Page:
 
     raw: bytes | str
     root: etree._Element
+    parser_limit: str | None = None  # libxml2's message when a limit (the nesting depth) cut the tree
 
     def contains(self, marker: str) -> bool:
         """Whether the raw body holds an ASCII ``marker`` (no decoding, no tree walk)."""
@@ -86,18 +96,58 @@ def css(expression: str) -> CSSSelector:
     return CSSSelector(expression, translator="html")
 
 
-def parse_page(body: bytes | str, encoding: str | None = None) -> Page:
-    """The page's tree; an empty or unparsable body gives an empty ``<html>``."""
+def _decodes(body: bytes, encoding: str) -> bool:
+    """Whether ``body`` is text in ``encoding`` (a cut last character aside: truncation is not a charset)."""
+    try:
+        body.decode(encoding)
+    except UnicodeDecodeError as error:
+        return error.reason == "unexpected end of data" and error.start >= len(body) - 4
+    except LookupError:  # a charset Python does not know
+        return False
+    return True
+
+
+def page_encoding(body: bytes, content_type: str | bytes | None = None) -> str:
+    """The charset of a page (the module docstring gives the order)."""
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    declared = http_content_type_encoding(content_type) if content_type else None
+    if declared:
+        return declared
+    bom = read_bom(body)[0]
+    if bom:
+        return bom
+    meta = html_body_declared_encoding(body)
+    if meta and _decodes(body, meta):
+        return meta
+    return "utf-8" if meta != "utf-8" and _decodes(body, "utf-8") else "gb18030"
+
+
+def parse_page(body: bytes | str, encoding: str | None = None, content_type: str | bytes | None = None) -> Page:
+    """The page's tree; an empty or unparsable body gives an empty ``<html>``.
+
+    ``encoding`` is the body's charset when the caller knows it; else ``page_encoding`` decides it
+    from the bytes and ``content_type`` (the response's Content-Type header).
+    """
+    if isinstance(body, bytes) and encoding is None and body:
+        encoding = page_encoding(body, content_type)
     parser = _parser(encoding if isinstance(body, bytes) else None)
     root = None
     if body and (body.strip() if isinstance(body, str) else body.strip()):
         try:
             root = etree.fromstring(body, parser)
         except (etree.ParserError, ValueError):  # ValueError: an unknown encoding name
-            root = etree.fromstring(body, _parser(None)) if isinstance(body, bytes) else None
+            if isinstance(body, bytes):
+                parser = _parser(None)
+                root = etree.fromstring(body.decode(encoding, "replace") if _known(encoding) else body, parser)
     if root is None:
-        root = etree.Element("html")
-    return Page(body, root)
+        return Page(body, etree.Element("html"))
+    limit = next((e.message for e in parser.error_log if e.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT), None)
+    return Page(body, root, limit)
+
+
+def _known(encoding: str | None) -> bool:
+    return bool(encoding) and _decodes(b"", encoding)
 
 
 def has_article_text(page: Page) -> bool:

@@ -24,7 +24,7 @@ def real_image_url(img) -> str | None:
     """The URL an image shows once loaded: a lazy attribute first, then ``src``; never a ``data:`` URL."""
     for attribute in (*LAZY_IMAGE_ATTRIBUTES, "src"):
         url = (img.get(attribute) or "").strip()
-        if url and not url.startswith("data:"):
+        if url and url[:5].lower() != "data:":  # a placeholder, in any case
             return url
     return None
 

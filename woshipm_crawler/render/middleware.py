@@ -160,7 +160,7 @@ class RenderMiddleware:
         kind = request.meta.get(META_KIND)
         if kind not in CONTENT_SELECTORS or not isinstance(response, TextResponse):
             return response
-        page = parse_page(response.body, response.encoding)
+        page = parse_page(response.body, content_type=response.headers.get("Content-Type"))
         if request.meta.get(META_RENDERED):
             return self._rendered_response(request, response, page, kind)
         reason = needs_browser(classify(page), response.status)

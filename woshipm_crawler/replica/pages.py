@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
@@ -618,3 +619,67 @@ Disallow: /api2/
 Disallow: /__replica__/
 Allow: /wp-admin/admin-ajax.php
 """
+
+
+# -- hostile and malformed article pages (server faults ``unsafe``, ``embed``, ``deep``…) -------------
+# Each one changes a rendered article page the way an attacker or a broken editor would, adding no
+# text but what ``HOSTILE_TEXT`` names (the paragraphs a parser must keep), so that the article's
+# manifest record stays what the model says, with these exceptions: ``HOSTILE_TEXT`` opens the body
+# text; ``unsafe`` gives the author link a ``javascript:`` URL (the item's ``author.url`` is then
+# null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null).
+HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate")
+DEEP_LEVELS = {"deep": 1000, "toodeep": 3000}  # libxml2 stops at 2048 levels even with huge_tree
+HOSTILE_TEXT = {
+    "unsafe": "甲乙丙丁戊己庚辛壬",
+    "embed": "嵌入之前\n\n嵌入之后\n\n对象之后\n\n未闭合对象之后",
+    "deep": "深处的段落\n\n深处之后的段落",
+    "toodeep": "深处的段落\n\n深处之后的段落",
+    "baddate": "",
+}
+IMPOSSIBLE_DATE = "2021-02-30"
+
+
+def _hostile_block(kind: str, levels: int = 0) -> str:
+    if kind == "unsafe":
+        return (
+            '<!--[if IE]><script>alert("ie")</script><![endif]--><script>alert("script")</script>'
+            '<style>p{background:url("javascript:alert(1)")}</style>'
+            '<p onclick="alert(1)" onmouseover="alert(2)" style="color:red">甲<a href="JavaScript:alert(3)">乙</a>丙'
+            '<a href=" javascript:alert(4)">丁</a><a href="&#106;avascript:alert(5)">戊</a>'
+            '<a href="VBScript:msgbox(6)">己</a><a href="DATA:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==">庚</a>'
+            '<a href="/pd/1.html" onclick="alert(8)">辛</a><a href="&#9;java&#10;script:alert(9)">壬</a>'
+            '<img src="JAVASCRIPT:alert(10)" alt="坏图一" onerror="alert(11)">'
+            '<img src="DATA:image/svg+xml;base64,PHN2Zz48L3N2Zz4=" alt="坏图二"></p>'
+            '<iframe src="javascript:alert(12)"></iframe>'
+            '<form action="javascript:alert(13)"><input type="text" value="x"></form>'
+        )
+    if kind == "embed":
+        return (
+            '<p>嵌入之前</p><embed src="https://v.example.com/a.swf" type="application/x-shockwave-flash">'
+            '<p>嵌入之后</p><object data="https://v.example.com/b.swf"><param name="movie" value="b.swf"></object>'
+            '<p>对象之后</p><object data="https://v.example.com/c.swf"><param name="movie" value="c.swf">'
+            "<p>未闭合对象之后</p>"
+        )
+    if kind in DEEP_LEVELS:
+        half = (levels or DEEP_LEVELS[kind]) // 2
+        return "<div><span>" * half + "<p>深处的段落</p>" + "</span></div>" * half + "<p>深处之后的段落</p>"
+    return ""
+
+
+def render_hostile(corpus: Corpus, base: str, article: Article, kind: str, levels: int = 0) -> str:
+    """The article page with the hostile change ``kind`` (``levels``: how deep ``deep`` nests)."""
+    text = render_article(corpus, base, article)
+    if kind == "baddate":
+        text = re.sub(r'<meta property="article:published_time"[^>]*>\n?', "", text)
+        return re.sub(r"<time>[^<]*</time>", f"<time>{IMPOSSIBLE_DATE}</time>", text, count=1)
+    if kind == "unsafe":
+        text = text.replace(
+            f'<a class="ui-captionStrong" href="{base}/u/{article.author.id}"',
+            '<a class="ui-captionStrong" href=" JavaScript:alert(document.cookie)"',
+        )
+    # Right after the summary (or the opening of the content): the body's first paragraphs.
+    opening = '<div class="article--content grap">\n'
+    at = text.index(opening) + len(opening)
+    if article.summary is not None:
+        at = text.index("</blockquote>", at) + len("</blockquote>")
+    return text[:at] + _hostile_block(kind, levels) + text[at:]

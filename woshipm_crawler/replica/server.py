@@ -15,6 +15,17 @@ Fault spec (all off by default): comma-separated ``name=value``; value is a frac
 - ``interstitial``: article pages answer a "Just a moment..." challenge (503 or 200) until the request
   carries the ``cf_clearance`` cookie the challenge script sets.
 
+Hostile and malformed article pages (``pages.render_hostile``; what each adds is in ``pages.HOSTILE_TEXT``):
+
+- ``unsafe``: ``javascript:``/``vbscript:``/``data:`` links and images in mixed case, behind white space
+  or entities, event handlers, a ``<script>`` in an IE conditional comment, an iframe and a form; the
+  author link is a ``javascript:`` URL.
+- ``embed``: an unclosed ``<embed>`` and ``<object>``s (libxml2 nests what follows inside them).
+- ``deep`` / ``toodeep``: paragraphs inside 1,000 / 3,000 nested ``<div><span>`` (libxml2's limit is 2,048).
+- ``baddate``: the page shows ``2021-02-30`` and has no ``article:published_time``.
+- ``gbk``: the page is sent as GB18030 bytes with ``Content-Type: text/html`` (no charset) and keeps
+  its ``<meta charset="UTF-8">``.
+
 429/503/slow/drop also hit listing pages, the home page and feeds (keyed by path).
 
 - ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
@@ -30,7 +41,8 @@ what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no
 ``check_page`` (page 2 is an anti-bot check, passed by a browser that runs its script),
 ``loop_redirect`` (page 3 redirects to page 1), ``repeat`` (page 3 repeats page 2), ``endless``
 (past the last page, pages of new cards whose articles answer 404, never a 404 page),
-``past_count`` (the same, with a pagination that shows the real page count).
+``past_count`` (the same, with a pagination that shows the real page count), ``bad_ids`` (page 1 opens
+with two cards whose links are no article URL: ``BAD_CARD_LINKS``, an id of 2^63 and a ``javascript:`` URL).
 
 Article redirects (``redirects={id: location}``): that article's page answers 302 to ``location``,
 a path on the replica or an absolute URL (another server: a redirect off the site).
@@ -64,8 +76,11 @@ from woshipm_crawler import site
 from . import pages
 from .corpus import Corpus, unit
 
-LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count")
-FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit")
+LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count", "bad_ids")
+# Card links of the ``bad_ids`` quirk: no article URL a crawler may take (an id past SQLite's integers).
+BAD_CARD_LINKS = (f"/pd/{2**63}.html", "JavaScript:/pd/7.html")
+FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit", "gbk",
+               *pages.HOSTILE_KINDS)
 RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
 RATE_LIMIT_IN_FLIGHT_S = 1.0
@@ -438,6 +453,15 @@ class ReplicaServer:
             return Response(200, pages.render_interstitial(self.clearance_token, "www.woshipm.com").encode("utf-8"))
         if quirk == "loop_redirect" and page == 3:
             return Response(301, b"", headers={"Location": f"{base}{path}"})
+        if quirk == "bad_ids" and page == 1:
+            text = pages.render_listing(corpus, base, kind, slug, page) or ""
+            bad = "".join(
+                f'<article class="postlist-item"><div class="content"><h2 class="post-title"><a href="{href}">'
+                f"坏卡片{n}</a></h2></div></article>"
+                for n, href in enumerate(BAD_CARD_LINKS)
+            )
+            opening = "<template v-if=\"homeTab == 'latest'\">"
+            return Response(200, text.replace(opening, opening + bad, 1).encode("utf-8"))
         if quirk == "repeat" and page == 3:
             return Response(200, (pages.render_listing(corpus, base, kind, slug, 2) or "").encode("utf-8"))
         if quirk in ("endless", "past_count") and page > last:
@@ -513,11 +537,19 @@ class ReplicaServer:
             v2 = self.layout.hits("v2", article_id, seed)
             if v2:
                 self._count("layout:v2")
-            text = pages.render_article(corpus, self.base_url, article, "v2" if v2 else "current")
+            hostile = next((kind for kind in pages.HOSTILE_KINDS if self.faults.hits(kind, article_id, seed)), None)
+            if hostile:
+                self._count(f"fault:{hostile}")
+                text = pages.render_hostile(corpus, self.base_url, article, hostile)
+            else:
+                text = pages.render_article(corpus, self.base_url, article, "v2" if v2 else "current")
             if self.faults.hits("truncate", article_id, seed):
                 self._count("fault:truncate")
                 text = _truncate(text, article_id)
         self._count("articles_served")
+        if self.faults.hits("gbk", article_id, seed):
+            self._count("fault:gbk")
+            return Response(200, text.encode("gb18030"), "text/html", fault_key=article_id, article_id=article_id)
         return Response(200, text.encode("utf-8"), fault_key=article_id, article_id=article_id)
 
     def _internal(self, path: str, query: dict) -> Response:

@@ -302,8 +302,10 @@ class ListingSpider(scrapy.Spider):
         if not self.site.owns(response.url):
             yield from self.listing_failed(response.request, f"answered from {response.url}", "redirected_off_site")
             return
-        page_tree = take_page(response) or parse_page(response.body, response.encoding)
+        page_tree = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
         parsed = parse_listing_page(page_tree, response.url)
+        for href in parsed.rejected:  # an id past SQLite's integers, another scheme: never a crash
+            self.count_failure("bad_card", response.url, f"a card links {href[:200]!r}, which is no article URL")
         if not parsed.cards:
             kind = classify(page_tree)
             reason = render_failure(response) or (kind if kind in ("interstitial", "js_shell") else "empty")
@@ -439,7 +441,8 @@ class ListingSpider(scrapy.Spider):
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
             fields = parse_article_response(
-                response.body, self.site.canonical(response.url), response.encoding, page=take_page(response)
+                response.body, self.site.canonical(response.url), page=take_page(response),
+                content_type=response.headers.get("Content-Type"),
             )
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)

@@ -116,7 +116,7 @@ class CanarySpider(scrapy.Spider):
         self.fail(f"{failure.request.url}: {failure.getErrorMessage()}")
 
     def parse_listing(self, response: Response):
-        page = take_page(response) or parse_page(response.body, response.encoding)
+        page = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
         cards = parse_listing_page(page, response.url).cards
         if not cards:
             self.fail(f"listing {response.url}: no article cards (HTTP {response.status}, "
@@ -134,7 +134,8 @@ class CanarySpider(scrapy.Spider):
             failure = render_failure(response)
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
-            fields = parse_article_response(response.body, url, response.encoding, page=take_page(response))
+            fields = parse_article_response(response.body, url, page=take_page(response),
+                                            content_type=response.headers.get("Content-Type"))
         except ArticlePageError as error:
             # Nothing was read: every field fails with the page. A changed layout names the parts it lacks.
             logger.error("%s article %s not parsed: %s", PREFIX, url, error)
