@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from woshipm_crawler import text
-from woshipm_crawler.state import Outcome, StateStore, WalkStart, emission_key, jsonl_has
+from woshipm_crawler.state import SCHEMA_VERSION, Outcome, StateStore, WalkStart, emission_key, jsonl_has
 
 
 def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
@@ -42,7 +42,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
