@@ -214,3 +214,43 @@ def test_a_state_on_a_read_only_path_says_what_to_do(replica, tmp_path):
     assert "set WOSHIPM_STATE_PATH to a writable place" in errors[0]
     assert "Traceback" not in crawl.log and "AttributeError" not in crawl.log
 
+
+
+def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pending(tmp_path, caplog):
+    """No retry can make a refused slug a path: the run names the article and fails, every run, until
+    the parser (or the slug rule) is fixed; the article is in the state and the JSONL meanwhile."""
+    from types import SimpleNamespace
+
+    from scrapy.settings import Settings
+    from scrapy.statscollectors import MemoryStatsCollector
+    from scrapy.utils.test import get_crawler
+
+    from woshipm_crawler.pipelines import LibraryPipeline, StatePipeline
+    from woshipm_crawler.text import content_hash
+
+    def item(article_id: int, category: str) -> dict:
+        return {"id": article_id, "url": f"https://www.woshipm.com/{category}/{article_id}.html",
+                "category": category, "title": f"标题{article_id}", "published": "2024-05-01T10:00:00+08:00",
+                "body_text": f"正文{article_id}", "body_markdown": f"正文{article_id}",
+                "content_hash": content_hash(f"正文{article_id}"), "crawled_at": "2024-06-01T00:00:00Z"}
+
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        state = SimpleNamespace(store=store, job="job-1", failure=None, recovered=[])
+        crawler = SimpleNamespace(stats=MemoryStatsCollector(get_crawler()), get_item_pipeline=lambda cls: state,
+                                  spider=SimpleNamespace(listings=[]))
+        library = LibraryPipeline(Settings({"WOSHIPM_EXPORT_DIR": str(tmp_path)}))
+        library.crawler = crawler
+        owner = StatePipeline(Settings())
+        owner.crawler, owner.__dict__["store"], owner.__dict__["job"] = crawler, store, "job-1"
+        for article in (item(1, "pd"), item(2, "Bad Slug/..")):
+            library.process_item({**article, "duplicate_of": store.commit_item(article, "job-1").duplicate_of})
+        library.close_spider()
+        owner.finish()
+        stats = crawler.stats.get_stats()
+    assert stats["woshipm/failed/markdown"] == 1 and stats["woshipm/pending/library"] == 1
+    # (no JSONL pipeline here: both lines are pending too)
+    assert stats["woshipm/pending_outputs"].endswith("; library 1 (https://www.woshipm.com/Bad Slug/../2.html)")
+    assert "close_failure" not in str(stats)
+    refused = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and "2.html" in r.getMessage()]
+    assert refused and "invalid category slug: 'Bad Slug/..'" in refused[0]
+    assert (tmp_path / "markdown/articles/pd/2024/05/1.md").read_text(encoding="utf-8").startswith("# 标题1")

@@ -44,7 +44,7 @@ from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.report import PENDING_KEY
+from woshipm_crawler.report import CLOSE_FAILURE_KEY, PENDING_KEY
 from woshipm_crawler.state import (
     HEARTBEAT_S,
     BadId,
@@ -84,6 +84,18 @@ class _Pipeline:
     @property
     def state(self) -> StatePipeline:
         return self.crawler.get_item_pipeline(StatePipeline)
+
+    def close_spider(self):
+        """``finish``, with an error there logged and failing the run (Scrapy would log it and carry
+        on, and the summary would say ok)."""
+        try:
+            self.finish()
+        except Exception as error:
+            logger.exception("%s could not finish: %s", type(self).__name__, error)
+            self.crawler.stats.set_value(CLOSE_FAILURE_KEY, f"{type(self).__name__}: {error}")
+
+    def finish(self) -> None:
+        """What the pipeline does when the spider closes."""
 
     @property
     def state_usable(self) -> bool:
@@ -170,7 +182,7 @@ class StatePipeline(_Pipeline):
         self.crawler.stats.inc_value(f"woshipm/state/{result.outcome.value}")
         return item
 
-    def close_spider(self):
+    def finish(self):
         if "store" not in self.__dict__:
             return  # the run stopped before it used the state (a bad argument, an unusable state)
         keys = [listing.key for listing in getattr(self.crawler.spider, "listings", [])]
@@ -250,7 +262,7 @@ class LibraryPipeline(_Pipeline):
         if swept:
             logger.warning("Markdown library: removed %d temp file(s) a killed run left behind", swept)
 
-    def close_spider(self):
+    def finish(self):
         """Write what is still pending (recovered versions, re-flags), sync, clear the library marks.
         A file that failed in this run is not tried again before the next run."""
         if not self.state_usable:
@@ -303,7 +315,7 @@ class JsonlPipeline(_Pipeline):
     def process_item(self, item):
         return item  # written at the end, from the state (see the module docstring)
 
-    def close_spider(self):
+    def finish(self):
         if not self.state_usable:
             return
         store, job = self.state.store, self.state.job

@@ -27,6 +27,7 @@ OUTCOME_KEY = "woshipm/outcome"  # "ok" or "FAILED", set when the spider closes
 EXIT_CODE_KEY = "woshipm/exit_code"
 # What the run could not write (set by the state's owner when it closes): the run is FAILED.
 PENDING_KEY = "woshipm/pending_outputs"
+CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -88,6 +89,8 @@ class CrawlReport:
         get = self.stats.get_value
         if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
             return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
+        if get(CLOSE_FAILURE_KEY):
+            return "FAILED", f"the run could not finish its outputs: {get(CLOSE_FAILURE_KEY)}"
         if get(PENDING_KEY):
             return "FAILED", (
                 f"outputs not written, pending for the next run (fix the cause: a full disk? a read-only "

@@ -610,11 +610,12 @@ class StateStore:
         ]
 
     def article_row(self, article_id: int) -> dict | None:
-        """The bookkeeping columns of an article (first/last seen, version, exported, claim)."""
+        """The bookkeeping columns of an article (first/last seen, version, output marks, claim)."""
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, url, category, published, first_seen, last_seen, content_hash, duplicate_of, "
-                "version, exported, claim_job, claim_pid, claim_host, claim_at FROM articles WHERE id = ?",
+                "version, exported, library_exported, claim_job, claim_pid, claim_host, claim_at "
+                "FROM articles WHERE id = ?",
                 (article_id,),
             )
             row = cur.fetchone()
