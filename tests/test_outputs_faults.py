@@ -254,3 +254,26 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
     refused = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and "2.html" in r.getMessage()]
     assert refused and "invalid category slug: 'Bad Slug/..'" in refused[0]
     assert (tmp_path / "markdown/articles/pd/2024/05/1.md").read_text(encoding="utf-8").startswith("# 标题1")
+
+
+def test_an_export_that_fills_the_disk_fails_in_one_line_and_leaves_no_temp_file(tmp_path):
+    from woshipm_crawler.text import content_hash
+
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        for article_id in range(1, 41):
+            body = f"正文{article_id}" * 2000
+            store.commit_item({"id": article_id, "url": f"https://www.woshipm.com/pd/{article_id}.html",
+                               "category": "pd", "title": f"标题{article_id}", "published": "2024-05-01T10:00:00+08:00",
+                               "body_text": body, "content_hash": content_hash(body)}, "job-1")
+    with small_fs(tmp_path / "small", "64k") as small:
+        out = small / "dataset.jsonl"
+        out.write_bytes(b"the previous export\n")
+        export = subprocess.run(
+            [sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path), "--out", str(out),
+             "--no-markdown"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        )
+        left = sorted(path.name for path in small.iterdir())
+        previous = out.read_bytes()
+    assert export.returncode == 1, export.stderr
+    assert export.stderr.splitlines() == [f"export failed, {out} left as it was: [Errno 28] No space left on device"]
+    assert left == ["dataset.jsonl"] and previous == b"the previous export\n"  # the old file, no temp file
