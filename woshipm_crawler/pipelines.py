@@ -270,8 +270,9 @@ class LibraryPipeline(_Pipeline):
         store, job = self.state.store, self.state.job
         done = [
             (pending.id, pending.version)
-            for pending in store.iter_pending(job, "library")
-            if pending.key in self.written or (pending.key not in self.failed and self.write(pending.item))
+            for pending in store.pending_keys(job, "library")
+            if pending.key in self.written
+            or (pending.key not in self.failed and self.write(store.get_item(pending.id)))
         ]
         if self.failed:
             logger.error(

@@ -880,6 +880,21 @@ class StateStore:
                 return
             last = rows[-1][0]
 
+    def pending_keys(self, job: str, kind: str, batch: int = 1000) -> Iterator[Claimed]:
+        """``iter_pending`` without loading the items: (id, version, emission key), by id."""
+        column = _DONE_COLUMN[kind]
+        last = -(1 << 63)
+        while True:
+            rows = self._read(
+                "SELECT id, version, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of "
+                f"FROM articles WHERE {column} < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
+                (job, last, batch),
+            )
+            yield from (Claimed(i, v, (i, h, c, d), job) for i, v, h, c, d in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
     def _pending(self, rows: Sequence[tuple[int, int, str | None, str]]) -> list[Pending]:
         items = self._items([(row[0], row[3]) for row in rows])
         return [Pending(i, v, item, emission_key(item), c) for (i, v, c, _), item in zip(rows, items, strict=True)]
