@@ -867,30 +867,28 @@ class StateStore:
     def iter_pending(self, job: str, kind: str = "jsonl", batch: int = 200) -> Iterator[Pending]:
         """The versions ``job`` holds whose ``kind`` output is pending, by id, read in batches (a first
         crawl has them all)."""
-        column = _DONE_COLUMN[kind]
-        last = -(1 << 63)
-        while True:
-            rows = self._read(
-                "SELECT id, version, claim_job, item_json FROM articles "
-                f"WHERE {column} < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
-                (job, last, batch),
-            )
+        for rows in self._paged(
+            f"SELECT id, version, claim_job, item_json FROM articles WHERE {_DONE_COLUMN[kind]} < version "
+            "AND claim_job = ?", (job,), batch
+        ):
             yield from self._pending(rows)
-            if len(rows) < batch:
-                return
-            last = rows[-1][0]
 
     def pending_keys(self, job: str, kind: str, batch: int = 1000) -> Iterator[Claimed]:
         """``iter_pending`` without loading the items: (id, version, emission key), by id."""
-        column = _DONE_COLUMN[kind]
+        for rows in self._paged(
+            "SELECT id, version, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of "
+            f"FROM articles WHERE {_DONE_COLUMN[kind]} < version AND claim_job = ?", (job,), batch
+        ):
+            yield from (Claimed(i, v, (i, h, c, d), job) for i, v, h, c, d in rows)
+
+    def _paged(self, sql: str, params: tuple, batch: int) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` (a SELECT of articles with a WHERE, the id first) a page at a time, by id:
+        no read transaction stays open."""
         last = -(1 << 63)
         while True:
-            rows = self._read(
-                "SELECT id, version, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of "
-                f"FROM articles WHERE {column} < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
-                (job, last, batch),
-            )
-            yield from (Claimed(i, v, (i, h, c, d), job) for i, v, h, c, d in rows)
+            rows = self._read(f"{sql} AND id > ? ORDER BY id LIMIT ?", (*params, last, batch))
+            if rows:
+                yield rows
             if len(rows) < batch:
                 return
             last = rows[-1][0]
