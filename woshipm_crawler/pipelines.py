@@ -218,12 +218,15 @@ class MarkdownPipeline(_Pipeline):
 
 
 class LibraryPipeline(_Pipeline):
+    """Each article's library file as it comes; at the end, the versions still pending (recovered from
+    a gone run, re-flagged), then their library marks cleared once the files are synced."""
+
     def __init__(self, settings) -> None:
         if not settings.getbool("WOSHIPM_LIBRARY_ENABLED", True):
             raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         super().__init__(settings)
         # The state gives each article's previous path: no scan of the library (it grows with it).
-        # Files are synced once, before the run marks its versions written (JsonlPipeline).
+        # Files are synced once, before their marks are cleared (finish).
         self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
         self.changed = 0
         self.written: set[tuple] = set()  # emission keys of the files this run wrote
@@ -323,7 +326,7 @@ class JsonlPipeline(_Pipeline):
         recovered = {pending.key for pending in self.state.recovered}
         # A recovered version whose line a killed run did write must not get a second one.
         present = jsonl_has(sorted(self.dir.glob("*.jsonl")), recovered) if recovered else set()
-        os.sync()  # the library files this run wrote reach the disk before any version is marked written
+        os.sync()  # the state's commits reach the disk before any line of theirs is marked written
         fd, written, unsynced, batch, whole = None, 0, 0, [], 0
         try:
             for pending in store.iter_pending(job, "jsonl"):

@@ -30,7 +30,7 @@ versions      one row per version: hash, duplicate_of, job, time; ``item_json`` 
 listings      (id, listing) first/last seen: recorded as each listing page is parsed, and the one
               source of an item's ``listings`` in every output
 exports       (id, kind) -> path of written files ('markdown', ...)
-emissions     (id, version) -> job and time the outputs of that version were written
+emissions     (id, version) -> job and time the JSONL line of that version was written
 minhash...    the near-duplicate graph (``woshipm_crawler.dedupe.SCHEMA``)
 
 One transaction per listing page (``record_listing_page``: memberships, new frontier rows, the walk's
