@@ -277,3 +277,25 @@ def test_an_export_that_fills_the_disk_fails_in_one_line_and_leaves_no_temp_file
     assert export.returncode == 1, export.stderr
     assert export.stderr.splitlines() == [f"export failed, {out} left as it was: [Errno 28] No space left on device"]
     assert left == ["dataset.jsonl"] and previous == b"the previous export\n"  # the old file, no temp file
+
+
+def test_torn_tails_are_cut_back_to_the_last_whole_line_unless_a_live_run_writes_the_file(tmp_path, caplog):
+    import fcntl
+
+    from woshipm_crawler.pipelines import cut_torn_tails
+
+    line = b'{"id":1,"title":"' + "长".encode() * 40000 + b'"}\n'  # longer than the chunk read back
+    torn, whole, only_torn, live = (tmp_path / f"{name}.jsonl" for name in ("torn", "whole", "only", "live"))
+    torn.write_bytes(line + line + b'{"id":3,"ti')
+    whole.write_bytes(line)
+    only_torn.write_bytes(b'{"id":3,"ti')
+    live.write_bytes(line + b'{"id":3,"ti')
+    with open(live, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)  # as the JSONL pipeline holds it while it writes
+        cut_torn_tails([torn, whole, only_torn, live])
+    assert torn.read_bytes() == line + line and whole.read_bytes() == line and only_torn.read_bytes() == b""
+    assert live.read_bytes() == line + b'{"id":3,"ti'
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"JSONL feed: {path} ended in a torn line (a full disk?): cut 11 byte(s) back to its last "
+                        "whole line; those articles are still pending and are written again"
+                        for path in (torn, only_torn)]

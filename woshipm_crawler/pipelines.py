@@ -30,6 +30,7 @@ opens, and the crawl stops there (finish reason ``state_error``); no component t
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from functools import cached_property
@@ -334,6 +335,7 @@ class JsonlPipeline(_Pipeline):
                     if fd is None:
                         self.dir.mkdir(parents=True, exist_ok=True)
                         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                        fcntl.flock(fd, fcntl.LOCK_EX)  # no other run's start cuts this file's tail meanwhile
                     write_all(fd, (item_json(pending.item) + "\n").encode("utf-8"))
                     whole = os.lseek(fd, 0, os.SEEK_CUR)
                     written += 1
@@ -383,10 +385,15 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 def cut_torn_tails(paths, tail: int = 1 << 16) -> None:
-    """Cut each JSONL file whose last line is torn (no newline at its end) back to its last whole line."""
+    """Cut each JSONL file whose last line is torn (no newline at its end) back to its last whole line.
+    A file a live run is writing (it holds its lock) is left alone."""
     for path in paths:
         try:
             with open(path, "rb+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
                 size = handle.seek(0, os.SEEK_END)
                 if not size:
                     continue
