@@ -299,3 +299,28 @@ def test_torn_tails_are_cut_back_to_the_last_whole_line_unless_a_live_run_writes
     assert warnings == [f"JSONL feed: {path} ended in a torn line (a full disk?): cut 11 byte(s) back to its last "
                         "whole line; those articles are still pending and are written again"
                         for path in (torn, only_torn)]
+
+
+def test_a_pipeline_that_cannot_finish_turns_the_summary_to_failed(caplog):
+    """Scrapy logs an error raised when a pipeline closes and carries on: the summary would say ok."""
+    from types import SimpleNamespace
+
+    from scrapy.settings import Settings
+    from scrapy.statscollectors import MemoryStatsCollector
+    from scrapy.utils.test import get_crawler
+
+    from woshipm_crawler.pipelines import StatePipeline
+    from woshipm_crawler.report import CrawlReport
+
+    crawler = SimpleNamespace(stats=MemoryStatsCollector(get_crawler()), settings=Settings())
+    owner = StatePipeline(Settings())
+    owner.crawler = crawler
+    owner.finish = lambda: (_ for _ in ()).throw(OverflowError("Python int too large to convert to SQLite INTEGER"))
+    owner.close_spider()
+    verdict, why = CrawlReport(crawler, progress=False).outcome("finished")
+    assert verdict == "FAILED"
+    assert why == ("the run could not finish its outputs: StatePipeline: Python int too large to convert to "
+                   "SQLite INTEGER")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "StatePipeline could not finish: Python int too large to convert to SQLite INTEGER"
+    ]
