@@ -229,6 +229,16 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
         StateStore(corrupt)
     with pytest.raises(StateError, match="cannot write the state file .*set WOSHIPM_STATE_PATH"):
         StateStore(tmp_path / "missing-dir" / "state.sqlite3")
+    odd = tmp_path / "odd.sqlite3"  # says schema 1, but is not what schema 1 was
+    with sqlite3.connect(odd) as raw:
+        raw.execute("CREATE TABLE other (x)")
+        raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 3 .*move it aside"):
+        StateStore(odd)
+    with sqlite3.connect(odd) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was
+    raw.close()
 
 
 def test_set_duplicate_of_makes_a_new_pending_version(store):

@@ -428,11 +428,18 @@ class StateStore:
                 )
             fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX
             steps = [fresh] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
-            for script in steps:
-                # Statement by statement: executescript() would COMMIT our transaction first.
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            try:
+                for script in steps:
+                    # Statement by statement: executescript() would COMMIT our transaction first.
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+            except sqlite3.OperationalError as error:  # rolled back: the file is as it was
+                raise StateError(
+                    f"{self.path} has schema {version}, which cannot be migrated to {SCHEMA_VERSION} ({error}): "
+                    "move it aside and run again (a new state crawls everything again), or use the "
+                    "woshipm_crawler version that wrote it"
+                ) from error
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing --------------------------------------------------------------------------------
