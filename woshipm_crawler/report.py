@@ -175,6 +175,9 @@ class CrawlReport:
         stats_file = self.crawler.settings.get("WOSHIPM_STATS_FILE")
         if stats_file:  # for schedulers and tests: the run's stats as JSON, written whole
             data = {**self.stats.get_stats(), "finish_reason": reason}
-            atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
+            try:
+                atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
+            except OSError as error:
+                logger.error("%s stats file %s not written: %s", SUMMARY_PREFIX, stats_file, error)
         if verdict == "FAILED":
             logger.error("%s run FAILED: %s", SUMMARY_PREFIX, why)
