@@ -230,8 +230,10 @@ class LibraryPipeline(_Pipeline):
         # Files are synced once, before their marks are cleared (finish).
         self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
         self.changed = 0
-        self.written: set[tuple] = set()  # emission keys of the files this run wrote
-        self.failed: set[tuple] = set()  # ... and of those it could not write
+        # hash(emission key) of the files this run wrote, and of those it could not write: an int
+        # per article, not the key's strings (a first crawl has them all).
+        self.written: set[int] = set()
+        self.failed: set[int] = set()
 
     def process_item(self, item):
         self.write(ItemAdapter(item).asdict())
@@ -248,12 +250,12 @@ class LibraryPipeline(_Pipeline):
                 self.crawler.stats.inc_value("woshipm/markdown_written")
             store.set_export_path(item["id"], "markdown", str(article_path(item)))
         except (OSError, ValueError) as error:
-            self.failed.add(emission_key(item))
+            self.failed.add(hash(emission_key(item)))
             self.crawler.stats.inc_value("woshipm/failed/markdown")
             log = logger.error if len(self.failed) == 1 or isinstance(error, ValueError) else logger.debug
             log("Markdown library: %s not written under %s: %s", item.get("url"), self.library.root, error)
             return False
-        self.written.add(emission_key(item))
+        self.written.add(hash(emission_key(item)))
         return True
 
     def open_spider(self):
@@ -275,8 +277,8 @@ class LibraryPipeline(_Pipeline):
         done = [
             (pending.id, pending.version)
             for pending in store.pending_keys(job, "library")
-            if pending.key in self.written
-            or (pending.key not in self.failed and self.write(store.get_item(pending.id)))
+            if hash(pending.key) in self.written
+            or (hash(pending.key) not in self.failed and self.write(store.get_item(pending.id)))
         ]
         if self.failed:
             logger.error(
