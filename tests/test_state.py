@@ -211,7 +211,7 @@ def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store
     )
     assert [card_id for card_id, _ in fate.fetch] == [5]
     assert fate.rejected == ((huge, "https://x/huge.html"), ("12a", "https://x/12a.html"))
-    for bad in (huge, 0, -1, "9223372036854775808", None):
+    for bad in (huge, 0, -1, "9223372036854775808", None, True, 1.5):
         with pytest.raises(BadId, match="article id"):
             store.commit_item(make_item(1, id=bad), "job-1")
     assert store.commit_item(make_item(MAX_ID), "job-1").outcome is Outcome.NEW  # the largest that fits

@@ -179,8 +179,9 @@ CREATE INDEX IF NOT EXISTS listings_by_listing ON listings(listing, id);
 )
 
 # Kept apart from _SCHEMA: a schema-1 file gets _SCHEMA (1 -> 2) before it has the column.
-_LIBRARY_PENDING_INDEX = "CREATE INDEX IF NOT EXISTS articles_library_pending ON articles(id) " \
-    "WHERE library_exported < version"
+_LIBRARY_PENDING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS articles_library_pending ON articles(id) WHERE library_exported < version"
+)
 OUTPUT_KINDS = ("jsonl", "library")
 _DONE_COLUMN = {"jsonl": "exported", "library": "library_exported"}
 _ANY_PENDING = "(exported < version OR library_exported < version)"
@@ -343,6 +344,8 @@ class BadId(ValueError):
 def article_id_of(value: Any) -> int:
     """``value`` as a storable article id, or ``BadId``."""
     try:
+        if isinstance(value, bool):
+            raise TypeError
         article_id = int(value)
     except (TypeError, ValueError):
         raise BadId(f"article id {value!r} is not an integer") from None
@@ -359,9 +362,7 @@ def state_error(path: str, error: Exception) -> StateError:
             f"the state file {path} is corrupt ({text}): move it aside (or restore a backup) and run again; "
             "a new state starts from scratch and crawls everything again"
         )
-    if isinstance(error, (sqlite3.OperationalError, OSError)) and (
-        "unable to open" in text or "readonly" in text or "read-only" in text.lower() or isinstance(error, OSError)
-    ):
+    if isinstance(error, OSError) or "unable to open" in text or "readonly" in text:
         return StateError(
             f"cannot write the state file {path} ({text}): make it and its directory writable, "
             "or set WOSHIPM_STATE_PATH to a writable place"
