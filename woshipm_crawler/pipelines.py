@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from functools import cached_property
 from pathlib import Path
 
@@ -141,7 +142,11 @@ class StatePipeline(_Pipeline):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             store = StateStore(path, library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True))
-            store.begin_run(self.job)
+            try:
+                store.begin_run(self.job)
+            except sqlite3.Error as error:
+                store.close()
+                raise state_error(str(path), error) from error
         except (StateError, OSError) as error:
             self.failure = str(error) if isinstance(error, StateError) else str(state_error(path, error))
             logger.error("State: %s", self.failure)
