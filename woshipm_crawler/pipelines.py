@@ -30,6 +30,7 @@ opens, and the crawl stops there (finish reason ``state_error``); no component t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -145,7 +146,8 @@ class StatePipeline(_Pipeline):
             try:
                 store.begin_run(self.job)
             except sqlite3.Error as error:
-                store.close()
+                with contextlib.suppress(sqlite3.Error):
+                    store.close()
                 raise state_error(str(path), error) from error
         except (StateError, OSError) as error:
             self.failure = str(error) if isinstance(error, StateError) else str(state_error(path, error))
