@@ -10,7 +10,17 @@ import sqlite3
 import pytest
 
 from woshipm_crawler import text
-from woshipm_crawler.state import Outcome, StateStore, WalkStart, emission_key, jsonl_has
+from woshipm_crawler.state import (
+    MAX_ID,
+    SCHEMA_VERSION,
+    BadId,
+    Outcome,
+    StateError,
+    StateStore,
+    WalkStart,
+    emission_key,
+    jsonl_has,
+)
 
 
 def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
@@ -42,7 +52,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -141,6 +151,94 @@ def test_export_paths_and_mark_exported(store):
     assert store.set_export_path(1, "markdown", "library/x/1.md") == "library/ai/1.md"
     with pytest.raises(KeyError):
         store.mark_exported(404, 1)
+
+
+def test_each_output_has_its_own_pending_mark(store):
+    store.commit_item(make_item(1), "job-1")
+    store.commit_item(make_item(2), "job-1")
+    assert [p.id for p in store.iter_pending("job-1", "jsonl")] == [1, 2]
+    assert [p.id for p in store.iter_pending("job-1", "library")] == [1, 2]
+    store.mark_exported_many([(1, 1), (2, 1)], "job-1", ("jsonl",))  # the JSONL lines are out, not the files
+    assert list(store.iter_pending("job-1", "jsonl")) == []
+    assert [p.id for p in store.iter_pending("job-1", "library")] == [1, 2]
+    assert [p.id for p in store.pending_exports()] == [1, 2]
+    assert store.article_row(1)["claim_job"] == "job-1"  # the writer holds it until every output is out
+    assert store.pending_outputs("job-1") == {"library": (2, [make_item(1)["url"], make_item(2)["url"]])}
+    assert store.emissions(1)[0][:2] == (1, "job-1")  # a JSONL line is an emission
+    store.mark_exported_many([(1, 1)], "job-1", ("library",))
+    row = store.article_row(1)
+    assert (row["exported"], row["library_exported"], row["claim_job"]) == (1, 1, None)
+    assert store.pending_outputs("job-1") == {"library": (1, [make_item(2)["url"]])}
+    # a run that ended with an output pending is gone: the next run takes the rest over
+    assert [c.id for c in store.claim_pending("job-2")] == [2]
+    assert [p.id for p in store.iter_pending("job-2", "library")] == [2]
+    assert list(store.iter_pending("job-2", "jsonl")) == []  # its line is written: never twice
+
+
+def test_a_store_without_a_library_owes_only_the_jsonl(tmp_path):
+    with StateStore(tmp_path / "state.sqlite3", library=False) as store:
+        store.commit_item(make_item(1), "job-1")
+        store.set_duplicate_of(1, 5, "job-1")
+        assert store.pending_outputs("job-1") == {"jsonl": (1, [make_item(1)["url"]])}
+        store.mark_exported_many([(1, 2)], "job-1", ("jsonl",))
+        assert store.pending_exports() == [] and store.article_row(1)["claim_job"] is None
+
+
+def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.commit_item(make_item(1), "job-1")
+        store.commit_item(make_item(2), "job-1")
+        store.mark_exported(1, 1)
+    with sqlite3.connect(path) as raw:  # back to schema 2: one mark for both outputs
+        raw.execute("DROP INDEX articles_library_pending")
+        raw.execute("ALTER TABLE articles DROP COLUMN library_exported")
+        raw.execute("PRAGMA user_version = 2")
+    raw.close()
+    with StateStore(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert [(r["exported"], r["library_exported"]) for r in map(store.article_row, (1, 2))] == [(1, 1), (0, 0)]
+        assert [p.id for p in store.pending_exports()] == [2]
+
+
+def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store):
+    store.begin_run("job-1")
+    store.begin_walk("category:pd", "job-1")
+    huge = 2**63
+    fate = store.record_listing_page(
+        "category:pd", "job-1", [(5, "https://www.woshipm.com/pd/5.html"), (huge, "https://x/huge.html"),
+                                 ("12a", "https://x/12a.html")], next_page=2
+    )
+    assert [card_id for card_id, _ in fate.fetch] == [5]
+    assert fate.rejected == ((huge, "https://x/huge.html"), ("12a", "https://x/12a.html"))
+    for bad in (huge, 0, -1, "9223372036854775808", None, True, 1.5):
+        with pytest.raises(BadId, match="article id"):
+            store.commit_item(make_item(1, id=bad), "job-1")
+    assert store.commit_item(make_item(MAX_ID), "job-1").outcome is Outcome.NEW  # the largest that fits
+    store.commit_item(make_item(5), "job-1")
+    # what a run's end reads works, every later run too
+    assert store.frontier_counts()["given_up"] == 0 and store.cross_listed(["category:pd"]) == 0
+    assert [p.id for p in store.iter_pending("job-1")] == [5, MAX_ID]
+    assert store.known_ids() == {5, MAX_ID}
+
+
+def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StateError, match=r"corrupt\.sqlite3 is corrupt .*move it aside"):
+        StateStore(corrupt)
+    with pytest.raises(StateError, match="cannot write the state file .*set WOSHIPM_STATE_PATH"):
+        StateStore(tmp_path / "missing-dir" / "state.sqlite3")
+    odd = tmp_path / "odd.sqlite3"  # says schema 1, but is not what schema 1 was
+    with sqlite3.connect(odd) as raw:
+        raw.execute("CREATE TABLE other (x)")
+        raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 3 .*move it aside"):
+        StateStore(odd)
+    with sqlite3.connect(odd) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was
+    raw.close()
 
 
 def test_set_duplicate_of_makes_a_new_pending_version(store):

@@ -17,24 +17,21 @@ from pathlib import Path
 from woshipm_crawler.items import item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
 from woshipm_crawler.outputs.dataset import dataset_items
-from woshipm_crawler.state import StateStore
+from woshipm_crawler.state import StateError, StateStore
+from woshipm_crawler.util import AtomicFile
 
 
 def export_dataset(state_path: Path, out: Path, library_root: Path | None) -> int:
     """Write every stored article to ``out`` (and the library); returns the number of articles."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     library = MarkdownLibrary(library_root) if library_root is not None else None
     count = 0
-    with StateStore(state_path) as store, open(tmp, "w", encoding="utf-8") as handle:
+    # AtomicFile: a failure (a full disk, a bad item) leaves the old file and no temp file behind.
+    with StateStore(state_path) as store, AtomicFile(out) as handle:
         for item in dataset_items(store):
-            handle.write(item_json(item) + "\n")
+            handle.write((item_json(item) + "\n").encode("utf-8"))
             if library is not None:
                 library.write(item)
             count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
     if library is not None:
         library.rebuild_indexes()
     return count
@@ -55,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out) if args.out else export_dir / "dataset.jsonl"
     library = None if args.no_markdown else export_dir / LIBRARY_SUBDIR
-    count = export_dataset(state, out, library)
+    try:
+        count = export_dataset(state, out, library)
+    except (StateError, OSError) as error:
+        print(f"export failed, {out} left as it was: {error}", file=sys.stderr)
+        return 1
     print(f"{count} articles -> {out}" + (f" and {library}/" if library else ""))
     return 0
 

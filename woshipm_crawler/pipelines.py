@@ -18,28 +18,52 @@ listings walked after the article was fetched. Until then the versions wait in t
 outputs; a run killed before its end leaves them there, and the next run's recovery writes them
 (once: it checks the JSONL files first). Every article thus lands exactly once in the state, the
 library and the union of JSONL files, whatever moment a crash picks.
+
+Each output has its own pending mark (``woshipm_crawler.state``: 'jsonl', 'library'), cleared only
+once that output is written and synced. An output that fails (a full disk, a read-only directory)
+stays pending: the run says FAILED and names it, and the next run writes it. A JSONL file whose
+last line a full disk cut short is cut back to its last whole line when the next run starts.
+
+A state that cannot be used (corrupt, read-only, of a newer schema) is one ERROR line when the run
+opens, and the crawl stops there (finish reason ``state_error``); no component touches it after.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import sqlite3
 from functools import cached_property
 from pathlib import Path
 
 from itemadapter import ItemAdapter
 from scrapy import signals
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 from twisted.internet import task
 
 from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.state import HEARTBEAT_S, Claimed, Pending, StateStore, jsonl_has
+from woshipm_crawler.report import CLOSE_FAILURE_KEY, PENDING_KEY
+from woshipm_crawler.state import (
+    HEARTBEAT_S,
+    BadId,
+    Claimed,
+    Pending,
+    StateError,
+    StateStore,
+    emission_key,
+    jsonl_has,
+    state_error,
+)
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
 
 logger = logging.getLogger(__name__)
+
+STATE_ERROR_REASON = "state_error"  # the finish reason of a run whose state cannot be used
 
 
 def export_dir(settings) -> Path:
@@ -63,6 +87,23 @@ class _Pipeline:
     @property
     def state(self) -> StatePipeline:
         return self.crawler.get_item_pipeline(StatePipeline)
+
+    def close_spider(self):
+        """``finish``, with an error there logged and failing the run (Scrapy would log it and carry
+        on, and the summary would say ok)."""
+        try:
+            self.finish()
+        except Exception as error:
+            logger.exception("%s could not finish: %s", type(self).__name__, error)
+            self.crawler.stats.set_value(CLOSE_FAILURE_KEY, f"{type(self).__name__}: {error}")
+
+    def finish(self) -> None:
+        """What the pipeline does when the spider closes."""
+
+    @property
+    def state_usable(self) -> bool:
+        """False when the state could not be opened: the run is stopping, nothing is written."""
+        return self.state.failure is None
 
 
 class ValidatePipeline(_Pipeline):
@@ -91,12 +132,28 @@ class StatePipeline(_Pipeline):
         spider = self.crawler.spider
         return getattr(spider, "_job", None) or f"{spider.name}-{utc_stamp(COMPACT_STAMP_FORMAT)}-{os.getpid()}"
 
+    failure: str | None = None  # why the state cannot be used (said once, when the run opened)
+
     @cached_property
     def store(self) -> StateStore:
+        """The open store; ``CloseSpider('state_error')`` for everyone if it cannot be opened."""
+        if self.failure is not None:
+            raise CloseSpider(STATE_ERROR_REASON)
         path = state_path(self.settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = StateStore(path)
-        store.begin_run(self.job)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store = StateStore(path, library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True))
+            try:
+                store.begin_run(self.job)
+            except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    store.close()
+                raise state_error(str(path), error) from error
+        except (StateError, OSError) as error:
+            self.failure = str(error) if isinstance(error, StateError) else str(state_error(path, error))
+            logger.error("State: %s", self.failure)
+            self.crawler.stats.set_value("woshipm/stop_message", self.failure)
+            raise CloseSpider(STATE_ERROR_REASON) from None
         signed = store.sign_unsigned()
         if signed:
             logger.info("State: signed %d stored article(s) for near-duplicate detection", signed)
@@ -113,12 +170,18 @@ class StatePipeline(_Pipeline):
         return recovered
 
     def open_spider(self):
-        self.recovered  # noqa: B018 - claimed before any new version, so the count is the dead run's
+        # Claimed before any new version, so the count is the dead run's. A state that cannot be
+        # opened stops the crawl here (CloseSpider), before the spider asks for it.
+        self.recovered  # noqa: B018
 
     def process_item(self, item):
         adapter = ItemAdapter(item)
         signature = dedupe.signature(adapter["body_text"])
-        result = self.store.commit_item(adapter.asdict(), self.job, signature=signature)
+        try:
+            result = self.store.commit_item(adapter.asdict(), self.job, signature=signature)
+        except BadId as error:
+            self.crawler.stats.inc_value("woshipm/failed/bad_id")
+            raise DropItem(f"Failed (bad_id): {adapter.get('url')} — {error}") from None
         adapter["duplicate_of"] = result.duplicate_of
         adapter["listings"] = sorted(self.store.listings(adapter["id"]))
         if not result.emit:
@@ -127,15 +190,25 @@ class StatePipeline(_Pipeline):
         self.crawler.stats.inc_value(f"woshipm/state/{result.outcome.value}")
         return item
 
-    def close_spider(self):
+    def finish(self):
         if "store" not in self.__dict__:
-            return  # the run stopped before it used the state (a bad argument)
+            return  # the run stopped before it used the state (a bad argument, an unusable state)
         keys = [listing.key for listing in getattr(self.crawler.spider, "listings", [])]
         stats = self.crawler.stats
         if keys:
             stats.set_value("woshipm/articles_cross_listed", self.store.cross_listed(keys))
         for state, count in self.store.frontier_counts().items():
             stats.set_value(f"woshipm/frontier/{state}", count)
+        # Runs after the output pipelines close (Scrapy closes pipelines in reverse order).
+        owed = self.store.pending_outputs(self.job)
+        for kind, (count, _) in owed.items():
+            stats.set_value(f"woshipm/pending/{kind}", count)
+        if owed:
+            stats.set_value(
+                PENDING_KEY,
+                "; ".join(f"{kind} {count} ({', '.join(urls)}{', …' if count > len(urls) else ''})"
+                          for kind, (count, urls) in owed.items()),
+            )
 
     def engine_stopped(self):
         if "store" in self.__dict__:
@@ -153,45 +226,82 @@ class MarkdownPipeline(_Pipeline):
 
 
 class LibraryPipeline(_Pipeline):
+    """Each article's library file as it comes; at the end, the versions still pending (recovered from
+    a gone run, re-flagged), then their library marks cleared once the files are synced."""
+
     def __init__(self, settings) -> None:
         if not settings.getbool("WOSHIPM_LIBRARY_ENABLED", True):
             raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         super().__init__(settings)
         # The state gives each article's previous path: no scan of the library (it grows with it).
-        # Files are synced once, before the run marks its versions written (JsonlPipeline).
+        # Files are synced once, before their marks are cleared (finish).
         self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
         self.changed = 0
+        # hash(emission key) of the files this run wrote, and of those it could not write: an int
+        # per article, not the key's strings (a first crawl has them all).
+        self.written: set[int] = set()
+        self.failed: set[int] = set()
 
     def process_item(self, item):
-        adapter = ItemAdapter(item)
-        try:
-            self.write(adapter.asdict())
-        except (OSError, ValueError) as error:
-            self.crawler.stats.inc_value("woshipm/failed/markdown")
-            logger.error("Markdown library: %s not written: %s", adapter.get("url"), error)
+        self.write(ItemAdapter(item).asdict())
         return item
 
-    def write(self, item: dict) -> None:
+    def write(self, item: dict) -> bool:
+        """Write one article's file; a failure is counted and logged (the first one in full), and its
+        library mark stays pending."""
         store = self.state.store
-        previous = store.export_path(item["id"], "markdown")
-        if self.library.write(item, previous_path=previous):
-            self.changed += 1
-            self.crawler.stats.inc_value("woshipm/markdown_written")
-        store.set_export_path(item["id"], "markdown", str(article_path(item)))
+        try:
+            previous = store.export_path(item["id"], "markdown")
+            if self.library.write(item, previous_path=previous):
+                self.changed += 1
+                self.crawler.stats.inc_value("woshipm/markdown_written")
+            store.set_export_path(item["id"], "markdown", str(article_path(item)))
+        except (OSError, ValueError) as error:
+            self.failed.add(hash(emission_key(item)))
+            self.crawler.stats.inc_value("woshipm/failed/markdown")
+            log = logger.error if len(self.failed) == 1 or isinstance(error, ValueError) else logger.debug
+            log("Markdown library: %s not written under %s: %s", item.get("url"), self.library.root, error)
+            return False
+        self.written.add(hash(emission_key(item)))
+        return True
 
     def open_spider(self):
-        swept = self.library.sweep_temp_files()
+        if not self.state_usable:
+            return
+        try:
+            swept = self.library.sweep_temp_files()
+        except OSError:
+            swept = 0  # an unreadable library: the writes say so
         if swept:
             logger.warning("Markdown library: removed %d temp file(s) a killed run left behind", swept)
-        # A previous run's committed-but-unwritten versions: their files may be missing or stale. They
-        # are this run's pending versions until it commits its first article.
-        if self.state.recovered:
-            for pending in self.state.store.iter_pending(self.state.job):
-                self.write(pending.item)
 
-    def close_spider(self):
+    def finish(self):
+        """Write what is still pending (recovered versions, re-flags), sync, clear the library marks.
+        A file that failed in this run is not tried again before the next run."""
+        if not self.state_usable:
+            return
+        store, job = self.state.store, self.state.job
+        done = [
+            (pending.id, pending.version)
+            for pending in store.pending_keys(job, "library")
+            if hash(pending.key) in self.written
+            or (hash(pending.key) not in self.failed and self.write(store.get_item(pending.id)))
+        ]
+        if self.failed:
+            logger.error(
+                "Markdown library: %d file(s) not written under %s: they stay pending for the next run",
+                len(self.failed), self.library.root,
+            )
+        if done:
+            os.sync()  # the files reach the disk before their marks are cleared
+            for start in range(0, len(done), MARK_BATCH):
+                store.mark_exported_many(done[start : start + MARK_BATCH], job, ("library",))
         if self.changed or self.state.recovered or not (self.library.root / "SUMMARY.md").exists():
-            self.library.rebuild_indexes()
+            try:
+                self.library.rebuild_indexes()
+            except OSError as error:
+                self.crawler.stats.inc_value("woshipm/failed/markdown_index")
+                logger.error("Markdown library: indexes not rebuilt under %s: %s", self.library.root, error)
 
 
 MARK_BATCH = 500  # versions marked written per transaction at the end of a run
@@ -202,7 +312,9 @@ class JsonlPipeline(_Pipeline):
 
     Each line goes out in a single write() on an O_APPEND descriptor: a process killed at any
     moment leaves whole lines only (the kernel finishes a write() it has started; no Python buffer
-    can split a line). A version is marked exported only after its line is written.
+    can split a line). A full disk can cut a line short: the rest of the run's lines stay pending,
+    the file is cut back to its last whole line at once, or, if that fails too, when the next run
+    starts (``cut_torn_tails``). A version's JSONL mark is cleared only after its line is synced.
     """
 
     def open_spider(self):
@@ -211,32 +323,50 @@ class JsonlPipeline(_Pipeline):
         # Scrapyd's job id (or the pid) keeps two jobs started in the same second apart.
         run = getattr(self.crawler.spider, "_job", None) or str(os.getpid())
         self.path = self.dir / f"{self.crawler.spider.name}-{stamp}-{run}.jsonl"
+        if self.state_usable and self.dir.is_dir():
+            cut_torn_tails(sorted(self.dir.glob("*.jsonl")))
 
     def process_item(self, item):
         return item  # written at the end, from the state (see the module docstring)
 
-    def close_spider(self):
+    def finish(self):
+        if not self.state_usable:
+            return
         store, job = self.state.store, self.state.job
         recovered = {pending.key for pending in self.state.recovered}
         # A recovered version whose line a killed run did write must not get a second one.
         present = jsonl_has(sorted(self.dir.glob("*.jsonl")), recovered) if recovered else set()
-        os.sync()  # the library files this run wrote reach the disk before any version is marked written
-        fd, written, batch = None, 0, []
+        os.sync()  # the state's commits reach the disk before any line of theirs is marked written
+        fd, written, unsynced, batch, whole = None, 0, 0, [], 0
         try:
-            for pending in store.iter_pending(job):
+            for pending in store.iter_pending(job, "jsonl"):
                 if pending.key not in present:
                     if fd is None:
                         self.dir.mkdir(parents=True, exist_ok=True)
                         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                    os.write(fd, (item_json(pending.item) + "\n").encode("utf-8"))
+                        fcntl.flock(fd, fcntl.LOCK_EX)  # no other run's start cuts this file's tail meanwhile
+                    write_all(fd, (item_json(pending.item) + "\n").encode("utf-8"))
+                    whole = os.lseek(fd, 0, os.SEEK_CUR)
                     written += 1
+                    unsynced += 1
                     for name in ARTICLE_FIELDS:  # coverage of what is on disk, for the summary
                         if field_present(pending.item.get(name)):
                             self.crawler.stats.inc_value(f"woshipm/coverage/{name}")
                 batch.append(pending)
                 if len(batch) >= MARK_BATCH:
                     self.mark_written(fd, batch)
+                    unsynced = 0
             self.mark_written(fd, batch)
+        except OSError as error:
+            self.crawler.stats.inc_value("woshipm/failed/jsonl")
+            logger.error("JSONL feed: cannot write %s: %s; the run's remaining articles stay pending for the "
+                         "next run", self.path if fd is not None else self.dir, error)
+            if fd is not None:
+                try:  # keep the whole lines written before the failure; no torn line is left behind
+                    os.ftruncate(fd, whole)
+                    self.mark_written(fd, batch)
+                except OSError:  # they stay pending; the next run finds the lines (jsonl_has) or the torn tail
+                    written -= unsynced
         finally:
             if fd is not None:
                 os.close(fd)
@@ -251,5 +381,45 @@ class JsonlPipeline(_Pipeline):
         """Their lines are on disk (fsync), then the versions are marked written in one transaction."""
         if fd is not None:
             os.fsync(fd)
-        self.state.store.mark_exported_many([(pending.id, pending.version) for pending in batch], self.state.job)
+        self.state.store.mark_exported_many([(pending.id, pending.version) for pending in batch], self.state.job,
+                                            ("jsonl",))
         batch.clear()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out: a full disk first takes part of the data, then raises ENOSPC."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def cut_torn_tails(paths, tail: int = 1 << 16) -> None:
+    """Cut each JSONL file whose last line is torn (no newline at its end) back to its last whole line.
+    A file a live run is writing (it holds its lock) is left alone."""
+    for path in paths:
+        try:
+            with open(path, "rb+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                size = handle.seek(0, os.SEEK_END)
+                if not size:
+                    continue
+                handle.seek(size - 1)
+                if handle.read(1) == b"\n":
+                    continue
+                keep = 0
+                for start in range(size - 1, -1, -tail):  # back from the end, a chunk at a time
+                    handle.seek(max(0, start - tail))
+                    chunk = handle.read(start - max(0, start - tail))
+                    if b"\n" in chunk:
+                        keep = max(0, start - tail) + chunk.rindex(b"\n") + 1
+                        break
+                handle.truncate(keep)
+                os.fsync(handle.fileno())
+        except OSError as error:
+            logger.error("JSONL feed: cannot check the end of %s: %s", path, error)
+            continue
+        logger.warning("JSONL feed: %s ended in a torn line (a full disk?): cut %d byte(s) back to its last "
+                       "whole line; those articles are still pending and are written again", path, size - keep)

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 SUMMARY_PREFIX = "woshipm summary:"
 OUTCOME_KEY = "woshipm/outcome"  # "ok" or "FAILED", set when the spider closes
 EXIT_CODE_KEY = "woshipm/exit_code"
+# What the run could not write (set by the state's owner when it closes): the run is FAILED.
+PENDING_KEY = "woshipm/pending_outputs"
+CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -86,6 +89,14 @@ class CrawlReport:
         get = self.stats.get_value
         if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
             return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
+        if get(CLOSE_FAILURE_KEY):
+            return "FAILED", f"the run could not finish its outputs: {get(CLOSE_FAILURE_KEY)}"
+        if get(PENDING_KEY):
+            return "FAILED", (
+                f"outputs not written, pending for the next run (fix the cause: a full disk? a read-only "
+                f"directory? then run again): {get(PENDING_KEY)}"
+                + ("" if reason in GOOD_FINISH_REASONS else f"; finish reason: {reason}")
+            )
         if reason not in GOOD_FINISH_REASONS:
             return "FAILED", reason  # the spider logged its own line for a stop it decided
         fallen = fallen_fields(self.stats, self.crawler.settings)
@@ -130,6 +141,8 @@ class CrawlReport:
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        if get(PENDING_KEY):
+            lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")
         if any(frontier.values()):
             lines.append(
@@ -162,6 +175,9 @@ class CrawlReport:
         stats_file = self.crawler.settings.get("WOSHIPM_STATS_FILE")
         if stats_file:  # for schedulers and tests: the run's stats as JSON, written whole
             data = {**self.stats.get_stats(), "finish_reason": reason}
-            atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
+            try:
+                atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
+            except OSError as error:
+                logger.error("%s stats file %s not written: %s", SUMMARY_PREFIX, stats_file, error)
         if verdict == "FAILED":
             logger.error("%s run FAILED: %s", SUMMARY_PREFIX, why)

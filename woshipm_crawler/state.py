@@ -23,13 +23,14 @@ walks         one row per listing: where its walk stands (``walking`` at ``next_
 frontier      articles found in a listing but not stored yet: ``queued``, ``failed`` (with attempts
               and the last error) or ``older`` (fetched, dated before a ``since``), and the run that
               claimed it; a row leaves the frontier in the transaction that stores its article
-articles      one row per article: the latest item (``item_json``), its ``version``, ``exported``
-              (the highest version whose outputs were written) and the run writing them
+articles      one row per article: the latest item (``item_json``), its ``version``, one mark per
+              output: ``exported`` (the highest version whose JSONL line was written) and
+              ``library_exported`` (... whose library file was written), and the run writing them
 versions      one row per version: hash, duplicate_of, job, time; ``item_json`` of superseded versions
 listings      (id, listing) first/last seen: recorded as each listing page is parsed, and the one
               source of an item's ``listings`` in every output
 exports       (id, kind) -> path of written files ('markdown', ...)
-emissions     (id, version) -> job and time the outputs of that version were written
+emissions     (id, version) -> job and time the JSONL line of that version was written
 minhash...    the near-duplicate graph (``woshipm_crawler.dedupe.SCHEMA``)
 
 One transaction per listing page (``record_listing_page``: memberships, new frontier rows, the walk's
@@ -39,11 +40,18 @@ resumes where it stopped: walks at their next page, the frontier's unclaimed row
 
 Outputs protocol (crash safety; the pipelines follow it)
 --------------------------------------------------------
-- ``commit_item`` makes a NEW or CHANGED version *pending* for this run; ``mark_exported`` clears it
-  once its JSONL line and library file are written.
-- At the end of a run, ``iter_pending(job)`` gives every version this run must still write.
-- At the start, ``claim_pending(job)`` takes over pending versions of runs that are gone; a JSONL line
-  a killed run did write is found by ``jsonl_has`` (``emission_key``), so none is written twice.
+- Each output kind (``OUTPUT_KINDS``: the JSONL line, the library file) has its own pending mark.
+  ``commit_item`` makes a NEW or CHANGED version pending for both, claimed by this run (a store
+  opened with ``library=False`` owes no library file); ``mark_exported_many(versions, job, kinds)``
+  clears a kind once that output is fully written and synced. The claim ends when both are clear.
+- At the end of a run, ``iter_pending(job, kind)`` gives every version this run must still write;
+  what is left is counted by ``pending_outputs(job)`` (a failed output: the run is FAILED).
+- At the start, ``claim_pending(job)`` takes over pending versions of runs that are gone (killed, or
+  ended with an output that failed); a JSONL line a killed run did write is found by ``jsonl_has``
+  (``emission_key``), so none is written twice.
+
+Ids are SQLite INTEGERs: a value outside 1..2**63-1 is refused (``BadId``) before any write, so it
+can never reach the file (nor come back as a REAL that breaks later runs).
 
 Times are UTC ``YYYY-MM-DDTHH:MM:SSZ`` (``woshipm_crawler.util.utc_stamp``).
 """
@@ -67,7 +75,7 @@ from woshipm_crawler import dedupe
 from woshipm_crawler import text as textmod
 from woshipm_crawler.util import pid_alive, utc_stamp
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 # A run on another host whose heartbeat is older than this is gone (its claims may be taken).
 RUN_STALE_S = 600.0
@@ -91,6 +99,7 @@ CREATE TABLE IF NOT EXISTS articles (
     duplicate_of  INTEGER,
     version       INTEGER NOT NULL,
     exported      INTEGER NOT NULL DEFAULT 0,
+    library_exported INTEGER NOT NULL DEFAULT 0,
     claim_job     TEXT,
     claim_pid     INTEGER,
     claim_host    TEXT,
@@ -169,6 +178,15 @@ CREATE INDEX IF NOT EXISTS listings_by_listing ON listings(listing, id);
 """
 )
 
+# Kept apart from _SCHEMA: a schema-1 file gets _SCHEMA (1 -> 2) before it has the column.
+_LIBRARY_PENDING_INDEX = (
+    "CREATE INDEX IF NOT EXISTS articles_library_pending ON articles(id) WHERE library_exported < version"
+)
+OUTPUT_KINDS = ("jsonl", "library")
+_DONE_COLUMN = {"jsonl": "exported", "library": "library_exported"}
+_ANY_PENDING = "(exported < version OR library_exported < version)"
+MAX_ID = (1 << 63) - 1  # SQLite INTEGER
+
 # MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
 MIGRATIONS: dict[int, str] = {
     # 1 -> 2: walk positions, the frontier, runs and the site; the near-duplicate graph moves into the
@@ -184,6 +202,12 @@ INSERT INTO walks (listing, status, mode, next_page, end_reason, completed_at, u
     SELECT listing, 'ended', 'incremental', 1, 'end', completed_at, completed_at FROM walks_v1;
 DROP TABLE walks_v1;
 """,
+    # 2 -> 3: one pending mark per output; a schema-2 mark covered both outputs.
+    2: """
+ALTER TABLE articles ADD COLUMN library_exported INTEGER NOT NULL DEFAULT 0;
+UPDATE articles SET library_exported = exported;
+"""
+    + _LIBRARY_PENDING_INDEX,
 }
 
 # Runs begun by open stores of this process: a claim of this pid is held only while its run is here.
@@ -249,6 +273,7 @@ class CardFate(NamedTuple):
     new: int  # never seen before
     elsewhere: int  # claimed by another live run
     over_budget: int  # left queued for a later run: the run's limit is reached
+    rejected: tuple[tuple[Any, str], ...] = ()  # cards whose id is no SQLite INTEGER (``BadId``): skipped
 
 
 def emission_key(item: Mapping[str, Any]) -> tuple:
@@ -312,6 +337,39 @@ class StateError(RuntimeError):
     """The state file cannot be used as it is; the message is the one line the operator sees."""
 
 
+class BadId(ValueError):
+    """An article id that is not an integer in 1..MAX_ID: refused before it reaches the file."""
+
+
+def article_id_of(value: Any) -> int:
+    """``value`` as a storable article id, or ``BadId``."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        article_id = int(value)
+    except (TypeError, ValueError):
+        raise BadId(f"article id {value!r} is not an integer") from None
+    if not 0 < article_id <= MAX_ID or (isinstance(value, float) and value != article_id):
+        raise BadId(f"article id {value!r} is outside 1..{MAX_ID} (an SQLite INTEGER)")
+    return article_id
+
+
+def state_error(path: str, error: Exception) -> StateError:
+    """The operator's line for a state file SQLite cannot use: what is wrong and what to do."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+        return StateError(
+            f"the state file {path} is corrupt ({text}): move it aside (or restore a backup) and run again; "
+            "a new state starts from scratch and crawls everything again"
+        )
+    if isinstance(error, OSError) or "unable to open" in text or "readonly" in text:
+        return StateError(
+            f"cannot write the state file {path} ({text}): make it and its directory writable, "
+            "or set WOSHIPM_STATE_PATH to a writable place"
+        )
+    return StateError(f"cannot use the state file {path} ({type(error).__name__}: {text})")
+
+
 class StateStore:
     """The crawl state in one SQLite file; safe to share between processes and threads.
 
@@ -319,16 +377,32 @@ class StateStore:
     ...     result = store.commit_item(item, job="job-1")
     """
 
-    def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S, *, library: bool = True) -> None:
+        """Opens (creates, migrates) the file; ``StateError`` with the operator's line if it cannot.
+
+        ``library``: the runs of this store write library files (off: no library mark is pending).
+        """
         self.path = os.fspath(path)
+        self.library = library
         self._lock = threading.RLock()  # one connection, serialised: pipelines may use threads
         self._runs: set[str] = set()
         self._heartbeat_at = 0.0
-        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        self._set_wal(busy_timeout)
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as error:
+            raise state_error(self.path, error) from error
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._set_wal(busy_timeout)
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except (sqlite3.Error, StateError) as error:
+            self._conn.close()
+            if isinstance(error, StateError):
+                raise
+            raise state_error(self.path, error) from error
 
     def _set_wal(self, busy_timeout: float) -> None:
         # Switching a fresh file to WAL needs an exclusive lock; two processes opening it together can
@@ -353,12 +427,20 @@ class StateStore:
                     f"{self.path} has schema {version}, newer than this code ({SCHEMA_VERSION}): "
                     "upgrade woshipm_crawler, or point WOSHIPM_STATE_PATH elsewhere"
                 )
-            steps = [_SCHEMA] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
-            for script in steps:
-                # Statement by statement: executescript() would COMMIT our transaction first.
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX
+            steps = [fresh] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
+            try:
+                for script in steps:
+                    # Statement by statement: executescript() would COMMIT our transaction first.
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+            except sqlite3.OperationalError as error:  # rolled back: the file is as it was
+                raise StateError(
+                    f"{self.path} has schema {version}, which cannot be migrated to {SCHEMA_VERSION} ({error}): "
+                    "move it aside and run again (a new state crawls everything again), or use the "
+                    "woshipm_crawler version that wrote it"
+                ) from error
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -536,11 +618,12 @@ class StateStore:
         ]
 
     def article_row(self, article_id: int) -> dict | None:
-        """The bookkeeping columns of an article (first/last seen, version, exported, claim)."""
+        """The bookkeeping columns of an article (first/last seen, version, output marks, claim)."""
         with self._lock:
             cur = self._conn.execute(
                 "SELECT id, url, category, published, first_seen, last_seen, content_hash, duplicate_of, "
-                "version, exported, claim_job, claim_pid, claim_host, claim_at FROM articles WHERE id = ?",
+                "version, exported, library_exported, claim_job, claim_pid, claim_host, claim_at "
+                "FROM articles WHERE id = ?",
                 (article_id,),
             )
             row = cur.fetchone()
@@ -587,7 +670,7 @@ class StateStore:
         removed. ``signature``: a precomputed ``dedupe.signature(body_text)`` (computed when omitted).
         """
         item = dict(item)
-        article_id = int(item["id"])
+        article_id = item["id"] = article_id_of(item.get("id"))
         if not item.get("content_hash"):
             item["content_hash"] = textmod.content_hash(item.get("body_text") or "")
         if signature is _UNSET:
@@ -603,8 +686,8 @@ class StateStore:
                 item["duplicate_of"] = groups.get(article_id)
                 conn.execute(
                     "INSERT INTO articles (id, url, category, published, first_seen, last_seen, content_hash, "
-                    "duplicate_of, version, exported, claim_job, claim_pid, claim_host, claim_at, item_json) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?)",
+                    "duplicate_of, version, exported, library_exported, claim_job, claim_pid, claim_host, claim_at, "
+                    "item_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?, ?)",
                     (
                         article_id,
                         item.get("url"),
@@ -614,6 +697,7 @@ class StateStore:
                         seen_at,
                         item["content_hash"],
                         item["duplicate_of"],
+                        self._library_owed(1),
                         *self._claim(job),
                         _dumps(item),
                     ),
@@ -626,8 +710,8 @@ class StateStore:
                 )
                 conn.execute(
                     "UPDATE articles SET url = ?, category = ?, published = ?, last_seen = MAX(last_seen, ?), "
-                    "content_hash = ?, duplicate_of = ?, version = ?, claim_job = ?, claim_pid = ?, "
-                    "claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
+                    "content_hash = ?, duplicate_of = ?, version = ?, library_exported = MAX(library_exported, ?), "
+                    "claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
                     (
                         item.get("url"),
                         item.get("category"),
@@ -636,6 +720,7 @@ class StateStore:
                         item["content_hash"],
                         item["duplicate_of"],
                         version,
+                        self._library_owed(version),
                         *self._claim(job),
                         _dumps(item),
                         article_id,
@@ -692,11 +777,15 @@ class StateStore:
             (article_id, version, row[2], duplicate_of, utc_stamp(), job),
         )
         conn.execute(
-            "UPDATE articles SET duplicate_of = ?, version = ?, claim_job = ?, claim_pid = ?, claim_host = ?, "
-            "claim_at = ?, item_json = ? WHERE id = ?",
-            (duplicate_of, version, *self._claim(job), _dumps(item), article_id),
+            "UPDATE articles SET duplicate_of = ?, version = ?, library_exported = MAX(library_exported, ?), "
+            "claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
+            (duplicate_of, version, self._library_owed(version), *self._claim(job), _dumps(item), article_id),
         )
         return CommitResult(Outcome.CHANGED, version, duplicate_of)
+
+    def _library_owed(self, version: int) -> int:
+        """The library mark of a new ``version``: pending (0), or already clear if no library is kept."""
+        return 0 if self.library else version
 
     @staticmethod
     def _claim(job: str) -> tuple[str, int, str, str]:
@@ -730,7 +819,7 @@ class StateStore:
     def mark_exported(
         self, article_id: int, version: int, paths: Mapping[str, str] | None = None, job: str | None = None
     ) -> dict[str, str]:
-        """Record that ``version`` was emitted (JSONL line + files at ``paths``, kind -> path).
+        """Record that every output of ``version`` was emitted (JSONL line + files at ``paths``, kind -> path).
 
         Returns ``{kind: old_path}`` for paths that replaced a different earlier one (the pipeline may
         delete those files). Marking an older version than the current one records it, but the
@@ -743,47 +832,71 @@ class StateStore:
                 raise KeyError(article_id)
             for kind, path in (paths or {}).items():
                 replaced.update(self._set_export_path(conn, article_id, kind, path))
-            self._mark(conn, [(article_id, version)], job)
+            self._mark(conn, [(article_id, version)], job, OUTPUT_KINDS)
         return replaced
 
-    def mark_exported_many(self, versions: Sequence[tuple[int, int]], job: str | None = None) -> None:
-        """``mark_exported`` for many versions in one transaction (no paths)."""
+    def mark_exported_many(
+        self, versions: Sequence[tuple[int, int]], job: str | None = None, kinds: Sequence[str] = OUTPUT_KINDS
+    ) -> None:
+        """Clear the pending marks of ``kinds`` for many versions in one transaction (no paths)."""
         if versions:
             with self._write() as conn:
-                self._mark(conn, versions, job)
+                self._mark(conn, versions, job, kinds)
 
     @staticmethod
-    def _mark(conn: sqlite3.Connection, versions: Sequence[tuple[int, int]], job: str | None) -> None:
-        """Record the emissions; a version at least the current one also ends the writer's claim."""
-        now = utc_stamp()
+    def _mark(
+        conn: sqlite3.Connection, versions: Sequence[tuple[int, int]], job: str | None, kinds: Sequence[str]
+    ) -> None:
+        """Clear the marks of ``kinds`` (a JSONL line is an emission); the writer's claim ends once the
+        current version has every output written."""
+        if "jsonl" in kinds:
+            now = utc_stamp()
+            conn.executemany(
+                "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
+                [(article_id, version, job, now) for article_id, version in versions],
+            )
+        sets = ", ".join(f"{_DONE_COLUMN[kind]} = MAX({_DONE_COLUMN[kind]}, :version)" for kind in kinds)
         conn.executemany(
-            "INSERT OR IGNORE INTO emissions (id, version, job, emitted_at) VALUES (?, ?, ?, ?)",
-            [(article_id, version, job, now) for article_id, version in versions],
+            f"UPDATE articles SET {sets} WHERE id = :id",
+            [{"id": article_id, "version": version} for article_id, version in versions],
         )
         conn.executemany(
-            "UPDATE articles SET exported = MAX(exported, ?), claim_job = CASE WHEN version <= ? THEN NULL "
-            "ELSE claim_job END, claim_pid = CASE WHEN version <= ? THEN NULL ELSE claim_pid END, "
-            "claim_host = CASE WHEN version <= ? THEN NULL ELSE claim_host END, "
-            "claim_at = CASE WHEN version <= ? THEN NULL ELSE claim_at END WHERE id = ?",
-            [(version, version, version, version, version, article_id) for article_id, version in versions],
+            "UPDATE articles SET claim_job = NULL, claim_pid = NULL, claim_host = NULL, claim_at = NULL "
+            f"WHERE id = ? AND claim_job IS NOT NULL AND NOT {_ANY_PENDING}",
+            [(article_id,) for article_id, _ in versions],
         )
 
     def pending_exports(self) -> list[Pending]:
-        """Every article whose current version's outputs are not yet written, by id (claimed or not)."""
+        """Every article whose current version has an output not yet written, by id (claimed or not)."""
         return self._pending(
-            self._read("SELECT id, version, claim_job, item_json FROM articles WHERE exported < version ORDER BY id")
+            self._read(f"SELECT id, version, claim_job, item_json FROM articles WHERE {_ANY_PENDING} ORDER BY id")
         )
 
-    def iter_pending(self, job: str, batch: int = 200) -> Iterator[Pending]:
-        """The pending versions ``job`` holds, by id, read in batches (a first crawl has them all)."""
+    def iter_pending(self, job: str, kind: str = "jsonl", batch: int = 200) -> Iterator[Pending]:
+        """The versions ``job`` holds whose ``kind`` output is pending, by id, read in batches (a first
+        crawl has them all)."""
+        for rows in self._paged(
+            f"SELECT id, version, claim_job, item_json FROM articles WHERE {_DONE_COLUMN[kind]} < version "
+            "AND claim_job = ?", (job,), batch
+        ):
+            yield from self._pending(rows)
+
+    def pending_keys(self, job: str, kind: str, batch: int = 1000) -> Iterator[Claimed]:
+        """``iter_pending`` without loading the items: (id, version, emission key), by id."""
+        for rows in self._paged(
+            "SELECT id, version, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of "
+            f"FROM articles WHERE {_DONE_COLUMN[kind]} < version AND claim_job = ?", (job,), batch
+        ):
+            yield from (Claimed(i, v, (i, h, c, d), job) for i, v, h, c, d in rows)
+
+    def _paged(self, sql: str, params: tuple, batch: int) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` (a SELECT of articles with a WHERE, the id first) a page at a time, by id:
+        no read transaction stays open."""
         last = -(1 << 63)
         while True:
-            rows = self._read(
-                "SELECT id, version, claim_job, item_json FROM articles "
-                "WHERE exported < version AND claim_job = ? AND id > ? ORDER BY id LIMIT ?",
-                (job, last, batch),
-            )
-            yield from self._pending(rows)
+            rows = self._read(f"{sql} AND id > ? ORDER BY id LIMIT ?", (*params, last, batch))
+            if rows:
+                yield rows
             if len(rows) < batch:
                 return
             last = rows[-1][0]
@@ -805,7 +918,7 @@ class StateStore:
                 Claimed(article_id, version, (article_id, content_hash, crawled_at, duplicate_of), claim)
                 for article_id, version, claim, content_hash, crawled_at, duplicate_of in conn.execute(
                     "SELECT id, version, claim_job, content_hash, json_extract(item_json, '$.crawled_at'), "
-                    "duplicate_of FROM articles WHERE exported < version ORDER BY id"
+                    f"duplicate_of FROM articles WHERE {_ANY_PENDING} ORDER BY id"
                 )
                 if claim not in live
             ]
@@ -814,6 +927,20 @@ class StateStore:
                 [(*self._claim(job), row.id) for row in rows],
             )
         return rows
+
+    def pending_outputs(self, job: str, sample: int = 5) -> dict[str, tuple[int, list[str]]]:
+        """What ``job`` still owes, by output kind: (count, the urls of the first ``sample``)."""
+        owed = {}
+        for kind, column in _DONE_COLUMN.items():
+            count = self._read(f"SELECT COUNT(*) FROM articles WHERE {column} < version AND claim_job = ?", (job,))
+            if count[0][0]:
+                urls = self._read(
+                    f"SELECT COALESCE(url, id) FROM articles WHERE {column} < version AND claim_job = ? "
+                    "ORDER BY id LIMIT ?",
+                    (job, sample),
+                )
+                owed[kind] = (count[0][0], [str(row[0]) for row in urls])
+        return owed
 
     def set_export_path(self, article_id: int, kind: str, path: str) -> str | None:
         """Record where ``kind`` of an article was written; returns the different old path, if any."""
@@ -889,8 +1016,17 @@ class StateStore:
         Cards not stored and not claimed by a live run are claimed for ``job`` (at most ``budget`` of
         them; the rest stay queued for a later run) and returned to fetch. ``refetch_known`` fetches
         stored articles too (refresh). With ``since``, a card already fetched and dated before it is
-        not fetched again; its date comes back in ``dates``, as do stored articles' dates.
+        not fetched again; its date comes back in ``dates``, as do stored articles' dates. A card whose
+        id is no SQLite INTEGER is left out (``rejected``).
         """
+        rejected = []
+        valid = []
+        for card_id, url in cards:
+            try:
+                valid.append((article_id_of(card_id), url))
+            except BadId:
+                rejected.append((card_id, url))
+        cards = valid
         now = utc_stamp()
         fetch: list[tuple[int, str]] = []
         dates: dict[int, str | None] = {}
@@ -944,7 +1080,7 @@ class StateStore:
                 conn.execute(
                     "UPDATE walks SET next_page = ?, updated_at = ? WHERE listing = ?", (next_page, now, listing)
                 )
-        return CardFate(fetch, dates, known, again, new, elsewhere, over_budget)
+        return CardFate(fetch, dates, known, again, new, elsewhere, over_budget, tuple(rejected))
 
     def end_walk(self, listing: str, reason: str, *, reached_end: bool, resume_at: int | None = None) -> None:
         """A walk stops. ``reached_end``: it saw the listing's last page (later walks may stop at known

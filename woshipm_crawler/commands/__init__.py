@@ -13,6 +13,7 @@ from pathlib import Path
 from scrapy.exceptions import UsageError
 
 from woshipm_crawler.pipelines import export_dir, state_path
+from woshipm_crawler.state import StateError, StateStore
 
 
 class Progress:
@@ -60,4 +61,8 @@ class OutputCommand:
         if not state.exists():
             raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",
                              print_help=False)
+        try:  # a corrupt, read-only or newer state: one line, before any output is begun
+            StateStore(state).close()
+        except StateError as error:
+            raise UsageError(str(error), print_help=False) from None
         return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir

@@ -332,6 +332,8 @@ class ListingSpider(scrapy.Spider):
             since=self.since.isoformat() if self.since else None,
         )
         self.stats.inc_value("woshipm/cards_seen", len(cards))
+        for card_id, url in fate.rejected:  # an id no SQLite INTEGER holds: never stored
+            self.count_failure("bad_id", url, f"article id {card_id} is outside 1..2**63-1")
         self.stats.inc_value("woshipm/articles_found_new", fate.new)
         if not self.refresh:
             self.stats.inc_value("woshipm/skipped/known", fate.known)
