@@ -324,3 +324,24 @@ def test_a_pipeline_that_cannot_finish_turns_the_summary_to_failed(caplog):
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         "StatePipeline could not finish: Python int too large to convert to SQLite INTEGER"
     ]
+
+
+def test_an_article_an_older_crawler_stored_with_an_impossible_date_does_not_break_the_export(tmp_path):
+    from test_state import make_item
+
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        store.commit_item(make_item(11, body="好的正文"), "old-job")
+        store.commit_item(make_item(12, body="坏日期的正文", published="2021-02-30T10:00:00+08:00"), "old-job")
+    done = subprocess.run([sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path)],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "FAILED for the library: 1 article(s)" in done.stderr
+    assert "12: invalid published date: None" in done.stderr
+    lines = [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(item["id"], item["published"]) for item in lines] == [
+        (11, "2024-05-01T10:00:00+08:00"), (12, None)]  # no date rather than an impossible one
+    library = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "markdown").rglob("*.md"))
+    assert "markdown/articles/pd/2024/05/11.md" in library
+    assert not [p for p in library if p.endswith("/12.md")]
+    assert not list(tmp_path.rglob("*.tmp"))

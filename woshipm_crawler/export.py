@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from woshipm_crawler.items import item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
@@ -21,20 +22,28 @@ from woshipm_crawler.state import StateError, StateStore
 from woshipm_crawler.util import AtomicFile
 
 
-def export_dataset(state_path: Path, out: Path, library_root: Path | None) -> int:
-    """Write every stored article to ``out`` (and the library); returns the number of articles."""
+class Exported(NamedTuple):
+    count: int  # articles in the JSONL file
+    no_place: list[str]  # "id: why" of articles the library has no place for (an old state's bad date)
+
+
+def export_dataset(state_path: Path, out: Path, library_root: Path | None) -> Exported:
+    """Write every stored article to ``out`` (and the library)."""
     library = MarkdownLibrary(library_root) if library_root is not None else None
-    count = 0
+    count, no_place = 0, []
     # AtomicFile: a failure (a full disk, a bad item) leaves the old file and no temp file behind.
     with StateStore(state_path) as store, AtomicFile(out) as handle:
         for item in dataset_items(store):
             handle.write((item_json(item) + "\n").encode("utf-8"))
             if library is not None:
-                library.write(item)
+                try:
+                    library.write(item)
+                except ValueError as error:  # stored by an older crawler, which let an impossible date through
+                    no_place.append(f"{item.get('id')}: {error}")
             count += 1
     if library is not None:
         library.rebuild_indexes()
-    return count
+    return Exported(count, no_place)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else export_dir / "dataset.jsonl"
     library = None if args.no_markdown else export_dir / LIBRARY_SUBDIR
     try:
-        count = export_dataset(state, out, library)
+        count, no_place = export_dataset(state, out, library)
     except (StateError, OSError) as error:
         print(f"export failed, {out} left as it was: {error}", file=sys.stderr)
         return 1
     print(f"{count} articles -> {out}" + (f" and {library}/" if library else ""))
+    if no_place:
+        print(f"export FAILED for the library: {len(no_place)} article(s) have no place in it (they are in "
+              f"{out}): " + "; ".join(no_place[:5]),
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -192,6 +192,17 @@ def book_periods(days: Iterable[tuple[str, date]]) -> dict[tuple[str, date], str
     return periods
 
 
+def _day(item: Mapping, log: Callable[[str], None] | None = None) -> date | None:
+    """The article's day, or None for one an older crawler stored with an impossible date (it has no
+    place in the library, hence none in a book; ``python -m woshipm_crawler.export`` names it)."""
+    try:
+        return published_date(item.get("published"))
+    except ValueError as error:
+        if log:
+            log(f"article {item.get('id')} left out of the books: {error}")
+        return None
+
+
 def build_books(state_path: Path, book_dir: Path, categories: Iterable[str] | None = None,
                 since: date | None = None, report_dir: Path | None = None,
                 progress: Callable[..., None] | None = None, log: Callable[[str], None] = print) -> BookResult:
@@ -206,10 +217,10 @@ def build_books(state_path: Path, book_dir: Path, categories: Iterable[str] | No
     with StateStore(state_path) as store:
         # Periods depend on how many articles a category has in a year: counted over the whole
         # library, so a slice (--category, --since) builds the same books as a full build.
-        periods = book_periods((item["category"], published_date(item["published"])) for item in store.iter_items())
+        periods = book_periods((item["category"], day) for item in store.iter_items() if (day := _day(item, log)))
         for item in dataset_items(store):
-            day = published_date(item["published"])
-            if (wanted and item["category"] not in wanted) or (since and day < since):
+            day = _day(item)
+            if day is None or (wanted and item["category"] not in wanted) or (since and day < since):
                 continue
             period, month = periods[item["category"], day], f"{day.month:02d}"
             part = slices.setdefault(f"{item['category']}/{period}", Slice(item["category"], period))

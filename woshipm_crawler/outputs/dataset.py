@@ -50,9 +50,14 @@ def normalise_published(item: dict) -> dict:
     """``published``/``published_time_known`` in items.py's one form (states written before it held
     "YYYY-MM-DD" for a page without a time)."""
     value = item.get("published")
-    if isinstance(value, str) and "published_time_known" not in item:
-        when = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        item["published"], item["published_time_known"] = site.published_value(when)
+    if isinstance(value, str):
+        try:
+            when = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:  # an impossible date an older crawler let through: no date rather than a wrong one
+            item["published"] = item["published_time_known"] = None
+            return item
+        if "published_time_known" not in item:
+            item["published"], item["published_time_known"] = site.published_value(when)
     item.setdefault("published_time_known", None)
     return item
 
