@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from markdown_it import MarkdownIt
 
-from woshipm_crawler import util
+from woshipm_crawler import site, util
 from woshipm_crawler.library import (
     MarkdownLibrary,
     article_path,
@@ -556,3 +556,13 @@ def test_sweep_removes_temp_files_of_dead_writers_only(tmp_path):
     in_progress.write_text("being written")
     assert MarkdownLibrary(tmp_path).sweep_temp_files() == 1
     assert not left_behind.exists() and in_progress.exists()
+
+
+def test_every_category_slug_an_article_url_can_carry_has_a_place_in_the_library():
+    longest, too_long = "a" + "-b" * 31 + "c", "a" * 65  # 64 and 65 characters
+    ref = site.article_ref(f"https://www.woshipm.com/{longest}/42.html")
+    assert ref == (longest, 42)
+    item = {"id": 42, "category": ref[0], "published": "2024-05-01T10:00:00+08:00"}
+    assert str(article_path(item)) == f"articles/{longest}/2024/05/42.md"
+    assert site.article_ref(f"https://www.woshipm.com/{too_long}/42.html") is None  # a bad card, not a refused file
+    assert site.article_ref("https://www.woshipm.com/ai2/42.html") == ("ai2", 42)

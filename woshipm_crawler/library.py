@@ -69,8 +69,7 @@ SUMMARY_FILE = "SUMMARY.md"
 README_FILE = "README.md"
 BOOK_TITLE = "人人都是产品经理 (woshipm.com)"
 
-CATEGORY_SLUG_RE = re.compile(r"[a-z][a-z0-9-]*")
-MAX_CATEGORY_SLUG_LENGTH = 64
+CATEGORY_SLUG_RE = re.compile(site.CATEGORY_SLUG)  # the one rule: an article URL's slug always has a place
 # The relative path of an article file, exactly as article_path() builds it (no leading zeros in ids).
 ARTICLE_NAME_RE = re.compile(r"[1-9]\d{0,18}\.md")
 ARTICLE_RELPATH_RE = re.compile(r"articles/([a-z][a-z0-9-]*)/(\d{4})/(\d{2})/([1-9]\d*)\.md")
@@ -172,7 +171,7 @@ def article_id(item: Mapping) -> int:
 
 def category_slug(item: Mapping) -> str:
     value = item.get("category")
-    if not isinstance(value, str) or len(value) > MAX_CATEGORY_SLUG_LENGTH or not CATEGORY_SLUG_RE.fullmatch(value):
+    if not isinstance(value, str) or not CATEGORY_SLUG_RE.fullmatch(value):
         raise ValueError(f"invalid category slug: {value!r}")
     return value
 

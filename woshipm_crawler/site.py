@@ -16,7 +16,9 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 DEFAULT_BASE_URL = "https://www.woshipm.com"
 
 # /<category-slug>/<numeric id>.html — the only shape of an article URL.
-ARTICLE_PATH_RE = re.compile(r"/([a-z][a-z-]*)/(\d+)\.html$")
+# A category slug as the site writes it, and as the library can file it (a folder name).
+CATEGORY_SLUG = r"[a-z][a-z0-9-]{0,63}"
+ARTICLE_PATH_RE = re.compile(rf"/({CATEGORY_SLUG})/(\d+)\.html$")
 AUTHOR_PATH_RE = re.compile(r"/u/(\d+)/?$")
 TAG_PATH_RE = re.compile(r"/tag/([^/?#]+)")
 LISTING_PAGE_RE = re.compile(r"/page/(\d{1,9})/?$")
