@@ -78,10 +78,18 @@ import re
 import unicodedata
 from urllib.parse import urljoin
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.builder import HTMLTreeBuilder
 from lxml import etree
-from markdownify import ATX, BACKSLASH, STRIP, MarkdownConverter
+from markdownify import (
+    ATX,
+    BACKSLASH,
+    STRIP,
+    MarkdownConverter,
+    re_newline_whitespace,
+    re_whitespace,
+    should_remove_whitespace_inside,
+)
 
 from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
 from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
@@ -100,6 +108,9 @@ CONTAINER_TAGS = (BLOCK_TAGS | {RUN_TAG}) - {
     "p", "pre", "hr", "table", "tr", "thead", "tbody", "tfoot", *HEADING_LEVELS
 }  # fmt: skip
 _SEPARATING_TAGS = BLOCK_TAGS | {RUN_TAG}
+# Paragraphs whose content, when it is one text node, the tree builder hands over as a string
+# (``_Tag.leaf_text``) instead of a child node: most paragraphs of a long article are plain text.
+LEAF_TEXT_TAGS = frozenset({"p", RUN_TAG})
 
 # Sentinels for emphasis delimiters while a paragraph is assembled: Unicode noncharacters, never text.
 STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
@@ -246,14 +257,26 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
         soup = self.soup
         for child in element:
             tag = child.tag
-            soup.handle_starttag(tag, None, None, dict(child.attrib))
-            if child.text:
-                soup.handle_data(child.text)
-            if len(child):
-                self._feed_children(child)
+            attrs = dict(child.attrib) if child.attrib else {}
+            text = child.text
+            if tag in LEAF_TEXT_TAGS and text and not len(child) and _plain_leaf_text(text):
+                soup.handle_starttag(tag, None, None, attrs).leaf_text = text
+            else:
+                soup.handle_starttag(tag, None, None, attrs)
+                if text:
+                    soup.handle_data(text)
+                if len(child):
+                    self._feed_children(child)
             soup.handle_endtag(tag)
             if child.tail:
                 soup.handle_data(child.tail)
+
+
+def _plain_leaf_text(text: str) -> bool:
+    """Whether a paragraph's only text node may skip the tree: not white space only (markdownify
+    drops that node), not starting a GitBook opener (``process_text`` looks behind such a node)."""
+    start = text.lstrip()[:1]
+    return bool(start) and start not in _TEMPLATE_SECOND
 
 
 # --- 1. lxml pre-pass ----------------------------------------------------------------------------------
@@ -561,7 +584,15 @@ def _append_piece(parent, piece) -> None:
 
 class _Tag(Tag):
     """bs4's Tag with a direct ``find_parent(name)``: markdownify asks ``find_parent("pre")`` for every
-    element, and bs4's general matcher made that 40% of the conversion."""
+    element, and bs4's general matcher made that 40% of the conversion.
+
+    ``leaf_text``: the text of a paragraph whose only content is that text, kept on the tag instead of
+    as a child node (``_LxmlTreeBuilder``); ``WoshipmConverter.convert_p`` treats it as markdownify
+    treats such a node. A long article is mostly such paragraphs, and a node fewer each halves their
+    cost in the tree and in the walk.
+    """
+
+    leaf_text: str | None = None
 
     def find_parent(self, name=None, attrs=None, **kwargs):
         if isinstance(name, str) and not attrs and not kwargs:
@@ -603,9 +634,21 @@ class WoshipmConverter(MarkdownConverter):
         # A GitBook opener split over two text nodes (``{<span>{</span>``): escape_text sees one node
         # at a time, so break the pair here. Looked up only for the rare node starting so.
         if text[:1] in _TEMPLATE_SECOND and parent_tags and "_noformat" not in parent_tags:
-            previous = el.find_previous(string=True)
+            previous = _previous_text(el)
             if previous is not None and previous.endswith("{"):
                 text = "\\" + text
+        return text
+
+    def leaf_paragraph_text(self, el, parent_tags) -> str:
+        """``el.leaf_text`` as ``process_text`` makes a sole text node of ``el`` (``wrap`` is off)."""
+        tags = parent_tags | {el.name}
+        text = el.leaf_text
+        if "pre" not in tags:
+            text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
+        if "_noformat" not in tags:
+            text = self.escape(text, tags)
+        if should_remove_whitespace_inside(el):  # no siblings: both ends of the block
+            text = text.lstrip(" \t\r\n").rstrip()
         return text
 
     def convert_br(self, el, text, parent_tags):
@@ -663,6 +706,8 @@ class WoshipmConverter(MarkdownConverter):
     # paragraphs --------------------------------------------------------------------------------------
 
     def convert_p(self, el, text, parent_tags):
+        if el.leaf_text is not None:
+            text = self.leaf_paragraph_text(el, parent_tags)
         return self._paragraph(el, finish_inline(text, "paragraph"))
 
     convert_md_run = convert_p
@@ -763,6 +808,17 @@ class WoshipmConverter(MarkdownConverter):
             if index == 0:
                 lines.append("|" + " --- |" * width)
         return "\n\n" + "\n".join(lines) + "\n\n"
+
+
+def _previous_text(el) -> str | None:
+    """The text before ``el`` in document order (``find_previous(string=True)``), counting the
+    ``leaf_text`` of a paragraph where its node would be."""
+    for node in el.previous_elements:
+        if isinstance(node, NavigableString):
+            return node
+        if isinstance(node, _Tag) and node.leaf_text is not None:
+            return node.leaf_text
+    return None
 
 
 def _in_cell(parent_tags) -> bool:
