@@ -27,7 +27,9 @@ Three stages:
      ``p``, a heading, a table cell or an ``md-run`` — is one element whose hook can finish it.
 
    BeautifulSoup's tree is then built from the lxml tree directly (``_LxmlTreeBuilder``, a bs4 tree
-   builder fed with the tree), without serialising and parsing the body again.
+   builder fed with the tree), without serialising and parsing the body again. Sibling paragraphs
+   whose only content is one text node go in as one childless ``<md-plain>`` holding their texts:
+   markdownify would only escape and join them, which ``convert_md_plain`` does the same way.
 
 2. **markdownify** (``WoshipmConverter``): the tree walk, white space next to blocks, block spacing,
    lists (``-`` bullets, numbering, nesting indentation), blockquote prefixes, ATX headings, ``---``.
@@ -86,9 +88,9 @@ from markdownify import (
     BACKSLASH,
     STRIP,
     MarkdownConverter,
+    re_extract_newlines,
     re_newline_whitespace,
     re_whitespace,
-    should_remove_whitespace_inside,
 )
 
 from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
@@ -108,9 +110,11 @@ CONTAINER_TAGS = (BLOCK_TAGS | {RUN_TAG}) - {
     "p", "pre", "hr", "table", "tr", "thead", "tbody", "tfoot", *HEADING_LEVELS
 }  # fmt: skip
 _SEPARATING_TAGS = BLOCK_TAGS | {RUN_TAG}
-# Paragraphs whose content, when it is one text node, the tree builder hands over as a string
-# (``_Tag.leaf_text``) instead of a child node: most paragraphs of a long article are plain text.
-LEAF_TEXT_TAGS = frozenset({"p", RUN_TAG})
+# Paragraphs whose content, when it is one text node, needs nothing of the tree: a run of such sibling
+# paragraphs goes into BeautifulSoup's tree as one childless PLAIN_RUN_TAG holding their texts
+# (``_Tag.plain_paragraphs``). Most paragraphs of a long article are plain text.
+PLAIN_TEXT_TAGS = frozenset({"p", RUN_TAG})
+PLAIN_RUN_TAG = "md-plain"
 
 # Sentinels for emphasis delimiters while a paragraph is assembled: Unicode noncharacters, never text.
 STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
@@ -255,24 +259,33 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
 
     def _feed_children(self, element) -> None:
         soup = self.soup
+        plain: list[tuple[str, str]] = []  # the current run of plain paragraphs: (tag, text)
         for child in element:
             tag = child.tag
-            attrs = dict(child.attrib) if child.attrib else {}
             text = child.text
-            if tag in LEAF_TEXT_TAGS and text and not len(child) and _plain_leaf_text(text):
-                soup.handle_starttag(tag, None, None, attrs).leaf_text = text
-            else:
-                soup.handle_starttag(tag, None, None, attrs)
-                if text:
-                    soup.handle_data(text)
-                if len(child):
-                    self._feed_children(child)
+            if tag in PLAIN_TEXT_TAGS and text and not len(child) and not child.tail and _is_plain_text(text):
+                plain.append((tag, text))
+                continue
+            if plain:
+                self._feed_plain_run(plain)
+                plain = []
+            soup.handle_starttag(tag, None, None, dict(child.attrib) if child.attrib else {})
+            if text:
+                soup.handle_data(text)
+            if len(child):
+                self._feed_children(child)
             soup.handle_endtag(tag)
             if child.tail:
                 soup.handle_data(child.tail)
+        if plain:
+            self._feed_plain_run(plain)
+
+    def _feed_plain_run(self, paragraphs: list[tuple[str, str]]) -> None:
+        self.soup.handle_starttag(PLAIN_RUN_TAG, None, None, {}).plain_paragraphs = paragraphs
+        self.soup.handle_endtag(PLAIN_RUN_TAG)
 
 
-def _plain_leaf_text(text: str) -> bool:
+def _is_plain_text(text: str) -> bool:
     """Whether a paragraph's only text node may skip the tree: not white space only (markdownify
     drops that node), not starting a GitBook opener (``process_text`` looks behind such a node)."""
     start = text.lstrip()[:1]
@@ -586,13 +599,12 @@ class _Tag(Tag):
     """bs4's Tag with a direct ``find_parent(name)``: markdownify asks ``find_parent("pre")`` for every
     element, and bs4's general matcher made that 40% of the conversion.
 
-    ``leaf_text``: the text of a paragraph whose only content is that text, kept on the tag instead of
-    as a child node (``_LxmlTreeBuilder``); ``WoshipmConverter.convert_p`` treats it as markdownify
-    treats such a node. A long article is mostly such paragraphs, and a node fewer each halves their
-    cost in the tree and in the walk.
+    ``plain_paragraphs``: on a PLAIN_RUN_TAG, the (tag, text) of the sibling paragraphs it stands for
+    (``_LxmlTreeBuilder``); ``WoshipmConverter.convert_md_plain`` finishes them as markdownify and our
+    hooks would have, without a tag and a text node each to build and walk.
     """
 
-    leaf_text: str | None = None
+    plain_paragraphs: list[tuple[str, str]] | None = None
 
     def find_parent(self, name=None, attrs=None, **kwargs):
         if isinstance(name, str) and not attrs and not kwargs:
@@ -639,15 +651,14 @@ class WoshipmConverter(MarkdownConverter):
                 text = "\\" + text
         return text
 
-    def leaf_paragraph_text(self, el, parent_tags) -> str:
-        """``el.leaf_text`` as ``process_text`` makes a sole text node of ``el`` (``wrap`` is off)."""
-        tags = parent_tags | {el.name}
-        text = el.leaf_text
+    def plain_paragraph_text(self, tag: str, text: str, parent_tags) -> str:
+        """What ``process_text`` makes of ``text``, the only node of a ``tag`` paragraph (``wrap`` off)."""
+        tags = parent_tags | {tag}
         if "pre" not in tags:
             text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
         if "_noformat" not in tags:
             text = self.escape(text, tags)
-        if should_remove_whitespace_inside(el):  # no siblings: both ends of the block
+        if tag == "p":  # markdownify strips white space inside a p, not inside a tag it does not know
             text = text.lstrip(" \t\r\n").rstrip()
         return text
 
@@ -706,11 +717,19 @@ class WoshipmConverter(MarkdownConverter):
     # paragraphs --------------------------------------------------------------------------------------
 
     def convert_p(self, el, text, parent_tags):
-        if el.leaf_text is not None:
-            text = self.leaf_paragraph_text(el, parent_tags)
         return self._paragraph(el, finish_inline(text, "paragraph"))
 
     convert_md_run = convert_p
+
+    def convert_md_plain(self, el, text, parent_tags):
+        """A run of plain paragraphs, as markdownify joins the blocks it converts (``process_tag``)."""
+        last = len(el.plain_paragraphs) - 1
+        blocks = []
+        for index, (tag, plain) in enumerate(el.plain_paragraphs):
+            paragraph = finish_inline(self.plain_paragraph_text(tag, plain, parent_tags), "paragraph")
+            if paragraph:
+                blocks.append(self._paragraph(el, paragraph) if index == last else "\n\n" + paragraph + "\n\n")
+        return join_blocks(blocks)
 
     def _paragraph(self, el, text: str) -> str:
         if not text:
@@ -810,14 +829,26 @@ class WoshipmConverter(MarkdownConverter):
         return "\n\n" + "\n".join(lines) + "\n\n"
 
 
+def join_blocks(blocks: list[str]) -> str:
+    """Converted sibling blocks joined as markdownify's ``process_tag`` joins its children's strings:
+    the newlines where two meet become the larger count of the two, at most two."""
+    joined = [""]
+    for block in blocks:
+        leading, content, trailing = re_extract_newlines.match(block).groups()
+        if joined[-1] and leading:
+            leading = "\n" * min(2, max(len(joined.pop()), len(leading)))
+        joined.extend((leading, content, trailing))
+    return "".join(joined)
+
+
 def _previous_text(el) -> str | None:
     """The text before ``el`` in document order (``find_previous(string=True)``), counting the
-    ``leaf_text`` of a paragraph where its node would be."""
+    texts of a PLAIN_RUN_TAG where their nodes would be."""
     for node in el.previous_elements:
         if isinstance(node, NavigableString):
             return node
-        if isinstance(node, _Tag) and node.leaf_text is not None:
-            return node.leaf_text
+        if isinstance(node, _Tag) and node.plain_paragraphs:
+            return node.plain_paragraphs[-1][1]
     return None
 
 
