@@ -396,6 +396,10 @@ def _space_replacement(window: str) -> str:
     return SPACE_RE.sub(" ", CJK_BREAK_RE.sub("", window))[1:-1]
 
 
+# What ``_rewrite_run`` changes: any white space of SPACE_RE but a lone space.
+_REWRITTEN_SPACE_RE = re.compile(r"[\t\r\n\f\v\u00a0\u3000\u200b]| {2}")
+
+
 def _rewrite_run(run: list) -> None:
     """Apply text.clean_inline's white-space rule to a paragraph spread over several text nodes.
 
@@ -406,6 +410,9 @@ def _rewrite_run(run: list) -> None:
         return
     strings = ["\x00" if seg is None else getattr(seg[0], seg[1]) for seg in run]
     joined = "".join(strings)
+    if not _REWRITTEN_SPACE_RE.search(joined):  # the common case: single spaces at most
+        run.clear()
+        return
     replacements = []
     for match in SPACE_RE.finditer(joined):
         start, end = match.span()
@@ -654,7 +661,8 @@ class WoshipmConverter(MarkdownConverter):
     def plain_paragraph_text(self, tag: str, text: str, parent_tags) -> str:
         """What ``process_text`` makes of ``text``, the only node of a ``tag`` paragraph (``wrap`` off)."""
         tags = parent_tags | {tag}
-        if "pre" not in tags:
+        # The pre-pass normalized the white space already: the regexes have nothing to do, mostly.
+        if "pre" not in tags and ("\n" in text or "\r" in text or "\t" in text or "  " in text):
             text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
         if "_noformat" not in tags:
             text = self.escape(text, tags)
@@ -722,14 +730,20 @@ class WoshipmConverter(MarkdownConverter):
     convert_md_run = convert_p
 
     def convert_md_plain(self, el, text, parent_tags):
-        """A run of plain paragraphs, as markdownify joins the blocks it converts (``process_tag``)."""
-        last = len(el.plain_paragraphs) - 1
-        blocks = []
-        for index, (tag, plain) in enumerate(el.plain_paragraphs):
-            paragraph = finish_inline(self.plain_paragraph_text(tag, plain, parent_tags), "paragraph")
-            if paragraph:
-                blocks.append(self._paragraph(el, paragraph) if index == last else "\n\n" + paragraph + "\n\n")
-        return join_blocks(blocks)
+        """A run of plain paragraphs, joined as markdownify joins the blocks it converts (``process_tag``)."""
+        paragraphs = [
+            paragraph
+            for tag, plain in el.plain_paragraphs
+            if (paragraph := finish_inline(self.plain_paragraph_text(tag, plain, parent_tags), "paragraph"))
+        ]
+        if not paragraphs:
+            return ""
+        if any(paragraph[0] == "\n" or paragraph[-1] == "\n" for paragraph in paragraphs):
+            # Rare (a newline at the edge of an md-run): markdownify's rule for the newlines that meet.
+            blocks = ["\n\n" + paragraph + "\n\n" for paragraph in paragraphs[:-1]]
+            return join_blocks([*blocks, self._paragraph(el, paragraphs[-1])])
+        # Otherwise two paragraphs always meet with one blank line.
+        return "".join("\n\n" + paragraph for paragraph in paragraphs[:-1]) + self._paragraph(el, paragraphs[-1])
 
     def _paragraph(self, el, text: str) -> str:
         if not text:
