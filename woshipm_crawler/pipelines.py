@@ -118,7 +118,8 @@ class StatePipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
         signature = dedupe.signature(adapter["body_text"])
-        result = self.store.commit_item(adapter.asdict(), self.job, signature=signature)
+        # A shallow copy: ``asdict`` would also copy every list, value by value, for nothing.
+        result = self.store.commit_item(dict(adapter), self.job, signature=signature)
         adapter["duplicate_of"] = result.duplicate_of
         adapter["listings"] = sorted(self.store.listings(adapter["id"]))
         if not result.emit:
@@ -165,7 +166,7 @@ class LibraryPipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
         try:
-            self.write(adapter.asdict())
+            self.write(dict(adapter))
         except (OSError, ValueError) as error:
             self.crawler.stats.inc_value("woshipm/failed/markdown")
             logger.error("Markdown library: %s not written: %s", adapter.get("url"), error)
