@@ -28,7 +28,7 @@ Three stages:
 
    BeautifulSoup's tree is then built from the lxml tree directly (``_LxmlTreeBuilder``, a bs4 tree
    builder fed with the tree), without serialising and parsing the body again. Sibling paragraphs
-   whose only content is one text node go in as one childless ``<md-plain>`` holding their texts:
+   holding only text and ``<br>`` go in as one childless ``<md-plain>`` holding their texts:
    markdownify would only escape and join them, which ``convert_md_plain`` does the same way.
 
 2. **markdownify** (``WoshipmConverter``): the tree walk, white space next to blocks, block spacing,
@@ -110,11 +110,12 @@ CONTAINER_TAGS = (BLOCK_TAGS | {RUN_TAG}) - {
     "p", "pre", "hr", "table", "tr", "thead", "tbody", "tfoot", *HEADING_LEVELS
 }  # fmt: skip
 _SEPARATING_TAGS = BLOCK_TAGS | {RUN_TAG}
-# Paragraphs whose content, when it is one text node, needs nothing of the tree: a run of such sibling
-# paragraphs goes into BeautifulSoup's tree as one childless PLAIN_RUN_TAG holding their texts
-# (``_Tag.plain_paragraphs``). Most paragraphs of a long article are plain text.
+# Paragraphs whose content, when it is text and <br> only, needs nothing of the tree: a run of such
+# sibling paragraphs goes into BeautifulSoup's tree as one childless PLAIN_RUN_TAG holding their texts
+# (``_Tag.plain_paragraphs``). Most paragraphs of an article are such.
 PLAIN_TEXT_TAGS = frozenset({"p", RUN_TAG})
 PLAIN_RUN_TAG = "md-plain"
+PlainParagraph = tuple[str, list[str | None]]  # (tag, its texts in order, None for each <br>)
 
 # Sentinels for emphasis delimiters while a paragraph is assembled: Unicode noncharacters, never text.
 STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
@@ -259,12 +260,12 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
 
     def _feed_children(self, element) -> None:
         soup = self.soup
-        plain: list[tuple[str, str]] = []  # the current run of plain paragraphs: (tag, text)
+        plain: list[PlainParagraph] = []  # the current run of plain paragraphs
         for child in element:
             tag = child.tag
             text = child.text
-            if tag in PLAIN_TEXT_TAGS and text and not len(child) and not child.tail and _is_plain_text(text):
-                plain.append((tag, text))
+            if tag in PLAIN_TEXT_TAGS and not child.tail and (pieces := _plain_pieces(child)):
+                plain.append((tag, pieces))
                 continue
             if plain:
                 self._feed_plain_run(plain)
@@ -280,16 +281,30 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
         if plain:
             self._feed_plain_run(plain)
 
-    def _feed_plain_run(self, paragraphs: list[tuple[str, str]]) -> None:
+    def _feed_plain_run(self, paragraphs: list[PlainParagraph]) -> None:
         self.soup.handle_starttag(PLAIN_RUN_TAG, None, None, {}).plain_paragraphs = paragraphs
         self.soup.handle_endtag(PLAIN_RUN_TAG)
 
 
-def _is_plain_text(text: str) -> bool:
-    """Whether a paragraph's only text node may skip the tree: not white space only (markdownify
-    drops that node), not starting a GitBook opener (``process_text`` looks behind such a node)."""
-    start = text.lstrip()[:1]
-    return bool(start) and start not in _TEMPLATE_SECOND
+def _plain_pieces(paragraph) -> list[str | None] | None:
+    """The texts of a paragraph holding only text and ``<br>`` (None for each ``<br>``), in order; None
+    for any other paragraph, or one with a text node that needs the tree: white space only (markdownify
+    may drop it) or starting like a GitBook opener (``process_text`` looks behind such a node)."""
+    pieces = [paragraph.text] if paragraph.text else []
+    for child in paragraph:
+        if child.tag != "br" or child.text or len(child):
+            return None
+        pieces.append(None)
+        if child.tail:
+            pieces.append(child.tail)
+    texts = [piece for piece in pieces if piece is not None]
+    if not texts:
+        return None
+    for text in texts:
+        start = text.lstrip()[:1]
+        if not start or start in _TEMPLATE_SECOND:
+            return None
+    return pieces
 
 
 # --- 1. lxml pre-pass ----------------------------------------------------------------------------------
@@ -606,12 +621,12 @@ class _Tag(Tag):
     """bs4's Tag with a direct ``find_parent(name)``: markdownify asks ``find_parent("pre")`` for every
     element, and bs4's general matcher made that 40% of the conversion.
 
-    ``plain_paragraphs``: on a PLAIN_RUN_TAG, the (tag, text) of the sibling paragraphs it stands for
+    ``plain_paragraphs``: on a PLAIN_RUN_TAG, the (tag, texts) of the sibling paragraphs it stands for
     (``_LxmlTreeBuilder``); ``WoshipmConverter.convert_md_plain`` finishes them as markdownify and our
     hooks would have, without a tag and a text node each to build and walk.
     """
 
-    plain_paragraphs: list[tuple[str, str]] | None = None
+    plain_paragraphs: list[PlainParagraph] | None = None
 
     def find_parent(self, name=None, attrs=None, **kwargs):
         if isinstance(name, str) and not attrs and not kwargs:
@@ -658,17 +673,28 @@ class WoshipmConverter(MarkdownConverter):
                 text = "\\" + text
         return text
 
-    def plain_paragraph_text(self, tag: str, text: str, parent_tags) -> str:
-        """What ``process_text`` makes of ``text``, the only node of a ``tag`` paragraph (``wrap`` off)."""
+    def plain_paragraph_text(self, tag: str, pieces: list[str | None], parent_tags) -> str:
+        """What ``process_tag`` makes of a ``tag`` paragraph's texts and ``<br>`` (None) before
+        ``convert_p``: ``process_text`` of each text (``wrap`` off), ``convert_br`` of each break."""
         tags = parent_tags | {tag}
-        # The pre-pass normalized the white space already: the regexes have nothing to do, mostly.
-        if "pre" not in tags and ("\n" in text or "\r" in text or "\t" in text or "  " in text):
-            text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
-        if "_noformat" not in tags:
-            text = self.escape(text, tags)
-        if tag == "p":  # markdownify strips white space inside a p, not inside a tag it does not know
-            text = text.lstrip(" \t\r\n").rstrip()
-        return text
+        strip = tag == "p"  # markdownify strips white space inside a p, not inside a tag it does not know
+        last = len(pieces) - 1
+        out = []
+        for index, text in enumerate(pieces):
+            if text is None:
+                out.append("\n" if "_noformat" in tags else BREAK)
+                continue
+            # The pre-pass normalized the white space already: the regexes have nothing to do, mostly.
+            if "pre" not in tags and ("\n" in text or "\r" in text or "\t" in text or "  " in text):
+                text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
+            if "_noformat" not in tags:
+                text = self.escape(text, tags)
+            if strip and index == 0:
+                text = text.lstrip(" \t\r\n")
+            if strip and index == last:
+                text = text.rstrip()
+            out.append(text)
+        return "".join(out)
 
     def convert_br(self, el, text, parent_tags):
         return "\n" if "_noformat" in parent_tags else BREAK
@@ -733,8 +759,8 @@ class WoshipmConverter(MarkdownConverter):
         """A run of plain paragraphs, joined as markdownify joins the blocks it converts (``process_tag``)."""
         paragraphs = [
             paragraph
-            for tag, plain in el.plain_paragraphs
-            if (paragraph := finish_inline(self.plain_paragraph_text(tag, plain, parent_tags), "paragraph"))
+            for tag, pieces in el.plain_paragraphs
+            if (paragraph := finish_inline(self.plain_paragraph_text(tag, pieces, parent_tags), "paragraph"))
         ]
         if not paragraphs:
             return ""
@@ -862,7 +888,7 @@ def _previous_text(el) -> str | None:
         if isinstance(node, NavigableString):
             return node
         if isinstance(node, _Tag) and node.plain_paragraphs:
-            return node.plain_paragraphs[-1][1]
+            return next(text for text in reversed(node.plain_paragraphs[-1][1]) if text is not None)
     return None
 
 
