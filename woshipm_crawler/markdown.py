@@ -428,6 +428,11 @@ def _rewrite_run(run: list) -> None:
     if not _REWRITTEN_SPACE_RE.search(joined):  # the common case: single spaces at most
         run.clear()
         return
+    if SPACE_RE.fullmatch(joined):  # white space only (between blocks): one space, in the first node
+        for index, (node, attribute) in enumerate(run):
+            setattr(node, attribute, "" if index else " ")
+        run.clear()
+        return
     replacements = []
     for match in SPACE_RE.finditer(joined):
         start, end = match.span()
