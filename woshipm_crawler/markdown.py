@@ -93,7 +93,7 @@ from markdownify import (
     re_whitespace,
 )
 
-from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
+from woshipm_crawler.parse.tree import drop_keeping_tail, element_text, real_image_url, strip_attributes
 from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
 
 HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
@@ -321,10 +321,14 @@ def prepare(root) -> None:
 def drop_non_content(root) -> None:
     """Remove comments, processing instructions and text-less elements (tails kept), and the
     characters the conversion uses as sentinels (text that never came through ``parse_fragment``)."""
+    # One look at all the text first: a body holding such a character is rare.
+    forbidden = bool(_FORBIDDEN_INPUT_RE.search(element_text(root)))
     for element in list(root.iter()):
         tag = element.tag
         if not isinstance(tag, str) or (tag in SKIP_TAGS and tag != "img"):
             drop_keeping_tail(element)
+            continue
+        if not forbidden:
             continue
         if element.text and _FORBIDDEN_INPUT_RE.search(element.text):
             element.text = _FORBIDDEN_INPUT_RE.sub("", element.text)
