@@ -9,7 +9,7 @@ import pytest
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from woshipm_crawler.markdown import to_markdown
+from woshipm_crawler.markdown import join_blocks, to_markdown
 from woshipm_crawler.text import html_to_text, normalize_ws
 
 BASE = "https://www.woshipm.com/pd/6012345.html"
@@ -406,3 +406,19 @@ def test_empty_list_items_take_no_number_and_nested_lists_stay_tight():
 def test_code_blocks_keep_their_blank_lines():
     md = to_markdown("<pre>a\n\n\n\nb</pre><ul><li><pre>x\n\ny</pre></li></ul>")
     assert md == "```\na\n\n\n\nb\n```\n\n- ```\n  x\n\n  y\n  ```\n"
+
+
+def test_plain_paragraphs_convert_as_markdownify_would():
+    # Paragraphs of text and <br> only skip BeautifulSoup's tree (markdown.PLAIN_RUN_TAG); the result
+    # is what markdownify makes of them through the tree.
+    md = assert_lossless("<div><p>甲<br>乙<br><br> 丙 </p><p><br>丁</p>戊<br></div>")
+    assert md == "甲\\\n乙\\\n丙\n\n丁\n\n戊\n"
+    md = assert_lossless("<ul><li><p>a<br>b</p><ul><li>c</li></ul></li></ul>")
+    assert md == "- a\\\n  b\n  - c\n"
+    # The opener check still sees the text of a plain paragraph before it.
+    assert to_markdown("<p>x{</p><p><b>%</b> y</p>") == "x{\n\n**\\%** y\n"
+
+
+def test_join_blocks_keeps_markdownifys_newline_rule():
+    assert join_blocks(["\n\na\n\n", "\n\n\nb\n", "\n\nc\n\n"]) == "\n\na\n\nb\n\nc\n\n"
+    assert join_blocks(["\n\na\n", "\nb\n\n"]) == "\n\na\nb\n\n"

@@ -27,7 +27,9 @@ Three stages:
      ``p``, a heading, a table cell or an ``md-run`` — is one element whose hook can finish it.
 
    BeautifulSoup's tree is then built from the lxml tree directly (``_LxmlTreeBuilder``, a bs4 tree
-   builder fed with the tree), without serialising and parsing the body again.
+   builder fed with the tree), without serialising and parsing the body again. Sibling paragraphs
+   holding only text and ``<br>`` go in as one childless ``<md-plain>`` holding their texts:
+   markdownify would only escape and join them, which ``convert_md_plain`` does the same way.
 
 2. **markdownify** (``WoshipmConverter``): the tree walk, white space next to blocks, block spacing,
    lists (``-`` bullets, numbering, nesting indentation), blockquote prefixes, ATX headings, ``---``.
@@ -79,12 +81,20 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.builder import HTMLTreeBuilder
 from lxml import etree
-from markdownify import ATX, BACKSLASH, STRIP, MarkdownConverter
+from markdownify import (
+    ATX,
+    BACKSLASH,
+    STRIP,
+    MarkdownConverter,
+    re_extract_newlines,
+    re_newline_whitespace,
+    re_whitespace,
+)
 
-from woshipm_crawler.parse.tree import drop_keeping_tail, real_image_url, strip_attributes
+from woshipm_crawler.parse.tree import drop_keeping_tail, element_text, real_image_url, strip_attributes
 from woshipm_crawler.site import safe_url
 from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
 
@@ -102,6 +112,12 @@ CONTAINER_TAGS = (BLOCK_TAGS | {RUN_TAG}) - {
     "p", "pre", "hr", "table", "tr", "thead", "tbody", "tfoot", *HEADING_LEVELS
 }  # fmt: skip
 _SEPARATING_TAGS = BLOCK_TAGS | {RUN_TAG}
+# Paragraphs whose content, when it is text and <br> only, needs nothing of the tree: a run of such
+# sibling paragraphs goes into BeautifulSoup's tree as one childless PLAIN_RUN_TAG holding their texts
+# (``_Tag.plain_paragraphs``). Most paragraphs of an article are such.
+PLAIN_TEXT_TAGS = frozenset({"p", RUN_TAG})
+PLAIN_RUN_TAG = "md-plain"
+PlainParagraph = tuple[str, list[str | None]]  # (tag, its texts in order, None for each <br>)
 
 # Sentinels for emphasis delimiters while a paragraph is assembled: Unicode noncharacters, never text.
 STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
@@ -246,16 +262,51 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
 
     def _feed_children(self, element) -> None:
         soup = self.soup
+        plain: list[PlainParagraph] = []  # the current run of plain paragraphs
         for child in element:
             tag = child.tag
-            soup.handle_starttag(tag, None, None, dict(child.attrib))
-            if child.text:
-                soup.handle_data(child.text)
+            text = child.text
+            if tag in PLAIN_TEXT_TAGS and not child.tail and (pieces := _plain_pieces(child)):
+                plain.append((tag, pieces))
+                continue
+            if plain:
+                self._feed_plain_run(plain)
+                plain = []
+            soup.handle_starttag(tag, None, None, dict(child.attrib) if child.attrib else {})
+            if text:
+                soup.handle_data(text)
             if len(child):
                 self._feed_children(child)
             soup.handle_endtag(tag)
             if child.tail:
                 soup.handle_data(child.tail)
+        if plain:
+            self._feed_plain_run(plain)
+
+    def _feed_plain_run(self, paragraphs: list[PlainParagraph]) -> None:
+        self.soup.handle_starttag(PLAIN_RUN_TAG, None, None, {}).plain_paragraphs = paragraphs
+        self.soup.handle_endtag(PLAIN_RUN_TAG)
+
+
+def _plain_pieces(paragraph) -> list[str | None] | None:
+    """The texts of a paragraph holding only text and ``<br>`` (None for each ``<br>``), in order; None
+    for any other paragraph, or one with a text node that needs the tree: white space only (markdownify
+    may drop it) or starting like a GitBook opener (``process_text`` looks behind such a node)."""
+    pieces = [paragraph.text] if paragraph.text else []
+    for child in paragraph:
+        if child.tag != "br" or child.text or len(child):
+            return None
+        pieces.append(None)
+        if child.tail:
+            pieces.append(child.tail)
+    texts = [piece for piece in pieces if piece is not None]
+    if not texts:
+        return None
+    for text in texts:
+        start = text.lstrip()[:1]
+        if not start or start in _TEMPLATE_SECOND:
+            return None
+    return pieces
 
 
 # --- 1. lxml pre-pass ----------------------------------------------------------------------------------
@@ -272,10 +323,14 @@ def prepare(root) -> None:
 def drop_non_content(root) -> None:
     """Remove comments, processing instructions and text-less elements (tails kept), and the
     characters the conversion uses as sentinels (text that never came through ``parse_fragment``)."""
+    # One look at all the text first: a body holding such a character is rare.
+    forbidden = bool(_FORBIDDEN_INPUT_RE.search(element_text(root)))
     for element in list(root.iter()):
         tag = element.tag
         if not isinstance(tag, str) or (tag in SKIP_TAGS and tag != "img"):
             drop_keeping_tail(element)
+            continue
+        if not forbidden:
             continue
         if element.text and _FORBIDDEN_INPUT_RE.search(element.text):
             element.text = _FORBIDDEN_INPUT_RE.sub("", element.text)
@@ -362,6 +417,10 @@ def _space_replacement(window: str) -> str:
     return SPACE_RE.sub(" ", CJK_BREAK_RE.sub("", window))[1:-1]
 
 
+# What ``_rewrite_run`` changes: any white space of SPACE_RE but a lone space.
+_REWRITTEN_SPACE_RE = re.compile(r"[\t\r\n\f\v\u00a0\u3000\u200b]| {2}")
+
+
 def _rewrite_run(run: list) -> None:
     """Apply text.clean_inline's white-space rule to a paragraph spread over several text nodes.
 
@@ -372,6 +431,14 @@ def _rewrite_run(run: list) -> None:
         return
     strings = ["\x00" if seg is None else getattr(seg[0], seg[1]) for seg in run]
     joined = "".join(strings)
+    if not _REWRITTEN_SPACE_RE.search(joined):  # the common case: single spaces at most
+        run.clear()
+        return
+    if SPACE_RE.fullmatch(joined):  # white space only (between blocks): one space, in the first node
+        for index, (node, attribute) in enumerate(run):
+            setattr(node, attribute, "" if index else " ")
+        run.clear()
+        return
     replacements = []
     for match in SPACE_RE.finditer(joined):
         start, end = match.span()
@@ -563,7 +630,14 @@ def _append_piece(parent, piece) -> None:
 
 class _Tag(Tag):
     """bs4's Tag with a direct ``find_parent(name)``: markdownify asks ``find_parent("pre")`` for every
-    element, and bs4's general matcher made that 40% of the conversion."""
+    element, and bs4's general matcher made that 40% of the conversion.
+
+    ``plain_paragraphs``: on a PLAIN_RUN_TAG, the (tag, texts) of the sibling paragraphs it stands for
+    (``_LxmlTreeBuilder``); ``WoshipmConverter.convert_md_plain`` finishes them as markdownify and our
+    hooks would have, without a tag and a text node each to build and walk.
+    """
+
+    plain_paragraphs: list[PlainParagraph] | None = None
 
     def find_parent(self, name=None, attrs=None, **kwargs):
         if isinstance(name, str) and not attrs and not kwargs:
@@ -605,10 +679,33 @@ class WoshipmConverter(MarkdownConverter):
         # A GitBook opener split over two text nodes (``{<span>{</span>``): escape_text sees one node
         # at a time, so break the pair here. Looked up only for the rare node starting so.
         if text[:1] in _TEMPLATE_SECOND and parent_tags and "_noformat" not in parent_tags:
-            previous = el.find_previous(string=True)
+            previous = _previous_text(el)
             if previous is not None and previous.endswith("{"):
                 text = "\\" + text
         return text
+
+    def plain_paragraph_text(self, tag: str, pieces: list[str | None], parent_tags) -> str:
+        """What ``process_tag`` makes of a ``tag`` paragraph's texts and ``<br>`` (None) before
+        ``convert_p``: ``process_text`` of each text (``wrap`` off), ``convert_br`` of each break."""
+        tags = parent_tags | {tag}
+        strip = tag == "p"  # markdownify strips white space inside a p, not inside a tag it does not know
+        last = len(pieces) - 1
+        out = []
+        for index, text in enumerate(pieces):
+            if text is None:
+                out.append("\n" if "_noformat" in tags else BREAK)
+                continue
+            # The pre-pass normalized the white space already: the regexes have nothing to do, mostly.
+            if "pre" not in tags and ("\n" in text or "\r" in text or "\t" in text or "  " in text):
+                text = re_whitespace.sub(" ", re_newline_whitespace.sub("\n", text))
+            if "_noformat" not in tags:
+                text = self.escape(text, tags)
+            if strip and index == 0:
+                text = text.lstrip(" \t\r\n")
+            if strip and index == last:
+                text = text.rstrip()
+            out.append(text)
+        return "".join(out)
 
     def convert_br(self, el, text, parent_tags):
         return "\n" if "_noformat" in parent_tags else BREAK
@@ -668,6 +765,22 @@ class WoshipmConverter(MarkdownConverter):
         return self._paragraph(el, finish_inline(text, "paragraph"))
 
     convert_md_run = convert_p
+
+    def convert_md_plain(self, el, text, parent_tags):
+        """A run of plain paragraphs, joined as markdownify joins the blocks it converts (``process_tag``)."""
+        paragraphs = [
+            paragraph
+            for tag, pieces in el.plain_paragraphs
+            if (paragraph := finish_inline(self.plain_paragraph_text(tag, pieces, parent_tags), "paragraph"))
+        ]
+        if not paragraphs:
+            return ""
+        if any(paragraph[0] == "\n" or paragraph[-1] == "\n" for paragraph in paragraphs):
+            # Rare (a newline at the edge of an md-run): markdownify's rule for the newlines that meet.
+            blocks = ["\n\n" + paragraph + "\n\n" for paragraph in paragraphs[:-1]]
+            return join_blocks([*blocks, self._paragraph(el, paragraphs[-1])])
+        # Otherwise two paragraphs always meet with one blank line.
+        return "".join("\n\n" + paragraph for paragraph in paragraphs[:-1]) + self._paragraph(el, paragraphs[-1])
 
     def _paragraph(self, el, text: str) -> str:
         if not text:
@@ -765,6 +878,29 @@ class WoshipmConverter(MarkdownConverter):
             if index == 0:
                 lines.append("|" + " --- |" * width)
         return "\n\n" + "\n".join(lines) + "\n\n"
+
+
+def join_blocks(blocks: list[str]) -> str:
+    """Converted sibling blocks joined as markdownify's ``process_tag`` joins its children's strings:
+    the newlines where two meet become the larger count of the two, at most two."""
+    joined = [""]
+    for block in blocks:
+        leading, content, trailing = re_extract_newlines.match(block).groups()
+        if joined[-1] and leading:
+            leading = "\n" * min(2, max(len(joined.pop()), len(leading)))
+        joined.extend((leading, content, trailing))
+    return "".join(joined)
+
+
+def _previous_text(el) -> str | None:
+    """The text before ``el`` in document order (``find_previous(string=True)``), counting the
+    texts of a PLAIN_RUN_TAG where their nodes would be."""
+    for node in el.previous_elements:
+        if isinstance(node, NavigableString):
+            return node
+        if isinstance(node, _Tag) and node.plain_paragraphs:
+            return next(text for text in reversed(node.plain_paragraphs[-1][1]) if text is not None)
+    return None
 
 
 def _in_cell(parent_tags) -> bool:

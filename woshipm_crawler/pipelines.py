@@ -178,7 +178,8 @@ class StatePipeline(_Pipeline):
         adapter = ItemAdapter(item)
         signature = dedupe.signature(adapter["body_text"])
         try:
-            result = self.store.commit_item(adapter.asdict(), self.job, signature=signature)
+            # A shallow copy: ``asdict`` would also copy every list, value by value, for nothing.
+            result = self.store.commit_item(dict(adapter), self.job, signature=signature)
         except BadId as error:
             self.crawler.stats.inc_value("woshipm/failed/bad_id")
             raise DropItem(f"Failed (bad_id): {adapter.get('url')} — {error}") from None
@@ -243,7 +244,7 @@ class LibraryPipeline(_Pipeline):
         self.failed: set[int] = set()
 
     def process_item(self, item):
-        self.write(ItemAdapter(item).asdict())
+        self.write(dict(ItemAdapter(item)))
         return item
 
     def write(self, item: dict) -> bool:

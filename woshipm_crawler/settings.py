@@ -121,6 +121,14 @@ WOSHIPM_MIN_BODY_CHARS = 200
 # This many article pages in a row without the known layout stop the run at once (FAILED).
 WOSHIPM_LAYOUT_CHANGED_TO_STOP = 10
 
+# -- per-article CPU (issue 13) -----------------------------------------------------------------
+# Scrapy starts CONCURRENT_ITEMS tasks for the output of every response, however little it yields: an
+# article page yields one item and a listing page about a dozen requests, all handled synchronously.
+CONCURRENT_ITEMS = 16
+# On by default, this parses each callback's source (ast) on every response: Scrapy's cache of the
+# answer is keyed weakly by the bound method, which is gone as soon as the call returns.
+WARN_ON_GENERATOR_RETURN_VALUE = False
+
 # -- Scrapy defaults we pin ---------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
