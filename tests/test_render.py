@@ -381,6 +381,7 @@ def _crawl(tmp_path, base, mode, *settings, paths=None):
     proc = subprocess.run(
         [sys.executable, "-m", "scrapy", "runspider", str(spider), "-o", str(out),
          "-a", f"base={base}", "-a", f"stats_path={stats}", "-s", f"WOSHIPM_RENDER={mode}",
+         "-s", f"WOSHIPM_BASE_URL={base}",
          *(["-a", f"paths={paths}"] if paths else []), *(arg for s in settings for arg in ("-s", s))],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
     )  # fmt: skip

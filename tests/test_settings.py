@@ -13,6 +13,7 @@ from scrapy.settings import Settings
 
 from woshipm_crawler import settings as project_settings
 from woshipm_crawler.renamed import RENAMED_SETTINGS, RenamedSettings
+from woshipm_crawler.render.addon import PLAYWRIGHT_HANDLER, RenderAddon
 
 PACKAGE = Path(project_settings.__file__).parent
 READ_RE = re.compile(r"""settings(?:\.get\w*\(|\[)\s*["'](WOSHIPM_\w+)["']""")
@@ -50,3 +51,19 @@ def test_new_name_alone_gives_no_warning():
         warnings.simplefilter("error")
         RenamedSettings().update_settings(settings)
     assert settings.getbool("WOSHIPM_LIBRARY_ENABLED") is True
+
+
+@pytest.mark.parametrize(("base_url", "mode", "handlers"), [
+    (None, "auto", {"https": PLAYWRIGHT_HANDLER}),  # the real site
+    ("http://127.0.0.1:8000", "auto", {"http": PLAYWRIGHT_HANDLER}),  # the replica
+    ("http://127.0.0.1:8000", "never", {}),
+])
+def test_the_browser_handler_serves_only_the_sites_scheme(base_url, mode, handlers):
+    settings = Settings()
+    settings.setmodule(project_settings, priority="project")
+    settings.set("WOSHIPM_RENDER", mode, "cmdline")
+    settings.set("WOSHIPM_CHROMIUM", "/usr/bin/true", "cmdline")  # any executable: the handler is not started
+    if base_url:
+        settings.set("WOSHIPM_BASE_URL", base_url, "cmdline")
+    RenderAddon().update_settings(settings)
+    assert settings.getdict("DOWNLOAD_HANDLERS") == handlers

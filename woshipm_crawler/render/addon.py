@@ -4,7 +4,7 @@ Enabled in settings.py (``ADDONS``). When Scrapy loads the settings it
 
 * adds ``RenderMiddleware`` (downloader middleware, priority 585; see its docstring for why);
 * unless ``WOSHIPM_RENDER=never``, or no Chromium is installed: makes scrapy-playwright's download
-  handler serve http and https (plain requests still go through Scrapy's HTTP/1.1 code; the browser
+  handler serve the scheme of ``WOSHIPM_BASE_URL`` (plain requests still go through Scrapy's HTTP/1.1 code; the browser
   is launched on the first request that asks for it) and puts Debian's Chromium and the flags this
   machine needs into ``PLAYWRIGHT_LAUNCH_OPTIONS`` (``executable_path``, ``args``; either one given
   in the settings is kept);
@@ -18,11 +18,13 @@ Playwright driver nor a browser.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
 from woshipm_crawler.render.chromium import CHROMIUM_ARGS, ChromiumNotFound, find_chromium
 from woshipm_crawler.render.middleware import MIDDLEWARE_PRIORITY, RenderMiddleware, render_mode
+from woshipm_crawler.site import DEFAULT_BASE_URL
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 PLAYWRIGHT_DEFAULTS = {
@@ -56,9 +58,12 @@ class RenderAddon:
             except ChromiumNotFound:
                 return  # RenderMiddleware says so and fails the pages that need a browser
         _set_keeping_priority(settings, "PLAYWRIGHT_LAUNCH_OPTIONS", options)
+        # The site's scheme only: each scheme's handler starts its own Playwright driver when the
+        # engine starts (a fifth of a crawl's CPU for two; docs/benchmarks.md), and a page answered
+        # on another scheme is off the site anyway (``Site.owns``).
+        scheme = urlsplit(settings.get("WOSHIPM_BASE_URL") or DEFAULT_BASE_URL).scheme.lower() or "https"
         handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
-        for scheme in ("http", "https"):
-            handlers.setdefault(scheme, PLAYWRIGHT_HANDLER)
+        handlers.setdefault(scheme, PLAYWRIGHT_HANDLER)
         _set_keeping_priority(settings, "DOWNLOAD_HANDLERS", handlers)
 
 
