@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from woshipm_crawler import site
 from woshipm_crawler.items import MANIFEST_FIELDS
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing
+from woshipm_crawler.parse.page import css, css_any
 from woshipm_crawler.replica import ReplicaServer
 from woshipm_crawler.text import normalize_ws
 
@@ -90,3 +92,18 @@ def test_pages_that_are_not_articles_raise_with_a_reason(manifest, fault, reason
         with pytest.raises(ArticlePageError) as error:
             parse_article(response.body.decode("utf-8"), server.base_url + "/" + path)
     assert error.value.reason == reason
+
+
+def test_css_any_matches_tags_classes_and_attributes_like_the_css_group():
+    root = etree.fromstring(
+        '<div><p class="x author-card y">卡片<b class="relate-post">内</b></p><p class="author-cards">留下</p>'
+        '<div data-role="ad">广告</div><div data-role="adx">留下2</div><script>s()</script>'
+        '<section><form><input/></form>尾</section><p>正文</p></div>'
+    )
+    selectors = (".author-card", ".relate-post", "[data-role='ad']", "script", "form", "input", "section > p")
+    assert sorted(etree.tostring(e, encoding=str, with_tail=False) for e in css_any(selectors)(root)) == sorted(
+        etree.tostring(e, encoding=str, with_tail=False) for e in css(", ".join(selectors))(root)
+    )
+    assert sorted(e.text or e.tag for e in css_any(selectors)(root)) == sorted(
+        ["卡片", "内", "广告", "s()", "form", "input"]
+    )

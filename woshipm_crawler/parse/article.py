@@ -21,7 +21,7 @@ from lxml import etree
 
 from woshipm_crawler import site
 from woshipm_crawler.markdown import tree_to_markdown
-from woshipm_crawler.parse.page import ARTICLE_CONTENT, Page, classify, css, looks_like_article, parse_page
+from woshipm_crawler.parse.page import ARTICLE_CONTENT, Page, classify, css, css_any, looks_like_article, parse_page
 from woshipm_crawler.parse.tree import (
     drop_keeping_tail,
     element_text,
@@ -360,14 +360,23 @@ def clean_body(content, url: str):
     # Comments go with what they hold (an IE conditional comment can hold a <script>).
     for node in body.xpath(".//comment() | .//processing-instruction()"):
         drop_keeping_tail(node)
-    for element in css(", ".join(FURNITURE_SELECTORS))(body):  # one walk; outer blocks come first
+    for element in css_any(FURNITURE_SELECTORS)(body):
         drop_keeping_tail(element)
     for element in list(body.iter(*PLUGIN_TAGS)):
         unwrap(element)
     _flatten_deep_wrappers(body)
     for link in list(body.iter("a")):
-        if any(host in (link.get("href") or "") for host in FURNITURE_LINK_HOSTS):
+        href = link.get("href")
+        if href is None:
+            continue
+        if any(host in href for host in FURNITURE_LINK_HOSTS):
             drop_keeping_tail(link)
+            continue
+        href = site.safe_url(href, url)
+        if href:
+            link.set("href", href)
+        else:  # an unsafe link: its text stays, the link goes
+            unwrap(link)
     _drop_furniture_blocks(body)
     for img in list(body.iter("img")):
         real = site.safe_url(real_image_url(img), url)
@@ -375,16 +384,9 @@ def clean_body(content, url: str):
             drop_keeping_tail(img)  # an image without a safe URL goes, alt text and all
             continue
         img.set("src", real)
-    for link in list(body.iter("a")):
-        href = site.safe_url(link.get("href"), url)
-        if href:
-            link.set("href", href)
-        elif "href" in link.attrib:  # an unsafe link: its text stays, the link goes
-            unwrap(link)
     strip_attributes(body)
-    for tag in UNWRAPPED_TAGS:
-        for element in list(body.iter(tag)):
-            unwrap(element)
+    for element in list(body.iter(*UNWRAPPED_TAGS)):
+        unwrap(element)
     _drop_empty(body)
     return body
 
@@ -413,10 +415,15 @@ def _depth_walk(body, collect: bool) -> tuple[int, list]:
     return deepest, wrappers
 
 
+# Whether anything lies FLATTEN_DEPTH levels below the body: libxml2 answers for the ordinary body
+# without a Python step per element.
+_DEEPER_THAN_FLATTEN = etree.XPath("boolean(" + "/".join(["*"] * FLATTEN_DEPTH) + ")")
+
+
 def _flatten_deep_wrappers(body) -> None:
-    deepest, wrappers = _depth_walk(body, collect=True)
-    if deepest <= FLATTEN_DEPTH:
+    if not _DEEPER_THAN_FLATTEN(body):
         return
+    deepest, wrappers = _depth_walk(body, collect=True)
     for element in wrappers:
         unwrap(element)
     deepest = _depth_walk(body, collect=False)[0]

@@ -31,6 +31,7 @@ beacon never does, for the middleware and the parser alike (they both call ``cla
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -94,6 +95,46 @@ def _parser(encoding: str | None) -> etree.HTMLParser:
 def css(expression: str) -> CSSSelector:
     """A compiled selector: translating CSS to XPath on every call costs more than the match."""
     return CSSSelector(expression, translator="html")
+
+
+# The selector forms ``css_any`` matches in Python: a tag, a class, an attribute equal to a value.
+_SIMPLE_SELECTOR_RE = re.compile(r"(?P<tag>[a-z][a-z0-9]*)|\.(?P<cls>[\w-]+)|\[(?P<attr>[\w-]+)='(?P<value>[^']*)'\]")
+
+
+@cache
+def css_any(selectors: tuple[str, ...]) -> Callable[[etree._Element], list]:
+    """The elements below a node matching any of ``selectors``: tags in one walk of the tree, classes
+    and attributes checked on the few elements that carry them. A CSS selector group is a union that
+    walks the tree once per selector (most of the time of cleaning a body); other selector forms still
+    go through one. Not in document order: a caller removing them may meet one inside another."""
+    tags, classes, values, others = [], set(), set(), []
+    for selector in selectors:
+        match = _SIMPLE_SELECTOR_RE.fullmatch(selector)
+        if match is None:
+            others.append(selector)
+        elif match["tag"]:
+            tags.append(match["tag"])
+        elif match["cls"]:
+            classes.add(match["cls"])
+        else:
+            values.add((match["attr"], match["value"]))
+    names = (["class"] if classes else []) + sorted({name for name, _ in values})
+    carriers = etree.XPath(".//*[" + " or ".join(f"@{name}" for name in names) + "]") if names else None
+    rest = css(", ".join(others)) if others else None
+
+    def select(node) -> list:
+        found = [element for element in node.iter(*tags) if element is not node] if tags else []
+        if carriers is not None:
+            found.extend(
+                element for element in carriers(node)
+                if not classes.isdisjoint((element.get("class") or "").split())
+                or any(element.get(name) == value for name, value in values)
+            )
+        if rest is not None:
+            found.extend(rest(node))
+        return found
+
+    return select
 
 
 def _decodes(body: bytes, encoding: str) -> bool:
