@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The suite's render, retry and golden-page tests at the lowest declared versions: a separate venv
+# The suite's render, retry, golden-page and hostile-page tests at the lowest declared versions: a separate venv
 # (.venv-min, or $MIN_VENV) where every runtime dependency with a ">=" floor in pyproject.toml is
 # pinned to exactly that floor; everything else resolves as pip chooses. Extra arguments go to pytest.
 set -euo pipefail
@@ -19,4 +19,4 @@ echo "floors: $(tr '\n' ' ' < "$VENV/floors.txt")"
 "$VENV/bin/python" -m pip list --disable-pip-version-check 2>/dev/null \
   | grep -i -E "^(scrapy|scrapy-playwright|playwright|twisted|markdownify|beautifulsoup4|lxml|cssselect|itemadapter|datasketch) " || true
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-  tests/test_render.py tests/test_render_replica.py tests/test_retry.py tests/test_golden.py "$@"
+  tests/test_render.py tests/test_render_replica.py tests/test_retry.py tests/test_golden.py tests/test_hostile.py "$@"

@@ -158,8 +158,18 @@ def test_deeply_nested_bodies_are_parsed_in_full(hostile, levels):
     assert_model_fields(fields, manifest[article_id], extra_text=pages.HOSTILE_TEXT["deep"])
 
 
+# libxml2 2.13+ stops at 2,048 levels even with huge_tree; older ones (lxml 5.0, the lowest declared
+# version, bundles 2.12) parse the whole tree: then the article is whole, never cut.
+LIBXML2_CUTS_DEEP_TREES = parse_page(b"<div>" * 3000 + b"x").parser_limit is not None
+
+
 def test_a_body_deeper_than_the_html_parser_allows_is_a_failure_not_a_cut_body(hostile):
     server, manifest, ids = hostile
+    if not LIBXML2_CUTS_DEEP_TREES:
+        fields = parse(server, manifest, ids["toodeep"])
+        clean = plain(server, manifest, ids["toodeep"])
+        assert fields["body_markdown"] == "深处的段落\n\n深处之后的段落\n\n" + clean["body_markdown"]
+        return
     with pytest.raises(ArticlePageError) as error:
         parse(server, manifest, ids["toodeep"])
     assert error.value.reason == "too_deep"
@@ -293,12 +303,13 @@ def test_listing_cards_with_ids_past_sqlite_integers_are_rejected_by_name():
 def test_a_crawl_stores_the_sanitised_articles_and_counts_the_failures(hostile, tmp_path):
     server, manifest, ids = hostile
     crawl = run_crawl("category", server.base_url, tmp_path, {"category": "all"}, settings={"WOSHIPM_RENDER": "never"})
-    failed = {ids["toodeep"], ids["baddate"]}
+    failed = {ids["toodeep"], ids["baddate"]} if LIBXML2_CUTS_DEEP_TREES else {ids["baddate"]}
     items = {item["id"]: item for item in crawl.items}
     assert set(items) == set(manifest) - failed, crawl.log[-3000:]
-    assert crawl.stat("woshipm/failed/too_deep") == 1
+    assert crawl.stat("woshipm/failed/too_deep") == (1 if LIBXML2_CUTS_DEEP_TREES else 0)
     assert crawl.stat("woshipm/failed/bad_date") == 1
-    assert re.search(rf"Failed \(too_deep\): \S+/{ids['toodeep']}\.html", crawl.log)
+    if LIBXML2_CUTS_DEEP_TREES:
+        assert re.search(rf"Failed \(too_deep\): \S+/{ids['toodeep']}\.html", crawl.log)
     assert re.search(rf"Failed \(bad_date\): \S+/{ids['baddate']}\.html .*'2021-02-30'", crawl.log)
     # Cards linking an id past SQLite's integers, or a javascript: URL: counted, named, no crash.
     assert crawl.stat("woshipm/failed/bad_card") == 2
@@ -321,7 +332,8 @@ def test_a_crawl_stores_the_sanitised_articles_and_counts_the_failures(hostile, 
 
     # The failed articles stay in the frontier: the next run asks for them again, and fails them again.
     again = run_crawl("category", server.base_url, tmp_path, {"category": "all"}, settings={"WOSHIPM_RENDER": "never"})
-    assert again.stat("woshipm/failed/too_deep") == 1 and again.stat("woshipm/failed/bad_date") == 1
+    assert again.stat("woshipm/failed/too_deep") == crawl.stat("woshipm/failed/too_deep")
+    assert again.stat("woshipm/failed/bad_date") == 1
     export = subprocess.run([sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert export.returncode == 0, export.stderr

@@ -183,8 +183,17 @@ def parse_page(body: bytes | str, encoding: str | None = None, content_type: str
                 root = etree.fromstring(body.decode(encoding, "replace") if _known(encoding) else body, parser)
     if root is None:
         return Page(body, etree.Element("html"))
-    limit = next((e.message for e in parser.error_log if e.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT), None)
+    limit = next((e.message for e in parser.error_log if _is_depth_limit(e)), None)
     return Page(body, root, limit)
+
+
+# libxml2 2.13+ reports its depth limit as ERR_RESOURCE_LIMIT; older ones (lxml 5.0 bundles 2.12) as
+# an internal error: the message is what both share.
+_RESOURCE_LIMIT = getattr(etree.ErrorTypes, "ERR_RESOURCE_LIMIT", None)
+
+
+def _is_depth_limit(error) -> bool:
+    return error.type == _RESOURCE_LIMIT or error.message.startswith("Excessive depth in document")
 
 
 def _known(encoding: str | None) -> bool:
