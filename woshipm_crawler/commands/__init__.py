@@ -55,14 +55,16 @@ class OutputCommand:
         super().add_options(parser)
         parser.add_argument("--out", metavar="DIR", help=f"output directory (default: <export dir>/{self.subdir})")
 
-    def paths(self, opts) -> tuple[Path, Path]:
-        """(state file, output directory); UsageError when there is no state to read."""
+    def begin(self, opts) -> tuple[Path, Path, Progress]:
+        """(state file, output directory, progress over its articles); UsageError when there is no
+        state to read."""
         state = state_path(self.settings)
         if not state.exists():
             raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",
                              print_help=False)
         try:  # a corrupt, read-only or newer state: one line, before any output is begun
-            StateStore(state).close()
+            with StateStore(state) as store:
+                progress = Progress(store.count())
         except StateError as error:
             raise UsageError(str(error), print_help=False) from None
-        return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir
+        return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir, progress

@@ -8,11 +8,10 @@ from datetime import date
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.commands import OutputCommand, Progress
+from woshipm_crawler.commands import OutputCommand
 from woshipm_crawler.outputs import book
 from woshipm_crawler.outputs.report import REPORT_SUBDIR
 from woshipm_crawler.pipelines import export_dir
-from woshipm_crawler.state import StateStore
 
 
 class Command(OutputCommand, ScrapyCommand):
@@ -36,9 +35,7 @@ class Command(OutputCommand, ScrapyCommand):
             since = date.fromisoformat(opts.since) if opts.since else None
         except ValueError:
             raise UsageError(f"--since wants YYYY-MM-DD, not {opts.since!r}", print_help=False) from None
-        state, out = self.paths(opts)
-        with StateStore(state) as store:
-            progress = Progress(store.count())
+        state, out, progress = self.begin(opts)
         try:
             result = book.build_books(state, out, categories, since, export_dir(self.settings) / REPORT_SUBDIR,
                                       progress, log=lambda line: print(line, file=sys.stderr))

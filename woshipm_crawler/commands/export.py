@@ -5,9 +5,8 @@ from __future__ import annotations
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.commands import OutputCommand, Progress
+from woshipm_crawler.commands import OutputCommand
 from woshipm_crawler.outputs import dataset
-from woshipm_crawler.state import StateStore
 
 
 class Command(OutputCommand, ScrapyCommand):
@@ -31,9 +30,7 @@ class Command(OutputCommand, ScrapyCommand):
         unknown = sorted(set(formats) - set(dataset.FORMATS))
         if unknown:
             raise UsageError(f"unknown format {', '.join(unknown)}: choose from {', '.join(dataset.FORMATS)}")
-        state, out = self.paths(opts)
-        with StateStore(state) as store:
-            progress = Progress(store.count())
+        state, out, progress = self.begin(opts)
         summary, written = dataset.export(state, out, formats, progress)
         progress.end()
         print(f"exported {summary.total} articles to {out}/: {', '.join(p.name for p in written)}")

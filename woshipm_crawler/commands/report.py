@@ -7,9 +7,8 @@ import sys
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.commands import OutputCommand, Progress
+from woshipm_crawler.commands import OutputCommand
 from woshipm_crawler.outputs import report
-from woshipm_crawler.state import StateStore
 
 
 class Command(OutputCommand, ScrapyCommand):
@@ -22,9 +21,7 @@ class Command(OutputCommand, ScrapyCommand):
         return "Write the dataset report (charts, index.html) from the state"
 
     def run(self, args, opts) -> None:
-        state, out = self.paths(opts)
-        with StateStore(state) as store:
-            progress = Progress(store.count())
+        state, out, progress = self.begin(opts)
         try:
             result = report.build_report(state, out, lambda n: progress("articles", n))
         except report.MissingFont as exc:
