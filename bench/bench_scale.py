@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
-from bench.crawls import FAST_SETTINGS  # noqa: E402
+from bench.crawls import FAST_SETTINGS, stored_articles  # noqa: E402
 
 UNPACED = {**FAST_SETTINGS, "LOG_LEVEL": "WARNING"}
 # No jitter: with Scrapy's ±50% the spacing averages about 1.17 × DOWNLOAD_DELAY (a new draw at each
@@ -135,14 +134,6 @@ def sample_peak(process: subprocess.Popen, peak: dict) -> None:
         time.sleep(0.2)
 
 
-def stored(export_dir: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{export_dir / 'state.sqlite3'}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def is_article(path: str) -> bool:
     return path.endswith(".html") and path.count("/") == 2
 
@@ -179,11 +170,11 @@ def bench_kill(articles: int) -> dict:
         export_dir = Path(tmp)
         process = subprocess.Popen(crawl_command(replica.base_url, export_dir, PACED), cwd=REPO,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while stored(export_dir) < articles // 2 and process.poll() is None:
+        while stored_articles(export_dir) < articles // 2 and process.poll() is None:
             time.sleep(0.02)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        at_kill = stored(export_dir)
+        at_kill = stored_articles(export_dir)
         stats = crawl(replica.base_url, export_dir, PACED)
         paths = replica.paths()
         repeated = {path: n for path, n in paths if n > 1 and path != "/robots.txt"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -88,3 +89,18 @@ def field_match_rates(items: list[dict], manifest: dict[int, dict], walked_listi
 
 def print_rates(rates: dict[str, float]) -> None:
     print("per-field match rate: " + ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items()))
+
+
+def state_rows(export_dir: Path, sql: str) -> list[tuple]:
+    """Rows of a query on a crawl's state, read while the crawl may still write it ([] until it exists)."""
+    try:
+        with sqlite3.connect(f"file:{Path(export_dir) / 'state.sqlite3'}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.Error:
+        return []
+
+
+def stored_articles(export_dir: Path) -> int:
+    """How many articles a crawl's state holds so far."""
+    rows = state_rows(export_dir, "SELECT COUNT(*) FROM articles")
+    return rows[0][0] if rows else 0

@@ -4,6 +4,16 @@ The benchmarks crawl the same way; the one copy of these helpers is theirs (``be
 since the package and the benchmarks never import from ``tests/``.
 """
 
-from bench.crawls import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, print_rates, run_crawl
+from bench.crawls import (
+    FAST_SETTINGS,
+    PROJECT_ROOT,
+    Crawl,
+    field_match_rates,
+    print_rates,
+    run_crawl,
+    state_rows,
+    stored_articles,
+)
 
-__all__ = ["FAST_SETTINGS", "PROJECT_ROOT", "Crawl", "field_match_rates", "print_rates", "run_crawl"]
+__all__ = ["FAST_SETTINGS", "PROJECT_ROOT", "Crawl", "field_match_rates", "print_rates", "run_crawl", "state_rows",
+           "stored_articles"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl
+from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, stored_articles
 
 from woshipm_crawler import site
 from woshipm_crawler.export import main as export_main
@@ -115,14 +114,6 @@ def start_crawl(base_url: str, export_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def committed(export_dir: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{export_dir / 'state.sqlite3'}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not ready() and process.poll() is None and time.monotonic() < deadline:
@@ -136,8 +127,8 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> None:
     "kill_point",
     [
         pytest.param(lambda d: (d / "state.sqlite3").exists(), id="while-walking-listings"),
-        pytest.param(lambda d: committed(d) >= 40, id="mid-articles"),
-        pytest.param(lambda d: committed(d) >= 150, id="all-committed-before-export"),
+        pytest.param(lambda d: stored_articles(d) >= 40, id="mid-articles"),
+        pytest.param(lambda d: stored_articles(d) >= 150, id="all-committed-before-export"),
     ],
 )
 def test_sigkill_then_resume_ends_with_every_article_exactly_once(tmp_path, kill_point):

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl
+from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, state_rows
 
 from woshipm_crawler import site
 from woshipm_crawler.replica import ReplicaServer
@@ -69,14 +68,6 @@ def crawl_command(base_url: str, export_dir: Path, args: dict, settings: dict) -
     for key, value in merged.items():
         command += ["-s", f"{key}={value}"]
     return command
-
-
-def state_rows(export_dir: Path, sql: str) -> list[tuple]:
-    try:
-        with sqlite3.connect(f"file:{export_dir / 'state.sqlite3'}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.Error:
-        return []
 
 
 # -- streaming -------------------------------------------------------------------------------------
