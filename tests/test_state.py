@@ -11,7 +11,6 @@ import pytest
 
 from woshipm_crawler import text
 from woshipm_crawler.state import (
-    MAX_ID,
     SCHEMA_VERSION,
     BadId,
     Outcome,
@@ -21,6 +20,9 @@ from woshipm_crawler.state import (
     emission_key,
     jsonl_has,
 )
+
+
+LARGEST_SQLITE_INTEGER = 2**63 - 1
 
 
 def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
@@ -214,12 +216,12 @@ def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store
     for bad in (huge, 0, -1, "9223372036854775808", None, True, 1.5):
         with pytest.raises(BadId, match="article id"):
             store.commit_item(make_item(1, id=bad), "job-1")
-    assert store.commit_item(make_item(MAX_ID), "job-1").outcome is Outcome.NEW  # the largest that fits
+    assert store.commit_item(make_item(LARGEST_SQLITE_INTEGER), "job-1").outcome is Outcome.NEW  # the largest that fits
     store.commit_item(make_item(5), "job-1")
     # what a run's end reads works, every later run too
     assert store.frontier_counts()["given_up"] == 0 and store.cross_listed(["category:pd"]) == 0
-    assert [p.id for p in store.iter_pending("job-1")] == [5, MAX_ID]
-    assert store.known_ids() == {5, MAX_ID}
+    assert [p.id for p in store.iter_pending("job-1")] == [5, LARGEST_SQLITE_INTEGER]
+    assert store.known_ids() == {5, LARGEST_SQLITE_INTEGER}
 
 
 def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):

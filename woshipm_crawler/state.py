@@ -73,6 +73,7 @@ from typing import Any, NamedTuple
 
 from woshipm_crawler import dedupe
 from woshipm_crawler import text as textmod
+from woshipm_crawler.site import MAX_ARTICLE_ID
 from woshipm_crawler.util import pid_alive, utc_stamp
 
 SCHEMA_VERSION = 3
@@ -185,7 +186,6 @@ _LIBRARY_PENDING_INDEX = (
 OUTPUT_KINDS = ("jsonl", "library")
 _DONE_COLUMN = {"jsonl": "exported", "library": "library_exported"}
 _ANY_PENDING = "(exported < version OR library_exported < version)"
-MAX_ID = (1 << 63) - 1  # SQLite INTEGER
 
 # MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
 MIGRATIONS: dict[int, str] = {
@@ -338,7 +338,7 @@ class StateError(RuntimeError):
 
 
 class BadId(ValueError):
-    """An article id that is not an integer in 1..MAX_ID: refused before it reaches the file."""
+    """An article id that is not an integer in 1..site.MAX_ARTICLE_ID: refused before it reaches the file."""
 
 
 def article_id_of(value: Any) -> int:
@@ -349,8 +349,8 @@ def article_id_of(value: Any) -> int:
         article_id = int(value)
     except (TypeError, ValueError):
         raise BadId(f"article id {value!r} is not an integer") from None
-    if not 0 < article_id <= MAX_ID or (isinstance(value, float) and value != article_id):
-        raise BadId(f"article id {value!r} is outside 1..{MAX_ID} (an SQLite INTEGER)")
+    if not 0 < article_id <= MAX_ARTICLE_ID or (isinstance(value, float) and value != article_id):
+        raise BadId(f"article id {value!r} is outside 1..{MAX_ARTICLE_ID} (an SQLite INTEGER)")
     return article_id
 
 
