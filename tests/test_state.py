@@ -21,7 +21,6 @@ from woshipm_crawler.state import (
     jsonl_has,
 )
 
-
 LARGEST_SQLITE_INTEGER = 2**63 - 1
 
 
