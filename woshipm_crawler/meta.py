@@ -1,14 +1,18 @@
-"""Request meta keys shared by the spiders and the downloader middlewares; nothing else.
+"""Request meta keys shared by the spiders and the downloader middlewares, and the one way a
+response becomes a parsed page.
 
 Spiders say what a request fetches (``meta[META_KIND]``: ``ARTICLE_KIND`` or ``LISTING_KIND``); the
-render middleware (``woshipm_crawler.render.middleware``) then looks at the response once, and
-hands the spider both the parsed page (``take_page``) and, for a page the browser could not (or was
+render middleware (``woshipm_crawler.render.middleware``) then parses the response once
+(``parse_response``), and hands the spider both the parsed page (``response_page`` takes it, or
+parses a response the middleware did not look at) and, for a page the browser could not (or was
 not allowed to) fix, the reason (``render_failure``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from woshipm_crawler.parse.page import Page, parse_page
 
 META_KIND = "woshipm_kind"
 ARTICLE_KIND = "article"
@@ -32,3 +36,13 @@ def take_page(response: Any):
     Taken out of the meta, so the tree does not outlive the callback.
     """
     return response.meta.pop(META_PAGE, None)
+
+
+def parse_response(response: Any) -> Page:
+    """The response's body parsed, its charset read from the Content-Type header (not Scrapy's guess)."""
+    return parse_page(response.body, content_type=response.headers.get("Content-Type"))
+
+
+def response_page(response: Any) -> Page:
+    """The page a callback reads: the one the middleware made (``take_page``), else parsed now."""
+    return take_page(response) or parse_response(response)

@@ -40,8 +40,9 @@ from woshipm_crawler.meta import (
     META_RENDER_FAILURE,
     META_RENDER_REASON,
     META_RENDERED,
+    parse_response,
 )
-from woshipm_crawler.parse.page import ARTICLE_CONTENT, NEEDS_BROWSER, Page, classify, parse_page
+from woshipm_crawler.parse.page import ARTICLE_CONTENT, NEEDS_BROWSER, Page, classify
 from woshipm_crawler.render.chromium import ChromiumNotFound, find_chromium
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class RenderMiddleware:
         kind = request.meta.get(META_KIND)
         if kind not in CONTENT_SELECTORS or not isinstance(response, TextResponse):
             return response
-        page = parse_page(response.body, content_type=response.headers.get("Content-Type"))
+        page = parse_response(response)
         if request.meta.get(META_RENDERED):
             return self._rendered_response(request, response, page, kind)
         reason = needs_browser(classify(page), response.status)

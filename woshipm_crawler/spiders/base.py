@@ -41,10 +41,10 @@ from scrapy.http import Request, Response
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
 from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, take_page
-from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
+from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
+from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.parse.page import classify, parse_page
+from woshipm_crawler.parse.page import classify
 from woshipm_crawler.pipelines import StatePipeline
 from woshipm_crawler.util import utc_stamp
 
@@ -302,7 +302,7 @@ class ListingSpider(scrapy.Spider):
         if not self.site.owns(response.url):
             yield from self.listing_failed(response.request, f"answered from {response.url}", "redirected_off_site")
             return
-        page_tree = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
+        page_tree = response_page(response)
         parsed = parse_listing_page(page_tree, response.url)
         for href in parsed.rejected:  # an id past SQLite's integers, another scheme: never a crash
             self.count_failure("bad_card", response.url, f"a card links {href[:200]!r}, which is no article URL")
@@ -442,10 +442,7 @@ class ListingSpider(scrapy.Spider):
             redirected = self.site.redirect_failure(response.url, article_id)
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
-            fields = parse_article_response(
-                response.body, self.site.canonical(response.url), page=take_page(response),
-                content_type=response.headers.get("Content-Type"),
-            )
+            fields = parse_article(response_page(response), self.site.canonical(response.url))
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)

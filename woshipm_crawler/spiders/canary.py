@@ -18,10 +18,9 @@ from scrapy.http import Request, Response
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ALARM_KEY, furniture_paragraphs
-from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, take_page
-from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
+from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
+from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.parse.page import parse_page
 from woshipm_crawler.text import word_count
 
 logger = logging.getLogger(__name__)
@@ -116,7 +115,7 @@ class CanarySpider(scrapy.Spider):
         self.fail(f"{failure.request.url}: {failure.getErrorMessage()}")
 
     def parse_listing(self, response: Response):
-        page = take_page(response) or parse_page(response.body, content_type=response.headers.get("Content-Type"))
+        page = response_page(response)
         cards = parse_listing_page(page, response.url).cards
         if not cards:
             self.fail(f"listing {response.url}: no article cards (HTTP {response.status}, "
@@ -134,8 +133,7 @@ class CanarySpider(scrapy.Spider):
             failure = render_failure(response)
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
-            fields = parse_article_response(response.body, url, page=take_page(response),
-                                            content_type=response.headers.get("Content-Type"))
+            fields = parse_article(response_page(response), url)
         except ArticlePageError as error:
             # Nothing was read: every field fails with the page. A changed layout names the parts it lacks.
             logger.error("%s article %s not parsed: %s", PREFIX, url, error)
