@@ -59,7 +59,7 @@ HASH_FILE = ".woshipm-book-hash"
 NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
 NPM_INSTALL_TIMEOUT_S = 300  # a first install takes ~30 s; a registry out of reach would hang
 # Bumped when the sources' layout or book.json changes, so every book is rebuilt once.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: titles HTML-escaped for the theme, Markdown safe under kramed
 # Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
 MAX_BOOK_ARTICLES = 60
 BOOKS_PER_PROCESS = 200
@@ -109,18 +109,40 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     atomic_write(path, data)
 
 
+# What HonKit's theme must not meet raw: "<" (a tag, or "</script>" in its inline JSON), '"' (it ends
+# the aria-label attribute) and "&" that starts a reference (it would be decoded).
+_HONKIT_RAW_RE = re.compile(r'[<"]|&(?=[#A-Za-z0-9])')
+_HONKIT_RAW = {"<": "&lt;", '"': "&quot;", "&": "&amp;"}
+
+
+def honkit_title(text: str) -> str:
+    """A title as HonKit is given it (book.json, and SUMMARY.md after ``escape_inline``).
+
+    HonKit reads a SUMMARY link's text with its references decoded, and its theme inserts that text
+    unescaped into ``<title>``, the header, the sidebar, the previous/next ``aria-label`` and an inline
+    script's JSON (templates rendered with autoescape off). So the text HonKit reads is the title with
+    ``<``, ``"`` and a reference-like ``&`` HTML-escaped: each of those places shows the title as it is.
+    (Only the search plugin's result list shows it as text, references and all.)
+    """
+    return _HONKIT_RAW_RE.sub(lambda m: _HONKIT_RAW[m.group()], text)
+
+
+def _summary_text(text: str) -> str:
+    return escape_inline(honkit_title(text))
+
+
 def _slice_pages(part: Slice) -> dict[str, str]:
     """README.md, SUMMARY.md and the month READMEs of a book (articles newest first)."""
     months: dict[str, list[LibraryEntry]] = defaultdict(list)
     for entry in part.entries:
         months[entry.month].append(entry)
-    summary = ["# Summary", "", f"* [{escape_inline(part.label)}](README.md)"]
+    summary = ["# Summary", "", f"* [{_summary_text(part.label)}](README.md)"]
     pages: dict[str, str] = {}
     for month in sorted(months, reverse=True):
         entries = sorted(months[month], key=lambda e: e.sort_key, reverse=True)
         year = entries[0].year
         summary.append(f"* [{year}-{month}](articles/{month}/README.md)")
-        summary.extend(f"    * [{escape_inline(e.title)}](articles/{month}/{e.id}.md)" for e in entries)
+        summary.extend(f"    * [{_summary_text(e.title)}](articles/{month}/{e.id}.md)" for e in entries)
         pages[f"articles/{month}/README.md"] = render_month_readme(part.category, year, month, entries)
     count = len(part.entries)
     pages["README.md"] = (
@@ -128,7 +150,8 @@ def _slice_pages(part: Slice) -> dict[str, str]:
         '<a href="../../index.html">← all books</a>\n'
     )
     pages["SUMMARY.md"] = "\n".join(summary) + "\n"
-    pages["book.json"] = json.dumps({"title": f"{part.label} · {BOOK_TITLE}", **BOOK_JSON}, ensure_ascii=False)
+    pages["book.json"] = json.dumps({"title": honkit_title(f"{part.label} · {BOOK_TITLE}"), **BOOK_JSON},
+                                    ensure_ascii=False)
     return pages
 
 

@@ -7,6 +7,7 @@ Links are absolute on ``base`` like the real site's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -626,8 +627,9 @@ Allow: /wp-admin/admin-ajax.php
 # text but what ``HOSTILE_TEXT`` names (the paragraphs a parser must keep), so that the article's
 # manifest record stays what the model says, with these exceptions: ``HOSTILE_TEXT`` opens the body
 # text; ``unsafe`` gives the author link a ``javascript:`` URL (the item's ``author.url`` is then
-# null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null).
-HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate")
+# null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null);
+# ``scripttext`` shows SCRIPT_TITLE, SCRIPT_AUTHOR and SCRIPT_TAGS as its title, author and tags.
+HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext")
 DEEP_LEVELS = {"deep": 1000, "toodeep": 3000}  # libxml2 stops at 2048 levels even with huge_tree
 HOSTILE_TEXT = {
     "unsafe": "甲乙丙丁戊己庚辛壬",
@@ -635,7 +637,22 @@ HOSTILE_TEXT = {
     "deep": "深处的段落\n\n深处之后的段落",
     "toodeep": "深处的段落\n\n深处之后的段落",
     "baddate": "",
+    "scripttext": (
+        '<script>alert("body")</script> 和 <img src=x onerror=alert(5)>\n\n'
+        '<a href="javascript:alert(6)">链接</a> [点我](javascript:alert(7)) \\[x](javascript:alert(8)) [^1]\n\n'
+        "[y]: javascript:alert(9)\n\n"
+        "<script>alert(10)</script> &lt;b&gt; <javascript:alert(11)> {% raw %}{{ 12 }}{% endraw %} {{ 13 }}\n\n"
+        '{#x" onclick="alert(14)} 标题\n\n'
+        "a|b </td><script>alert(15)</script>\n\n"
+        "===\n\n"
+        "第一行\n第二行"
+    ),
 }
+# ``scripttext`` also shows these as the title, the author's name and tags: text that looks like HTML,
+# Markdown and template syntax, as a page about front-end work (or a compromised editor) would.
+SCRIPT_TITLE = '<script>alert("title")</script>"><img src=x onerror=alert(1)> {% raw %}{{ 2 }} [t](javascript:alert(3)) &amp; AT&T'
+SCRIPT_AUTHOR = '<img src=x onerror=alert("author")>'
+SCRIPT_TAGS = ('<script>alert("tag")</script>', '"><svg onload=alert(4)>')
 IMPOSSIBLE_DATE = "2021-02-30"
 
 
@@ -663,11 +680,31 @@ def _hostile_block(kind: str, levels: int = 0) -> str:
     if kind in DEEP_LEVELS:
         half = (levels or DEEP_LEVELS[kind]) // 2
         return "<div><span>" * half + "<p>深处的段落</p>" + "</span></div>" * half + "<p>深处之后的段落</p>"
+    if kind == "scripttext":
+        return (
+            "<p>&lt;script&gt;alert(\"body\")&lt;/script&gt; 和 &lt;img src=x onerror=alert(5)&gt;</p>"
+            '<p>&lt;a href="javascript:alert(6)"&gt;链接&lt;/a&gt; [点我](javascript:alert(7)) '
+            "\\[x](javascript:alert(8)) [^1]</p>"
+            "<p>[y]: javascript:alert(9)</p>"
+            "<p>&lt;<span>script</span>&gt;alert(10)&lt;/<span>script</span>&gt; &amp;lt;b&amp;gt; "
+            "&lt;javascript:alert(11)&gt; {% raw %}{{ 12 }}{% endraw %} {<span>{</span> 13 }}</p>"
+            '<h3>{#x" onclick="alert(14)} 标题</h3>'
+            "<table><tr><td>a|b</td><td>&lt;/td&gt;&lt;script&gt;alert(15)&lt;/script&gt;</td></tr></table>"
+            "<p>===</p>"
+            "<p>第一行<br>第二行</p>"
+        )
     return ""
 
 
 def render_hostile(corpus: Corpus, base: str, article: Article, kind: str, levels: int = 0) -> str:
     """The article page with the hostile change ``kind`` (``levels``: how deep ``deep`` nests)."""
+    if kind == "scripttext":
+        article = dataclasses.replace(
+            article,
+            title=SCRIPT_TITLE,
+            author=dataclasses.replace(article.author, name=SCRIPT_AUTHOR),
+            header=dataclasses.replace(article.header, tags=SCRIPT_TAGS),
+        )
     text = render_article(corpus, base, article)
     if kind == "baddate":
         text = re.sub(r'<meta property="article:published_time"[^>]*>\n?', "", text)
