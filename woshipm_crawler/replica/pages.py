@@ -628,8 +628,8 @@ Allow: /wp-admin/admin-ajax.php
 # manifest record stays what the model says, with these exceptions: ``HOSTILE_TEXT`` opens the body
 # text; ``unsafe`` gives the author link a ``javascript:`` URL (the item's ``author.url`` is then
 # null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null);
-# ``scripttext`` shows SCRIPT_TITLE, SCRIPT_AUTHOR and SCRIPT_TAGS as its title, author and tags.
-HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext")
+# ``scripttext`` and ``formula`` show other fields (HOSTILE_FIELDS).
+HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext", "formula")
 DEEP_LEVELS = {"deep": 1000, "toodeep": 3000}  # libxml2 stops at 2048 levels even with huge_tree
 HOSTILE_TEXT = {
     "unsafe": "甲乙丙丁戊己庚辛壬",
@@ -637,6 +637,7 @@ HOSTILE_TEXT = {
     "deep": "深处的段落\n\n深处之后的段落",
     "toodeep": "深处的段落\n\n深处之后的段落",
     "baddate": "",
+    "formula": "",
     "scripttext": (
         '<script>alert("body")</script> 和 <img src=x onerror=alert(5)>\n\n'
         '<a href="javascript:alert(6)">链接</a> [点我](javascript:alert(7)) \\[x](javascript:alert(8)) [^1]\n\n'
@@ -653,6 +654,18 @@ HOSTILE_TEXT = {
 SCRIPT_TITLE = '<script>alert("title")</script>"><img src=x onerror=alert(1)> {% raw %}{{ 2 }} [t](javascript:alert(3)) &amp; AT&T'
 SCRIPT_AUTHOR = '<img src=x onerror=alert("author")>'
 SCRIPT_TAGS = ('<script>alert("tag")</script>', '"><svg onload=alert(4)>')
+# ``formula``: fields a spreadsheet would compute (a formula, a DDE call), the author also the credit.
+FORMULA_FIELDS = {
+    "title": '=HYPERLINK("http://evil.example","点我")',
+    "author": "=cmd|' /C calc'!A0",
+    "tags": ("+1+1", "-2+3", "@SUM(1+1)"),
+    "summary": "=1+1 开头的摘要",
+}
+# The fields a kind replaces: title, author (name; the credit of the copyright line too), tags, summary.
+HOSTILE_FIELDS = {
+    "scripttext": {"title": SCRIPT_TITLE, "author": SCRIPT_AUTHOR, "tags": SCRIPT_TAGS},
+    "formula": FORMULA_FIELDS,
+}
 IMPOSSIBLE_DATE = "2021-02-30"
 
 
@@ -696,15 +709,24 @@ def _hostile_block(kind: str, levels: int = 0) -> str:
     return ""
 
 
+def with_fields(article: Article, fields: dict) -> Article:
+    """A copy of ``article`` showing other ``title``, ``author`` (name), ``tags`` or ``summary``."""
+    changes: dict = {key: fields[key] for key in ("title", "summary") if key in fields}
+    if "author" in fields:
+        name = fields["author"]
+        changes["author"] = dataclasses.replace(article.author, name=name)
+        if article.credit == article.author.name and article.copyright_line:
+            changes["credit"] = name
+            changes["copyright_line"] = article.copyright_line.replace(f"@{article.author.name}", f"@{name}")
+    if "tags" in fields:
+        changes["header"] = dataclasses.replace(article.header, tags=tuple(fields["tags"]))
+    return dataclasses.replace(article, **changes)
+
+
 def render_hostile(corpus: Corpus, base: str, article: Article, kind: str, levels: int = 0) -> str:
     """The article page with the hostile change ``kind`` (``levels``: how deep ``deep`` nests)."""
-    if kind == "scripttext":
-        article = dataclasses.replace(
-            article,
-            title=SCRIPT_TITLE,
-            author=dataclasses.replace(article.author, name=SCRIPT_AUTHOR),
-            header=dataclasses.replace(article.header, tags=SCRIPT_TAGS),
-        )
+    if kind in HOSTILE_FIELDS:
+        article = with_fields(article, HOSTILE_FIELDS[kind])
     text = render_article(corpus, base, article)
     if kind == "baddate":
         text = re.sub(r'<meta property="article:published_time"[^>]*>\n?', "", text)
