@@ -629,7 +629,7 @@ Allow: /wp-admin/admin-ajax.php
 # text; ``unsafe`` gives the author link a ``javascript:`` URL (the item's ``author.url`` is then
 # null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null);
 # ``scripttext`` and ``formula`` show other fields (HOSTILE_FIELDS).
-HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext", "formula")
+HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext", "formula", "hugefields", "bidi")
 DEEP_LEVELS = {"deep": 1000, "toodeep": 3000}  # libxml2 stops at 2048 levels even with huge_tree
 HOSTILE_TEXT = {
     "unsafe": "甲乙丙丁戊己庚辛壬",
@@ -638,6 +638,9 @@ HOSTILE_TEXT = {
     "toodeep": "深处的段落\n\n深处之后的段落",
     "baddate": "",
     "formula": "",
+    "hugefields": "",
+    # As a reader sees it: the controls gone, the joiners inside the emoji and the Persian word kept.
+    "bidi": "正文反转与 👨\u200d👩\u200d👧 家庭表情，ZWSP 和 می\u200cخواهم",
     "scripttext": (
         '<script>alert("body")</script> 和 <img src=x onerror=alert(5)>\n\n'
         '<a href="javascript:alert(6)">链接</a> [点我](javascript:alert(7)) \\[x](javascript:alert(8)) [^1]\n\n'
@@ -661,10 +664,25 @@ FORMULA_FIELDS = {
     "tags": ("+1+1", "-2+3", "@SUM(1+1)"),
     "summary": "=1+1 开头的摘要",
 }
+# ``hugefields``: a 1 MB title and 20,000 tags (as a broken or hostile CMS could serve them).
+HUGE_FIELDS = {
+    "title": "LongTitle-" * 100_000,
+    "author": "作者" * 200,
+    "tags": tuple(f"标签{n}" for n in range(20_000)) + ("长" * 80,),
+}
+# ``bidi``: bidirectional controls (an override that shows text reversed, isolates, marks) and
+# zero-width characters in the title, author and tags, next to joiners that are content.
+BIDI_FIELDS = {
+    "title": "产品\u202e经理\u202c的\u200b一天\u2066x\u2069\ufeff\u200e 👩\u200d💻",
+    "author": "A\u200dli\u2060ce\u200f\u061c",
+    "tags": ("\u202e用户体验\u202c", "数据\u200b分析", "\u2067AI\u2069"),
+}
 # The fields a kind replaces: title, author (name; the credit of the copyright line too), tags, summary.
 HOSTILE_FIELDS = {
     "scripttext": {"title": SCRIPT_TITLE, "author": SCRIPT_AUTHOR, "tags": SCRIPT_TAGS},
     "formula": FORMULA_FIELDS,
+    "hugefields": HUGE_FIELDS,
+    "bidi": BIDI_FIELDS,
 }
 IMPOSSIBLE_DATE = "2021-02-30"
 
@@ -693,6 +711,9 @@ def _hostile_block(kind: str, levels: int = 0) -> str:
     if kind in DEEP_LEVELS:
         half = (levels or DEEP_LEVELS[kind]) // 2
         return "<div><span>" * half + "<p>深处的段落</p>" + "</span></div>" * half + "<p>深处之后的段落</p>"
+    if kind == "bidi":
+        return ("<p>正文\u202e反转\u202c与 👨\u200d👩\u200d👧 家庭\u2060表情，\ufeffZW\u200bSP 和 "
+                "می\u200cخواهم\u200f</p>")
     if kind == "scripttext":
         return (
             "<p>&lt;script&gt;alert(\"body\")&lt;/script&gt; 和 &lt;img src=x onerror=alert(5)&gt;</p>"

@@ -461,11 +461,15 @@ class ListingSpider(scrapy.Spider):
             redirected = self.site.redirect_failure(response.url, article_id)
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
-            fields = parse_article(response_page(response), self.site.canonical(response.url))
+            cuts: list[tuple[str, str]] = []
+            fields = parse_article(response_page(response), self.site.canonical(response.url), cuts)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
             return
+        for name, detail in cuts:  # a field past its bound (parse.article.MAX_*): stored cut, and said so
+            self.stats.inc_value(f"woshipm/cut/{name}")
+            logger.warning("Cut (%s): %s — %s", name, fields["url"], detail)
         self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=fields, error=None)
         self.stats.inc_value("woshipm/articles_parsed")
         published = fields["published"]
