@@ -17,6 +17,11 @@ Articles are the library's files (``library.render_article``); ``gitbook-plugin-
 ``{% hint %}`` header. A book is rebuilt only when its inputs changed: the SHA-256 of its sources
 is stored beside its output (``.woshipm-book-hash``). One Node process builds every book that needs
 it (``honkit_build.js``), so HonKit loads once.
+
+No page content runs in a book (issue 24): the Markdown reads as text under HonKit's kramed as under
+CommonMark (``markdown.escape_text``, ``library.escape_inline``), the titles HonKit's theme inserts
+unescaped reach it HTML-escaped (``honkit_title``), and every built page's content goes through nh3
+(``sanitise_page``), a second wall.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
+
+import nh3
+from lxml import html as lxml_html
 
 from woshipm_crawler import site
 from woshipm_crawler.library import (
@@ -59,7 +67,7 @@ HASH_FILE = ".woshipm-book-hash"
 NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
 NPM_INSTALL_TIMEOUT_S = 300  # a first install takes ~30 s; a registry out of reach would hang
 # Bumped when the sources' layout or book.json changes, so every book is rebuilt once.
-LAYOUT_VERSION = "2"  # 2: titles HTML-escaped for the theme, Markdown safe under kramed
+LAYOUT_VERSION = "2"  # 2: titles HTML-escaped for the theme, Markdown safe under kramed, pages sanitised
 # Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
 MAX_BOOK_ARTICLES = 60
 BOOKS_PER_PROCESS = 200
@@ -298,6 +306,39 @@ def _remove_stale_books(book_dir: Path, live: set[str]) -> None:
             logger.info("removed book %s: its period is gone", key)
 
 
+# The second wall (issue 24): whatever Markdown reached HonKit (an older state's, a renderer's quirk),
+# the content part of every page it built goes through nh3 (ammonia): the Markdown's own elements, no
+# script, handler, style, frame or form, links and images http(s) or relative. The page around it
+# (HonKit's theme and scripts) is left as it is; lxml parses and writes the page once.
+CONTENT_XPATH = "//section[contains(concat(' ', normalize-space(@class), ' '), ' markdown-section ')]"
+CONTENT_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    "*": {"class", "id"},  # the hints block's and highlight.js's classes, heading anchors
+    "a": {"href", "hreflang", "target"},
+}
+
+
+def sanitise_page(path: Path) -> None:
+    """Replace the content section of a built page by its sanitised self (nh3)."""
+    document = lxml_html.document_fromstring(path.read_text(encoding="utf-8"))
+    sections = document.xpath(CONTENT_XPATH)
+    if not sections:
+        return
+    for section in sections:
+        inner = html.escape(section.text or "", quote=False) + "".join(
+            lxml_html.tostring(child, encoding="unicode") for child in section)
+        clean = nh3.clean(inner, attributes=CONTENT_ATTRIBUTES, url_schemes={"http", "https"}, link_rel=None)
+        section.text = None
+        for child in list(section):
+            section.remove(child)
+        for piece in lxml_html.fragments_fromstring(clean) if clean.strip() else ():
+            if isinstance(piece, str):
+                section.text = (section.text or "") + piece
+            else:
+                section.append(piece)
+    atomic_write(path, lxml_html.tostring(document, encoding="utf-8", doctype="<!DOCTYPE HTML>"))
+
+
 def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]],
                 progress: Callable[..., None] | None, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
     """Build the stale books, ``BOOKS_PER_PROCESS`` per Node process (HonKit loads once per process,
@@ -325,6 +366,8 @@ def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]
                         continue
                     key, digest = digests[output]
                     if status == "built":
+                        for page in (book_dir / key).rglob("*.html"):
+                            sanitise_page(page)
                         atomic_write(book_dir / key / HASH_FILE, digest.encode())
                         built.append(key)
                     else:
