@@ -17,6 +17,11 @@ Articles are the library's files (``library.render_article``); ``gitbook-plugin-
 ``{% hint %}`` header. A book is rebuilt only when its inputs changed: the SHA-256 of its sources
 is stored beside its output (``.woshipm-book-hash``). One Node process builds every book that needs
 it (``honkit_build.js``), so HonKit loads once.
+
+No page content runs in a book (issue 24): the Markdown reads as text under HonKit's kramed as under
+CommonMark (``markdown.escape_text``, ``library.escape_inline``), the titles HonKit's theme inserts
+unescaped reach it HTML-escaped (``honkit_title``), and every built page's content goes through nh3
+(``sanitise_page``), a second wall.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
+
+import nh3
+from lxml import html as lxml_html
 
 from woshipm_crawler import site
 from woshipm_crawler.library import (
@@ -59,7 +67,7 @@ HASH_FILE = ".woshipm-book-hash"
 NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
 NPM_INSTALL_TIMEOUT_S = 300  # a first install takes ~30 s; a registry out of reach would hang
 # Bumped when the sources' layout or book.json changes, so every book is rebuilt once.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: titles HTML-escaped for the theme, Markdown safe under kramed, pages sanitised
 # Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
 MAX_BOOK_ARTICLES = 60
 BOOKS_PER_PROCESS = 200
@@ -109,18 +117,40 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     atomic_write(path, data)
 
 
+# What HonKit's theme must not meet raw: "<" (a tag, or "</script>" in its inline JSON), '"' (it ends
+# the aria-label attribute) and "&" that starts a reference (it would be decoded).
+_HONKIT_RAW_RE = re.compile(r'[<"]|&(?=[#A-Za-z0-9])')
+_HONKIT_RAW = {"<": "&lt;", '"': "&quot;", "&": "&amp;"}
+
+
+def honkit_title(text: str) -> str:
+    """A title as HonKit is given it (book.json, and SUMMARY.md after ``escape_inline``).
+
+    HonKit reads a SUMMARY link's text with its references decoded, and its theme inserts that text
+    unescaped into ``<title>``, the header, the sidebar, the previous/next ``aria-label`` and an inline
+    script's JSON (templates rendered with autoescape off). So the text HonKit reads is the title with
+    ``<``, ``"`` and a reference-like ``&`` HTML-escaped: each of those places shows the title as it is.
+    (Only the search plugin's result list shows it as text, references and all.)
+    """
+    return _HONKIT_RAW_RE.sub(lambda m: _HONKIT_RAW[m.group()], text)
+
+
+def _summary_text(text: str) -> str:
+    return escape_inline(honkit_title(text))
+
+
 def _slice_pages(part: Slice) -> dict[str, str]:
     """README.md, SUMMARY.md and the month READMEs of a book (articles newest first)."""
     months: dict[str, list[LibraryEntry]] = defaultdict(list)
     for entry in part.entries:
         months[entry.month].append(entry)
-    summary = ["# Summary", "", f"* [{escape_inline(part.label)}](README.md)"]
+    summary = ["# Summary", "", f"* [{_summary_text(part.label)}](README.md)"]
     pages: dict[str, str] = {}
     for month in sorted(months, reverse=True):
         entries = sorted(months[month], key=lambda e: e.sort_key, reverse=True)
         year = entries[0].year
         summary.append(f"* [{year}-{month}](articles/{month}/README.md)")
-        summary.extend(f"    * [{escape_inline(e.title)}](articles/{month}/{e.id}.md)" for e in entries)
+        summary.extend(f"    * [{_summary_text(e.title)}](articles/{month}/{e.id}.md)" for e in entries)
         pages[f"articles/{month}/README.md"] = render_month_readme(part.category, year, month, entries)
     count = len(part.entries)
     pages["README.md"] = (
@@ -128,7 +158,8 @@ def _slice_pages(part: Slice) -> dict[str, str]:
         '<a href="../../index.html">← all books</a>\n'
     )
     pages["SUMMARY.md"] = "\n".join(summary) + "\n"
-    pages["book.json"] = json.dumps({"title": f"{part.label} · {BOOK_TITLE}", **BOOK_JSON}, ensure_ascii=False)
+    pages["book.json"] = json.dumps({"title": honkit_title(f"{part.label} · {BOOK_TITLE}"), **BOOK_JSON},
+                                    ensure_ascii=False)
     return pages
 
 
@@ -275,6 +306,39 @@ def _remove_stale_books(book_dir: Path, live: set[str]) -> None:
             logger.info("removed book %s: its period is gone", key)
 
 
+# The second wall (issue 24): whatever Markdown reached HonKit (an older state's, a renderer's quirk),
+# the content part of every page it built goes through nh3 (ammonia): the Markdown's own elements, no
+# script, handler, style, frame or form, links and images http(s) or relative. The page around it
+# (HonKit's theme and scripts) is left as it is; lxml parses and writes the page once.
+CONTENT_XPATH = "//section[contains(concat(' ', normalize-space(@class), ' '), ' markdown-section ')]"
+CONTENT_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    "*": {"class", "id"},  # the hints block's and highlight.js's classes, heading anchors
+    "a": {"href", "hreflang", "target"},
+}
+
+
+def sanitise_page(path: Path) -> None:
+    """Replace the content section of a built page by its sanitised self (nh3)."""
+    document = lxml_html.document_fromstring(path.read_text(encoding="utf-8"))
+    sections = document.xpath(CONTENT_XPATH)
+    if not sections:
+        return
+    for section in sections:
+        inner = html.escape(section.text or "", quote=False) + "".join(
+            lxml_html.tostring(child, encoding="unicode") for child in section)
+        clean = nh3.clean(inner, attributes=CONTENT_ATTRIBUTES, url_schemes={"http", "https"}, link_rel=None)
+        section.text = None
+        for child in list(section):
+            section.remove(child)
+        for piece in lxml_html.fragments_fromstring(clean) if clean.strip() else ():
+            if isinstance(piece, str):
+                section.text = (section.text or "") + piece
+            else:
+                section.append(piece)
+    atomic_write(path, lxml_html.tostring(document, encoding="utf-8", doctype="<!DOCTYPE HTML>"))
+
+
 def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]],
                 progress: Callable[..., None] | None, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
     """Build the stale books, ``BOOKS_PER_PROCESS`` per Node process (HonKit loads once per process,
@@ -302,6 +366,8 @@ def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]
                         continue
                     key, digest = digests[output]
                     if status == "built":
+                        for page in (book_dir / key).rglob("*.html"):
+                            sanitise_page(page)
                         atomic_write(book_dir / key / HASH_FILE, digest.encode())
                         built.append(key)
                     else:
