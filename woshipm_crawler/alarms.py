@@ -12,8 +12,9 @@ characters) and ``no_furniture`` (no paragraph the cleaner should have removed: 
 furniture patterns); ``woshipm/checked/furniture_strings`` counts the paragraphs found.
 
 When it fires:
-* during the run, at once: ``WOSHIPM_LAYOUT_CHANGED_TO_STOP`` article pages in a row are
-  ``layout_changed`` (finish reason ``layout_changed``), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
+* during the run, at once: ``WOSHIPM_FAILURES_TO_STOP`` articles in a row failed, whatever the reasons
+  (``ARTICLE_FAILED``, sent by ``report.count_failure``; finish reason ``layout_changed`` when all of
+  them were, else ``articles_failing``; the reasons named), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
   articles, a field has fallen below half its expectation (finish reason ``coverage_collapsed``);
 * at the end (``report.outcome``): a field's coverage is below its expectation
   (``WOSHIPM_FIELD_COVERAGE``) by more than ``WOSHIPM_COVERAGE_TOLERANCE``, on at least
@@ -24,6 +25,7 @@ Either way the run is FAILED, the summary names the fields, and ``scrapy crawl``
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from scrapy.utils.defer import deferred_from_coro
 
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Sent by the spiders for every article page they parse: fields=dict or None, error=ArticlePageError or None.
 ARTICLE_CHECKED = object()
+# Sent for every article that failed, whatever the reason (fetch, parse, pipeline): reason=, url=.
+ARTICLE_FAILED = object()
 
 CHECKED_PREFIX = "woshipm/checked/"
 ARTICLES_KEY = CHECKED_PREFIX + "articles"
@@ -118,24 +122,31 @@ class FieldWatch:
         self.stats = crawler.stats
         self.settings = crawler.settings
         self.min_body_chars = crawler.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
-        self.stop_after = crawler.settings.getint("WOSHIPM_LAYOUT_CHANGED_TO_STOP", 10)
-        self.layout_streak = 0
+        self.stop_after = crawler.settings.getint("WOSHIPM_FAILURES_TO_STOP", 10)
+        self.streak: Counter[str] = Counter()  # the reasons of the articles that failed in a row
+        self.streak_examples: dict[str, str] = {}
         self.stopping = False
 
     @classmethod
     def from_crawler(cls, crawler):
         watch = cls(crawler)
         crawler.signals.connect(watch.article_checked, signal=ARTICLE_CHECKED)
+        crawler.signals.connect(watch.article_failed, signal=ARTICLE_FAILED)
         return watch
+
+    def article_failed(self, reason: str, url: str, **_) -> None:
+        self.streak[reason] += 1
+        self.streak_examples.setdefault(reason, url)
+        self.check()
 
     def article_checked(self, fields: dict | None = None, error: ArticlePageError | None = None, **_) -> None:
         if fields is not None:
             present = present_fields(fields, self.min_body_chars)
             self.stats.inc_value(FURNITURE_KEY, furniture_paragraphs(fields.get("body_text") or ""))
-            self.layout_streak = 0
+            self.streak.clear()
+            self.streak_examples.clear()
         elif error is not None and error.reason == "layout_changed":
             present = set(CHECKED_FIELDS) - set(error.missing) - {"body"}  # nothing of the body was read
-            self.layout_streak += 1
         else:
             return  # not an article page (a shell, a check page, a cut body): counted by its own reason
         self.stats.inc_value(ARTICLES_KEY)
@@ -146,18 +157,24 @@ class FieldWatch:
     def check(self) -> None:
         if self.stopping:
             return
-        if self.layout_streak >= self.stop_after:
-            self.stop("layout_changed", f"{self.layout_streak} article pages in a row hold an article but not the "
-                      "layout the parsers know: the site changed its pages")
+        failed = sum(self.streak.values())
+        if failed >= self.stop_after:
+            reasons = ", ".join(f"{reason} {count} (e.g. {self.streak_examples[reason]})"
+                                for reason, count in self.streak.most_common())
+            if set(self.streak) == {"layout_changed"}:
+                self.stop("layout_changed", f"{failed} article pages in a row hold an article but not the "
+                          "layout the parsers know: the site changed its pages")
+            else:
+                self.stop("articles_failing", f"{failed} articles in a row failed: {reasons}", fields=False)
             return
         collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0)
         if collapsed:
             self.stop("coverage_collapsed", "field coverage collapsed: " + ", ".join(collapsed))
 
-    def stop(self, reason: str, message: str) -> None:
+    def stop(self, reason: str, message: str, *, fields: bool = True) -> None:
         self.stopping = True
-        fallen = fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats)
-        line = f"{message}; fields that fell: {', '.join(fallen)}"
+        fallen = fields and (fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats))
+        line = f"{message}; fields that fell: {', '.join(fallen)}" if fallen else message
         self.stats.set_value(ALARM_KEY, line)
         logger.error("Stopping the run: %s", line)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))

@@ -47,7 +47,7 @@ from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.report import CLOSE_FAILURE_KEY, PENDING_KEY
+from woshipm_crawler.report import CLOSE_FAILURE_KEY, PENDING_KEY, count_failure
 from woshipm_crawler.state import (
     HEARTBEAT_S,
     BadId,
@@ -111,7 +111,7 @@ class ValidatePipeline(_Pipeline):
         adapter = ItemAdapter(item)
         missing = [name for name in REQUIRED_FIELDS if not adapter.get(name)]
         if missing:  # counted under its own reason, never written as if complete
-            self.crawler.stats.inc_value("woshipm/failed/incomplete")
+            count_failure(self.crawler, "incomplete", adapter.get("url"), article=True)
             raise DropItem(f"Failed (incomplete): {adapter.get('url')} — missing {', '.join(missing)}")
         return item
 
@@ -181,7 +181,7 @@ class StatePipeline(_Pipeline):
             # A shallow copy: ``asdict`` would also copy every list, value by value, for nothing.
             result = self.store.commit_item(dict(adapter), self.job, signature=signature)
         except BadId as error:
-            self.crawler.stats.inc_value("woshipm/failed/bad_id")
+            count_failure(self.crawler, "bad_id", adapter.get("url"), article=True)
             raise DropItem(f"Failed (bad_id): {adapter.get('url')} — {error}") from None
         adapter["duplicate_of"] = result.duplicate_of
         adapter["listings"] = sorted(self.store.listings(adapter["id"]))

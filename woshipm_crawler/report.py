@@ -16,7 +16,7 @@ import time
 from scrapy import signals
 from twisted.internet import task
 
-from woshipm_crawler.alarms import ALARM_KEY, coverage_line, fallen_fields
+from woshipm_crawler.alarms import ALARM_KEY, ARTICLE_FAILED, coverage_line, fallen_fields
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.util import atomic_write
 
@@ -40,6 +40,29 @@ SKIP_REASONS = {
     "elsewhere": "being fetched by another run",
     "walk_claimed": "listings another run is walking",
 }
+
+
+FAILED_PREFIX = "woshipm/failed/"  # + reason: how many things failed for that reason
+EXAMPLE_PREFIX = "woshipm/failed_example/"  # + reason: the first URL that failed for it
+# Every article this run asked for and got an answer about (stored, unchanged, older, or failed),
+# and those of them that failed, whatever the reason: the run's outcome follows from these two.
+ARTICLES_ATTEMPTED_KEY = "woshipm/articles_attempted"
+ARTICLES_FAILED_KEY = "woshipm/articles_failed"
+TOP_REASONS = 3  # failure reasons the summary names with an example
+# Fewer failed articles than this never fail a run by their share alone (one odd page of three).
+MIN_FAILED_FOR_SHARE = 3
+
+
+def count_failure(crawler, reason: str, url: str, *, article: bool) -> None:
+    """Count one failure under ``reason`` (remembering its first URL); an ``article`` failure also
+    counts against the run's articles and is heard by the alarms (``ARTICLE_FAILED``)."""
+    stats = crawler.stats
+    stats.inc_value(FAILED_PREFIX + reason)
+    if stats.get_value(EXAMPLE_PREFIX + reason) is None:
+        stats.set_value(EXAMPLE_PREFIX + reason, url)
+    if article:
+        stats.inc_value(ARTICLES_FAILED_KEY)
+        crawler.signals.send_catch_log(ARTICLE_FAILED, reason=reason, url=url)
 
 
 def stats_with_prefix(stats, prefix: str) -> dict[str, int]:
@@ -66,7 +89,15 @@ class CrawlReport:
             self.progress_loop.start(1.0, now=False)
 
     def failures(self) -> dict[str, int]:
-        return stats_with_prefix(self.stats, "woshipm/failed/")
+        return stats_with_prefix(self.stats, FAILED_PREFIX)
+
+    def top_failures(self) -> str:
+        """The most frequent failure reasons, each with its count and first URL."""
+        ranked = sorted(self.failures().items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_REASONS]
+        return "; ".join(
+            f"{reason} {count}" + (f" (e.g. {url})" if (url := self.stats.get_value(EXAMPLE_PREFIX + reason)) else "")
+            for reason, count in ranked
+        )
 
     def progress_text(self) -> str:
         get = self.stats.get_value
@@ -99,6 +130,15 @@ class CrawlReport:
             )
         if reason not in GOOD_FINISH_REASONS:
             return "FAILED", reason  # the spider logged its own line for a stop it decided
+        attempted, failed = get(ARTICLES_ATTEMPTED_KEY) or 0, get(ARTICLES_FAILED_KEY) or 0
+        if attempted and failed >= attempted:
+            return "FAILED", f"all {attempted} articles this run attempted failed: {self.top_failures()}"
+        share = self.crawler.settings.getfloat("WOSHIPM_MAX_FAILED_SHARE", 0.2)
+        if failed >= MIN_FAILED_FOR_SHARE and failed > share * attempted:
+            return "FAILED", (
+                f"{failed} of the {attempted} articles this run attempted failed ({failed / attempted:.0%}, more "
+                f"than WOSHIPM_MAX_FAILED_SHARE {share:.0%}): {self.top_failures()}"
+            )
         fallen = fallen_fields(self.stats, self.crawler.settings)
         if fallen:
             return "FAILED", "field coverage below expectation (has the site changed its pages?): " + ", ".join(fallen)
@@ -141,6 +181,13 @@ class CrawlReport:
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        if self.failures():
+            lines.append(f"top failures: {self.top_failures()}")
+        attempted = get(ARTICLES_ATTEMPTED_KEY) or 0
+        if attempted:
+            failed = get(ARTICLES_FAILED_KEY) or 0
+            lines.append(f"articles attempted: {attempted}; read: {attempted - failed}; failed: {failed} "
+                         f"({failed / attempted:.0%})")
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")

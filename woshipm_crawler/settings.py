@@ -118,8 +118,12 @@ WOSHIPM_COVERAGE_TOLERANCE = 0.05
 WOSHIPM_COVERAGE_MIN_ARTICLES = 30
 # A body shorter than this is a short body; every body is expected longer (the replica's shortest: 421).
 WOSHIPM_MIN_BODY_CHARS = 200
-# This many article pages in a row without the known layout stop the run at once (FAILED).
-WOSHIPM_LAYOUT_CHANGED_TO_STOP = 10
+# This many articles in a row that failed, whatever the reasons, stop the run at once (FAILED, the
+# reasons named). Formerly WOSHIPM_LAYOUT_CHANGED_TO_STOP, which counted layout_changed pages only.
+WOSHIPM_FAILURES_TO_STOP = 10
+# A run in which more than this share of the articles it attempted failed is FAILED at its end
+# (whatever the reasons; at least 3 failed). A run that attempted articles and read none always is.
+WOSHIPM_MAX_FAILED_SHARE = 0.2
 
 # -- per-article CPU (issue 13) -----------------------------------------------------------------
 # Scrapy starts CONCURRENT_ITEMS tasks for the output of every response, however little it yields: an

@@ -50,6 +50,7 @@ a path on the replica or an absolute URL (another server: a redirect off the sit
 Layouts (``layout="v2"``, ``--layout v2=0.01,cards2019=0.2``): a share of pages (all when no share
 is given) in another layout, chosen by hashing seed, layout and page like the faults. ``v2``: article
 pages in a plausible redesign (renamed classes, meta block moved under the body, tags as ``#`` chips);
+``random:SEED`` article pages in a redesign drawn at random from the seed (``pages.random_redesign``);
 ``cards2019``: listing pages in the 2018–2021 card style (``<time>`` and view counts, no tab
 templates, WordPress pagination). The content, hence the manifest, is the same in every layout.
 
@@ -85,7 +86,8 @@ RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
 RATE_LIMIT_IN_FLIGHT_S = 1.0
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
-LAYOUT_NAMES = ("v2", "cards2019")
+LAYOUT_NAMES = ("v2", "cards2019", "random:SEED")
+RANDOM_LAYOUT_RE = re.compile(r"random:(\w+)")
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
 _CATEGORY_RE = re.compile(r"^/category/([a-z][a-z0-9-]*)(?:/page/(\d+))?/?$")
@@ -220,7 +222,7 @@ class LayoutSpec:
         shares: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             name, _, value = part.partition("=")
-            if name not in LAYOUT_NAMES:
+            if name not in LAYOUT_NAMES[:-1] and not RANDOM_LAYOUT_RE.fullmatch(name):
                 raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUT_NAMES)}")
             try:
                 share = float(value) if value else 1.0
@@ -235,6 +237,11 @@ class LayoutSpec:
         """Whether page ``key`` (an article id, or a listing path) is served in layout ``name``."""
         share = self.shares.get(name, 0.0)
         return share >= 1 or (share > 0 and unit(seed, "layout", name, key) < share)
+
+    def redesign(self, key: int | str, seed: object) -> str | None:
+        """The seed of the random redesign (``random:SEED``) page ``key`` is served in, or None."""
+        return next((match[1] for name in self.shares if (match := RANDOM_LAYOUT_RE.fullmatch(name))
+                     and self.hits(name, key, seed)), None)
 
 
 class ReplicaServer:
@@ -543,6 +550,10 @@ class ReplicaServer:
                 text = pages.render_hostile(corpus, self.base_url, article, hostile)
             else:
                 text = pages.render_article(corpus, self.base_url, article, "v2" if v2 else "current")
+                redesign = self.layout.redesign(article_id, seed)
+                if redesign is not None:
+                    self._count("layout:random")
+                    text = pages.random_redesign(text, redesign)
             if self.faults.hits("truncate", article_id, seed):
                 self._count("fault:truncate")
                 text = _truncate(text, article_id)

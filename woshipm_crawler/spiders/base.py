@@ -46,6 +46,7 @@ from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import classify
 from woshipm_crawler.pipelines import StatePipeline
+from woshipm_crawler.report import ARTICLES_ATTEMPTED_KEY, count_failure
 from woshipm_crawler.util import utc_stamp
 
 logger = logging.getLogger(__name__)
@@ -423,7 +424,7 @@ class ListingSpider(scrapy.Spider):
     def article_failed(self, request: Request, detail: str, reason: str):
         article_id = request.meta["article_id"]
         asked = request.meta.get("redirect_urls", [request.url])[0]  # the article's URL, not a redirect's
-        self.count_failure(reason, asked, detail)
+        self.count_failure(reason, asked, detail, article=True)
         self.store.article_failed(article_id, reason)
         yield from self.article_done(article_id, None)
 
@@ -457,13 +458,14 @@ class ListingSpider(scrapy.Spider):
             yield ArticleItem(**fields, listings=[], crawled_at=utc_stamp(), duplicate_of=None)
         yield from self.article_done(article_id, published)
 
-    def count_failure(self, reason: str, url: str, detail: str) -> None:
-        self.stats.inc_value(f"woshipm/failed/{reason}")
+    def count_failure(self, reason: str, url: str, detail: str, *, article: bool = False) -> None:
+        count_failure(self.crawler, reason, url, article=article)
         logger.warning("Failed (%s): %s — %s", reason, url, detail)
 
     def article_done(self, article_id: int, published: str | None):
         """An article was answered; release any ``since`` page that waited for its date."""
         self.in_flight.discard(article_id)
+        self.stats.inc_value(ARTICLES_ATTEMPTED_KEY)
         for wait in self.page_waits.pop(article_id, []):
             wait.pending.discard(article_id)
             wait.dates.append(published)
