@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, state_rows
+from crawling import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, run_crawl, state_rows
 
 from woshipm_crawler import site
 from woshipm_crawler.replica import ReplicaServer
@@ -200,6 +200,77 @@ def test_a_check_page_mid_listing_is_not_an_end_and_the_next_run_fills_the_gap(t
     with StateStore(tmp_path / "state.sqlite3") as store:
         assert store.walk(key)["completed_at"] is not None
         assert set(ordered) <= store.known_ids()
+
+
+GAP_LISTING = "category:operate"
+
+
+def gap_pages_articles(server) -> tuple[list[int], set[int]]:
+    """The gap listing's articles in order, and those of its page 2 (the page that fails)."""
+    ordered = listing_ids(server, GAP_LISTING)
+    assert len(ordered) > 5 * 12
+    return ordered, set(ordered[12:24])
+
+
+def assert_the_next_run_fills_the_gap(server, tmp_path, ordered: list[int], behind_gap: set[int]) -> Crawl:
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.gaps(GAP_LISTING) == [(GAP_LISTING, 2, "empty")]  # durable, whatever stopped the run
+        assert not behind_gap & store.known_ids()
+        assert store.walk(GAP_LISTING)["next_page"] > 3  # the walk had moved past the gap
+    server.quirks.clear()
+    server.set_faults("")
+    resumed = run_crawl("category", server.base_url, tmp_path, {"category": "operate"})
+    assert "resuming an interrupted walk at page 2" in resumed.log
+    assert behind_gap <= {item["id"] for item in resumed.items}
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert behind_gap <= store.known_ids()
+        assert store.gaps() == []
+    return resumed
+
+
+def wait_for_the_gap_then(process, tmp_path, stop) -> None:
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        gap = state_rows(tmp_path, "SELECT COUNT(*) FROM gaps")
+        moved = state_rows(tmp_path, f"SELECT next_page FROM walks WHERE listing = '{GAP_LISTING}'")
+        if gap and gap[0][0] and moved and moved[0][0] >= 4:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the crawl ended before the stop point"
+    stop(process)
+    process.wait(timeout=120)
+
+
+def test_a_gap_left_by_a_run_an_alarm_stopped_is_filled_by_the_next_run(tmp_path):
+    with ReplicaServer(articles=600, seed=1, quirks={GAP_LISTING: "empty_page"}) as server:
+        ordered, behind_gap = gap_pages_articles(server)
+        # Pages 4 and 5 hold cut pages only: 10 failed articles in a row stop the run.
+        server.set_faults("truncate=ids:" + ";".join(map(str, ordered[36:60])))
+        first = run_crawl("category", server.base_url, tmp_path, {"category": "operate"})
+        assert first.returncode == 1 and first.stat("finish_reason") == "articles_failing", first.log[-3000:]
+        resumed = assert_the_next_run_fills_the_gap(server, tmp_path, ordered, behind_gap)
+    # The cut articles wait for their retry (an hour later); all the others are stored.
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        waiting = {article_id for article_id, in store._read("SELECT id FROM frontier WHERE state = 'failed'")}
+        assert set(ordered) - waiting <= store.known_ids() and waiting <= set(ordered[36:60])
+    assert re.search(r"failed articles waiting for a retry: \d+: truncated \d+ \(next try \S+Z", resumed.log)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_gap_left_by_a_run_stopped_by_a_signal_is_filled_by_the_next_run(tmp_path, how):
+    with ReplicaServer(articles=600, seed=1, latency=0.02, quirks={GAP_LISTING: "empty_page"}) as server:
+        ordered, behind_gap = gap_pages_articles(server)
+        settings = {"CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+        process = subprocess.Popen(crawl_command(server.base_url, tmp_path, {"category": "operate"}, settings),
+                                   cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_the_gap_then(process, tmp_path, lambda p: p.send_signal(getattr(signal, how)))
+        assert process.returncode != 0
+        server.latency = 0
+        resumed = assert_the_next_run_fills_the_gap(server, tmp_path, ordered, behind_gap)
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert set(ordered) <= store.known_ids()
+        assert store.walk(GAP_LISTING)["completed_at"] is not None
 
 
 # -- the site says 429 -----------------------------------------------------------------------------

@@ -28,6 +28,11 @@ EXIT_CODE_KEY = "woshipm/exit_code"
 # What the run could not write (set by the state's owner when it closes): the run is FAILED.
 PENDING_KEY = "woshipm/pending_outputs"
 CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
+# Set by the state's owner when it closes: [reason, count, next try, last next try] of the failed
+# articles that wait for a retry; [listing, page, reason] of the open listing gaps.
+RETRY_SCHEDULE_KEY = "woshipm/retry_schedule"
+GAPS_KEY = "woshipm/gaps"
+SHOWN_GAPS = 5
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -39,6 +44,7 @@ SKIP_REASONS = {
     "over_limit": "over the limit, left for a later run",
     "elsewhere": "being fetched by another run",
     "walk_claimed": "listings another run is walking",
+    "waiting": "failed before, waiting for their next try",
 }
 
 
@@ -67,6 +73,17 @@ def count_failure(crawler, reason: str, url: str, *, article: bool) -> None:
 
 def stats_with_prefix(stats, prefix: str) -> dict[str, int]:
     return {k[len(prefix) :]: v for k, v in sorted(stats.get_stats().items()) if k.startswith(prefix)}
+
+
+def retry_line(schedule) -> str:
+    """The failed articles that wait for a retry: how many, why, when they are next tried."""
+    parts = []
+    for reason, count, first, last in schedule:
+        when = "due now" if first is None else f"next try {first}" + (f" to {last}" if last != first else "")
+        parts.append(f"{reason} {count} ({when})")
+    total = sum(row[1] for row in schedule)
+    return (f"failed articles waiting for a retry: {total}: " + ", ".join(parts)
+            + "; to try them at once: -a requeue=all, or -a requeue=REASON")
 
 
 class CrawlReport:
@@ -191,11 +208,19 @@ class CrawlReport:
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")
-        if any(frontier.values()):
+        if frontier.get("queued", 0) + frontier.get("failed", 0):
             lines.append(
                 f"left for a later run: {frontier.get('queued', 0) + frontier.get('failed', 0)} article(s) in the "
-                f"frontier; given up after repeated failures: {frontier.get('given_up', 0)}"
+                f"frontier ({frontier.get('queued', 0)} queued, {frontier.get('failed', 0)} failed)"
             )
+        schedule = get(RETRY_SCHEDULE_KEY)
+        if schedule:
+            lines.append(retry_line(schedule))
+        gaps = get(GAPS_KEY)
+        if gaps:
+            shown = ", ".join(f"{listing} page {page} ({reason})" for listing, page, reason in gaps[:SHOWN_GAPS])
+            lines.append(f"listing gaps open: {len(gaps)}, the next run starts there: {shown}"
+                         + (", …" if len(gaps) > SHOWN_GAPS else ""))
         if written:
             coverage = stats_with_prefix(self.stats, "woshipm/coverage/")
             lines.append(

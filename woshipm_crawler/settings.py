@@ -31,6 +31,13 @@ WOSHIPM_KNOWN_PAGES_TO_STOP = 1
 WOSHIPM_FAILED_PAGES_TO_STOP = 3
 # A listing that shows no page count is not walked past this page (a listing that never ends).
 WOSHIPM_MAX_LISTING_PAGES = 20000
+# A failed article is tried again by a run after this many seconds, doubled per failure up to _MAX:
+# hours, then days; never dropped (`-a requeue=all` or `-a requeue=REASON` makes them due now).
+WOSHIPM_ARTICLE_RETRY_BASE = 3600
+WOSHIPM_ARTICLE_RETRY_MAX = 7 * 86400
+# "Now" for the retry schedule, as an ISO time with its offset (2026-12-04T09:00:00+08:00); empty: the
+# real time. For tests, and for an operator checking what a run at another time would retry.
+WOSHIPM_CLOCK = ""
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
