@@ -24,7 +24,9 @@ def outcome(attempted: int, failed: dict[str, int], reason: str = "finished", **
                    "woshipm/listing_pages": 3})
     for name, count in failed.items():
         stats[f"woshipm/failed/{name}"] = count
+        stats[f"woshipm/article_failures/{name}"] = count
         stats[f"woshipm/failed_example/{name}"] = f"http://127.0.0.1/pd/{count}.html"
+    stats["woshipm/failed/listing_http"] = 100  # listing pages: not articles, never in the articles' reasons
     merged = Settings()
     merged.setmodule(project_settings)
     merged.setdict(settings)

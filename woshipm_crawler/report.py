@@ -54,6 +54,7 @@ EXAMPLE_PREFIX = "woshipm/failed_example/"  # + reason: the first URL that faile
 # and those of them that failed, whatever the reason: the run's outcome follows from these two.
 ARTICLES_ATTEMPTED_KEY = "woshipm/articles_attempted"
 ARTICLES_FAILED_KEY = "woshipm/articles_failed"
+ARTICLE_FAILURES_PREFIX = "woshipm/article_failures/"  # + reason: the articles of ARTICLES_FAILED_KEY
 TOP_REASONS = 3  # failure reasons the summary names with an example
 # Fewer failed articles than this never fail a run by their share alone (one odd page of three).
 MIN_FAILED_FOR_SHARE = 3
@@ -68,6 +69,7 @@ def count_failure(crawler, reason: str, url: str, *, article: bool) -> None:
         stats.set_value(EXAMPLE_PREFIX + reason, url)
     if article:
         stats.inc_value(ARTICLES_FAILED_KEY)
+        stats.inc_value(ARTICLE_FAILURES_PREFIX + reason)
         crawler.signals.send_catch_log(ARTICLE_FAILED, reason=reason, url=url)
 
 
@@ -108,9 +110,11 @@ class CrawlReport:
     def failures(self) -> dict[str, int]:
         return stats_with_prefix(self.stats, FAILED_PREFIX)
 
-    def top_failures(self) -> str:
-        """The most frequent failure reasons, each with its count and first URL."""
-        ranked = sorted(self.failures().items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_REASONS]
+    def top_failures(self, prefix: str = FAILED_PREFIX) -> str:
+        """The most frequent failure reasons (of articles only: ``ARTICLE_FAILURES_PREFIX``), each with
+        its count and first URL."""
+        counts = stats_with_prefix(self.stats, prefix)
+        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_REASONS]
         return "; ".join(
             f"{reason} {count}" + (f" (e.g. {url})" if (url := self.stats.get_value(EXAMPLE_PREFIX + reason)) else "")
             for reason, count in ranked
@@ -149,12 +153,13 @@ class CrawlReport:
             return "FAILED", reason  # the spider logged its own line for a stop it decided
         attempted, failed = get(ARTICLES_ATTEMPTED_KEY) or 0, get(ARTICLES_FAILED_KEY) or 0
         if attempted and failed >= attempted:
-            return "FAILED", f"all {attempted} articles this run attempted failed: {self.top_failures()}"
+            return "FAILED", (f"all {attempted} articles this run attempted failed: "
+                              f"{self.top_failures(ARTICLE_FAILURES_PREFIX)}")
         share = self.crawler.settings.getfloat("WOSHIPM_MAX_FAILED_SHARE", 0.2)
         if failed >= MIN_FAILED_FOR_SHARE and failed > share * attempted:
             return "FAILED", (
                 f"{failed} of the {attempted} articles this run attempted failed ({failed / attempted:.0%}, more "
-                f"than WOSHIPM_MAX_FAILED_SHARE {share:.0%}): {self.top_failures()}"
+                f"than WOSHIPM_MAX_FAILED_SHARE {share:.0%}): {self.top_failures(ARTICLE_FAILURES_PREFIX)}"
             )
         fallen = fallen_fields(self.stats, self.crawler.settings)
         if fallen:

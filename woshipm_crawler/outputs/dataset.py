@@ -355,6 +355,7 @@ class DatasetSummary:
     time_known: int = 0
     duplicates: int = 0
     reposts: int = 0
+    waiting: list = field(default_factory=list)  # StateStore.retry_schedule(): failed, tried again later
 
     def add(self, item: Mapping) -> None:
         self.total += 1
@@ -379,6 +380,7 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
     summary = DatasetSummary()
     written: list[Path] = []
     with StateStore(state_path) as store:
+        summary.waiting = store.retry_schedule()
         with contextlib.ExitStack() as stack:
 
             def target(name: str) -> Path:
@@ -434,6 +436,28 @@ def _schema_table(schema: pa.Schema) -> list[str]:
     return lines
 
 
+def _when(first: str | None, last: str | None) -> str:
+    return "due now" if first is None else first + ("" if last == first else f" to {last}")
+
+
+def _waiting_section(schedule: list) -> list[str]:
+    """The articles found in listings whose pages failed: not in the files, tried again by later crawls."""
+    if not schedule:
+        return []
+    return [
+        "## Articles not in the dataset yet",
+        "",
+        f"{sum(row[1] for row in schedule)} articles were found in the listings but their pages failed; "
+        "later crawls try each again after a backoff (1 hour, doubled per failure, at most a week), "
+        "never giving up (`-a requeue=all` tries them at once):",
+        "",
+        "| last failure | articles | next try (UTC) |",
+        "| --- | ---: | --- |",
+        *[f"| `{reason}` | {count} | {_when(first, last)} |" for reason, count, first, last in schedule],
+        "",
+    ]
+
+
 def render_card(summary: DatasetSummary, files: list[str]) -> str:
     first, last = (summary.first or "")[:10], (summary.last or "")[:10]
     lines = [
@@ -457,6 +481,7 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "page furniture (ads, author cards, related reading). `stats` are the counts shown at crawl time. "
         "Near-duplicate bodies are found with MinHash (`duplicate_of`).",
         "",
+        *_waiting_section(summary.waiting),
         "## Schema: `articles.parquet`",
         "",
         *_schema_table(ARTICLES_SCHEMA),
