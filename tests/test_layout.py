@@ -215,6 +215,46 @@ def test_articles_failing_for_any_reason_in_a_row_stop_the_run_naming_it(tmp_pat
 
 
 @pytest.mark.slow
+def test_an_era_without_summaries_and_cover_images_is_crawled_to_the_end_then_failed_or_accepted(tmp_path):
+    days = sorted(row["published"][:10] for row in ReplicaServer(articles=150, seed=1).corpus.manifest(""))
+    plain_before = days[int(len(days) * 0.7)]  # the oldest 70% of the archive: no summaries, no images
+    with ReplicaServer(articles=150, seed=1, plain_before=plain_before) as server:
+        manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+        plain = {i for i, row in manifest.items() if row["published"][:10] < plain_before}
+        assert len(plain) >= 100 and all(manifest[i]["summary"] is None and manifest[i]["cover_image"] is None
+                                         for i in plain)
+        crawl = run_crawl("category", server.base_url, tmp_path / "first", {"category": "all"})
+        accepted = run_crawl("category", server.base_url, tmp_path / "accepted", {"category": "all"},
+                             settings={"WOSHIPM_ACCEPT_COVERAGE": "summary=0.25,cover_image=0.25"})
+    # Fetching went on to the end: every article is written, as the page has it.
+    assert crawl.stat("finish_reason") == "finished", crawl.log[-3000:]
+    assert {item["id"] for item in crawl.items} == set(manifest)
+    rates, mismatches = field_match_rates(crawl.items, manifest, is_category_listing)
+    assert mismatches == {}
+    assert crawl.returncode == 1
+    have_summary = sum(1 for i in manifest if manifest[i]["summary"])
+    have_cover = sum(1 for i in manifest if manifest[i]["cover_image"])
+    failed = re.search(r"woshipm summary: run FAILED: (.*)", crawl.log).group(1)
+    assert failed == ("field coverage below expectation (has the site changed its pages?): "
+                      f"summary {have_summary}/150 (expected 97%), cover_image {have_cover}/150 (expected 100%)")
+    # The operator looked, and accepts the era's level: the same crawl is ok, and says why.
+    assert accepted.returncode == 0, accepted.log[-3000:]
+    assert "woshipm summary: ok" in accepted.log
+    line = "summary ≥25% (expected 97%), cover_image ≥25% (expected 100%)"
+    assert f"Coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {line}" in accepted.log
+    assert f"woshipm summary: coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {line}" in accepted.log
+    assert {item["id"] for item in accepted.items} == set(manifest)
+
+
+def test_a_bad_accepted_coverage_stops_the_run_with_one_line(replica, tmp_path):
+    crawl = run_crawl("category", replica.base_url, tmp_path, {"category": "pd"},
+                      settings={"WOSHIPM_ACCEPT_COVERAGE": "summery=0.4"})
+    assert crawl.returncode == 2
+    assert "WOSHIPM_ACCEPT_COVERAGE: summery=0.4 is not a field's share in 0..1" in crawl.log
+    assert "Traceback" not in crawl.log
+
+
+@pytest.mark.slow
 def test_collapsed_coverage_stops_the_run_once_enough_articles_were_checked(tmp_path):
     # The layout streak turned off: the coverage check alone must catch v2 after 30 article pages.
     with ReplicaServer(articles=150, seed=1, layout="v2") as server:

@@ -15,11 +15,18 @@ When it fires:
 * during the run, at once: ``WOSHIPM_FAILURES_TO_STOP`` articles in a row failed, whatever the reasons
   (``ARTICLE_FAILED``, sent by ``report.count_failure``; finish reason ``layout_changed`` when all of
   them were, else ``articles_failing``; the reasons named), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
-  articles, a field has fallen below half its expectation (finish reason ``coverage_collapsed``);
+  articles, a required field (``REQUIRED_WATCHED``: title, author, date, body) has fallen below half
+  its expectation (finish reason ``coverage_collapsed``);
 * at the end (``report.outcome``): a field's coverage is below its expectation
   (``WOSHIPM_FIELD_COVERAGE``) by more than ``WOSHIPM_COVERAGE_TOLERANCE``, on at least
-  ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires.
+  ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires. An
+  optional field (summary, cover image, tags, body length, furniture) only ever fires here: an older
+  era of the archive with fewer summaries never stalls a crawl, it turns the run FAILED at its end.
 Either way the run is FAILED, the summary names the fields, and ``scrapy crawl`` exits non-zero.
+
+An operator who has looked accepts a new level with ``WOSHIPM_ACCEPT_COVERAGE``
+(``summary=0.4,cover_image=0.3`` or the JSON object): it replaces those fields' expectations, and
+the run logs that it was accepted (a WARNING, and a line of the summary).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from woshipm_crawler.parse.article import (
@@ -49,6 +57,9 @@ ARTICLES_KEY = CHECKED_PREFIX + "articles"
 FURNITURE_KEY = CHECKED_PREFIX + "furniture_strings"
 ALARM_KEY = "woshipm/alarm"  # the alarm's one line, for the report (set when a run stops early)
 BODY_FIELDS = ("summary", "cover_image", "body_length", "no_furniture")  # read from the body only
+# The fields every article must have: their collapse stops a run; any other field's fall fails it at the end.
+REQUIRED_WATCHED = ("title", "author", "published", "body")
+ACCEPTED_KEY = "woshipm/coverage_accepted"  # the levels WOSHIPM_ACCEPT_COVERAGE set, for the summary
 COLLAPSE_FACTOR = 0.5  # during the run, a field under half its expectation stops it at once
 
 
@@ -80,14 +91,41 @@ def present_fields(fields: dict, min_body_chars: int) -> set[str]:
 
 
 def expectations(settings) -> dict[str, float]:
-    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%."""
+    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%, and
+    what ``WOSHIPM_ACCEPT_COVERAGE`` accepted instead."""
     expected = {name: float(share) for name, share in settings.getdict("WOSHIPM_FIELD_COVERAGE").items()}
-    return {**expected, "body_length": 1.0, "no_furniture": 1.0}
+    try:
+        accepted = accepted_coverage(settings)
+    except ValueError:  # said once, when the run opened: it stops as a bad argument
+        accepted = {}
+    return {**expected, "body_length": 1.0, "no_furniture": 1.0, **accepted}
 
 
-def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None) -> list[str]:
-    """Fields whose coverage this run is under ``factor`` × expectation − tolerance, on enough articles;
-    each as ``name 12/40 (expected 100%)``."""
+def accepted_coverage(settings) -> dict[str, float]:
+    """``WOSHIPM_ACCEPT_COVERAGE`` as ``{field: share}``; ``ValueError`` naming what is wrong."""
+    value = settings.get("WOSHIPM_ACCEPT_COVERAGE") or {}
+    if isinstance(value, str) and not value.lstrip().startswith("{"):
+        pairs = [part.partition("=") for part in value.split(",") if part.strip()]
+        value = {name.strip(): share.strip() for name, _, share in pairs}
+    elif not isinstance(value, dict):
+        value = settings.getdict("WOSHIPM_ACCEPT_COVERAGE")
+    known = (*settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length", "no_furniture")
+    accepted = {}
+    for name, share in value.items():
+        try:
+            accepted[name] = float(share)
+        except (TypeError, ValueError):
+            accepted[name] = -1.0
+        if name not in known or not 0 <= accepted[name] <= 1:
+            raise ValueError(f"WOSHIPM_ACCEPT_COVERAGE: {name}={share} is not a field's share in 0..1 "
+                             f"(fields: {', '.join(known)}; e.g. summary=0.4,cover_image=0.3)")
+    return accepted
+
+
+def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None,
+                  only: tuple[str, ...] | None = None) -> list[str]:
+    """Fields (of ``only``, or all) whose coverage this run is under ``factor`` × expectation − tolerance,
+    on enough articles; each as ``name 12/40 (expected 100%)``."""
     checked = stats.get_value(ARTICLES_KEY) or 0
     if checked < settings.getint("WOSHIPM_COVERAGE_MIN_ARTICLES", 30):
         return []
@@ -95,6 +133,8 @@ def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | No
         tolerance = settings.getfloat("WOSHIPM_COVERAGE_TOLERANCE", 0.05)
     fallen = []
     for name, expected in expectations(settings).items():
+        if only is not None and name not in only:
+            continue
         have = stats.get_value(CHECKED_PREFIX + name) or 0
         if have / checked < expected * factor - tolerance:
             fallen.append(f"{name} {have}/{checked} (expected {expected:.0%})")
@@ -132,7 +172,23 @@ class FieldWatch:
         watch = cls(crawler)
         crawler.signals.connect(watch.article_checked, signal=ARTICLE_CHECKED)
         crawler.signals.connect(watch.article_failed, signal=ARTICLE_FAILED)
+        crawler.signals.connect(watch.spider_opened, signal=signals.spider_opened)
         return watch
+
+    def spider_opened(self, spider=None) -> None:
+        try:
+            accepted = accepted_coverage(self.settings)
+        except ValueError as error:
+            self.stopping = True
+            logger.error("%s", error)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="bad_argument"))
+            return
+        if accepted:
+            default = {**self.settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length": 1.0, "no_furniture": 1.0}
+            line = ", ".join(f"{name} ≥{share:.0%} (expected {float(default[name]):.0%})"
+                             for name, share in accepted.items())
+            self.stats.set_value(ACCEPTED_KEY, line)
+            logger.warning("Coverage accepted by WOSHIPM_ACCEPT_COVERAGE: %s", line)
 
     def article_failed(self, reason: str, url: str, **_) -> None:
         self.streak[reason] += 1
@@ -167,7 +223,8 @@ class FieldWatch:
             else:
                 self.stop("articles_failing", f"{failed} articles in a row failed: {reasons}", fields=False)
             return
-        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0)
+        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0,
+                                  only=REQUIRED_WATCHED)
         if collapsed:
             self.stop("coverage_collapsed", "field coverage collapsed: " + ", ".join(collapsed))
 

@@ -16,7 +16,7 @@ import time
 from scrapy import signals
 from twisted.internet import task
 
-from woshipm_crawler.alarms import ALARM_KEY, ARTICLE_FAILED, coverage_line, fallen_fields
+from woshipm_crawler.alarms import ACCEPTED_KEY, ALARM_KEY, ARTICLE_FAILED, coverage_line, fallen_fields
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.util import atomic_write
 
@@ -234,6 +234,8 @@ class CrawlReport:
         checked = coverage_line(self.stats, self.crawler.settings)
         if checked:
             lines.append(checked)
+        if get(ACCEPTED_KEY):
+            lines.append(f"coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {get(ACCEPTED_KEY)}")
         if reason in INTERRUPTED_REASONS:
             lines.append("interrupted: run the same command again to resume where this run stopped")
         return lines

@@ -263,13 +263,14 @@ class ReplicaServer:
         quirks: dict[str, str] | None = None,
         layout: str | LayoutSpec = "",
         redirects: dict[int, str] | None = None,
+        plain_before: str | None = None,
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
         self.host = "127.0.0.1"
         self.port = port
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
-        self.corpus = Corpus(articles=articles, seed=seed, edits=edits)
+        self.corpus = Corpus(articles=articles, seed=seed, edits=edits, plain_before=plain_before)
         self.latency = latency
         self.layout = layout if isinstance(layout, LayoutSpec) else LayoutSpec.parse(layout)
         self.quirks = dict(quirks or {})
@@ -325,6 +326,7 @@ class ReplicaServer:
             articles=old.size if articles is None else articles,
             seed=old.seed if seed is None else seed,
             edits=old.edits if edits is None else edits,
+            plain_before=old.plain_before,
         )
         self._warm_up()
         return self.corpus
