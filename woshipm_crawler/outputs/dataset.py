@@ -304,6 +304,7 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
     title_column = FLAT_HEADERS.index("title")
     used: set[str] = set()
     done = 0
+    dimensions = []  # each sheet's cell range, in sheet order
     for category in sorted(keys, key=lambda slug: (menu.get(slug, len(menu)), slug)):
         name = (site.category_name(category) or category or "unknown").translate(_SHEET_FORBIDDEN)[:31]
         while name in used:
@@ -319,6 +320,7 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
             cell.font = header_font
             headers.append(cell)
         sheet.append(headers)
+        rows = 1
         ordered = [i for _, i in sorted(keys[category], reverse=True)]
         for item in dataset_items(store, ordered):
             row: list = flat_row(item)
@@ -332,12 +334,45 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
                 title.font = link_font
             row[title_column] = title
             sheet.append(row)
+            rows += 1
             done += 1
             if progress:
                 progress(done)
+        dimensions.append(f"A1:{get_column_letter(len(FLAT_HEADERS))}{rows}")
     with atomic_path(path) as temp:
         workbook.save(temp)
+        _add_dimensions(temp, dimensions)
     return done
+
+
+_SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELATIONSHIP_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_AFTER_DIMENSION = (b"<sheetViews", b"<sheetFormatPr", b"<cols", b"<sheetData")  # OOXML's element order
+
+
+def _add_dimensions(path: Path, dimensions: list[str]) -> None:
+    """Give each sheet of a saved workbook its ``<dimension>`` (``dimensions`` in sheet order): openpyxl's
+    write-only mode leaves it out, and readers that trust it (openpyxl ``read_only``) then see no rows."""
+    import shutil
+    import zipfile
+    from xml.etree import ElementTree
+
+    rewritten = path.with_name(path.name + ".dim")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as out:
+        sheets = ElementTree.fromstring(source.read("xl/workbook.xml")).find(f"{{{_SPREADSHEET_NS}}}sheets")
+        targets = {rel.get("Id"): rel.get("Target")
+                   for rel in ElementTree.fromstring(source.read("xl/_rels/workbook.xml.rels"))}
+        parts = [targets[sheet.get(f"{{{_RELATIONSHIP_NS}}}id")] for sheet in sheets]
+        refs = {part.lstrip("/") if part.startswith("/") else f"xl/{part}": ref
+                for part, ref in zip(parts, dimensions, strict=True)}
+        for info in source.infolist():
+            with source.open(info) as reader, out.open(info.filename, "w", force_zip64=True) as writer:
+                if info.filename in refs:
+                    head = reader.read(1 << 16)
+                    at = min(i for i in (head.find(tag) for tag in _AFTER_DIMENSION) if i >= 0)
+                    writer.write(head[:at] + f'<dimension ref="{refs[info.filename]}"/>'.encode() + head[at:])
+                shutil.copyfileobj(reader, writer, 1 << 20)
+    rewritten.replace(path)
 
 
 # -- the whole export --------------------------------------------------------------------------------
