@@ -574,6 +574,33 @@ def test_429_and_503_then_success():
         assert statuses[0] == 503 and statuses[-1] == 200 and statuses.count(503) <= 2
 
 
+def test_a_request_inside_a_rate_limit_window_is_ignored_only_on_a_connection_told_of_it():
+    # Causal, not timed: a connection's next request is sent once its previous answer is in, so a
+    # request on a connection that got the window's 429 was sent with the 429 in hand.
+    with ReplicaServer(articles=30, seed=1, faults="ratelimit=1") as server:
+        path = server.corpus.path(3)
+        told = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+        def get(conn: http.client.HTTPConnection) -> tuple[int, str | None]:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            return response.status, response.getheader("Retry-After")
+
+        try:
+            assert get(told) == (200, None)
+            assert get(told) == (429, "2")  # over the limit: the window opens, and this connection knows
+            assert server.stats["ratelimit:windows"] == 1 and "ratelimit:ignored" not in server.stats
+            assert get(other) == (429, "2")  # sent by a client that could not know yet
+            assert server.stats["ratelimit:in_flight"] == 1 and "ratelimit:ignored" not in server.stats
+            assert get(told)[0] == 429 and get(other)[0] == 429  # both now sent with a 429 in hand
+            assert server.stats["ratelimit:ignored"] == 2 and server.stats["ratelimit:in_flight"] == 1
+        finally:
+            told.close()
+            other.close()
+
+
 def test_drop_closes_mid_body():
     with ReplicaServer(articles=30, seed=1, faults="drop=1") as server:
         path = server.corpus.path(2)

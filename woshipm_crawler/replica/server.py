@@ -30,11 +30,12 @@ Hostile and malformed article pages (``pages.render_hostile``; what each adds is
 
 - ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
   5 requests in any second; the request over it opens a window of ``RATE_LIMIT_RETRY_AFTER`` seconds
-  in which every request gets 429 with that ``Retry-After``. A request arriving inside a window, later
-  than ``RATE_LIMIT_IN_FLIGHT_S`` after it opened (time for the 429 to reach a busy client and be
-  read: a request sent before that was in flight, not a Retry-After ignored), counts as
-  ``ratelimit:ignored`` — a client that ignored the Retry-After; one arriving earlier was already in
-  flight (``ratelimit:in_flight``).
+  in which every request gets 429 with that ``Retry-After``. A request arriving inside a window on a
+  connection that already carried one of that window's 429s counts as ``ratelimit:ignored``: an
+  HTTP/1.1 client sends a connection's next request only once it has the previous answer, so that
+  client had the 429 in hand and sent anyway. Any other request inside the window was sent before
+  its client could know (``ratelimit:in_flight``), however slowly a busy client reads its answers:
+  the count is causal, not a timing guess.
 
 Listing quirks (``quirks={"category:pd": "loop_redirect"}``, ``--quirk category:pd=loop_redirect``),
 what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no cards),
@@ -84,7 +85,6 @@ FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitia
                *pages.HOSTILE_KINDS)
 RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
-RATE_LIMIT_IN_FLIGHT_S = 1.0
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
 LAYOUT_NAMES = ("v2", "cards2019", "random:SEED")
 RANDOM_LAYOUT_RE = re.compile(r"random:(\w+)")
@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         agent = self.headers.get("User-Agent", "")
         if "HeadlessChrome" in agent or "Chrome/" in agent:
             replica._count("browser_requests")
-        response = None if internal else replica.rate_limited()
+        response = None if internal else replica.rate_limited(self)
         if response is None:
             response = replica.respond(self.path, self.headers.get("Cookie", ""))
             if response.fault_key is not None:
@@ -356,16 +356,23 @@ class ReplicaServer:
             self.path_counts[raw_path] += 1
             self.arrivals.append(time.monotonic())
 
-    def rate_limited(self) -> Response | None:
-        """A 429 when this request is over ``ratelimit`` or inside an open window; else None."""
+    def rate_limited(self, connection) -> Response | None:
+        """A 429 when this request is over ``ratelimit`` or inside an open window; else None.
+        ``connection`` is the request's connection (its handler): it remembers the window of its last 429."""
         limit = self.faults.rate_limit
         if limit is None:
             return None
         now = time.monotonic()
         with self._lock:
             if self._window is not None and now < self._window[1]:
-                late = now - self._window[0] > RATE_LIMIT_IN_FLIGHT_S
-                self.stats["ratelimit:ignored" if late else "ratelimit:in_flight"] += 1
+                told = getattr(connection, "told_window", None) == self._window
+                self.stats["ratelimit:ignored" if told else "ratelimit:in_flight"] += 1
+                # How late into a window a request the client could not know about arrived (a busy
+                # client reads its answers late): the figure a timing guess would have to exceed.
+                late_ms = int((now - self._window[0]) * 1000)
+                if not told and late_ms > self.stats["ratelimit:in_flight_latest_ms"]:
+                    self.stats["ratelimit:in_flight_latest_ms"] = late_ms
+                connection.told_window = self._window
                 return self._too_many()
             self._window = None
             while self._arrivals and self._arrivals[0] <= now - 1.0:
@@ -374,6 +381,7 @@ class ReplicaServer:
                 self._arrivals.append(now)
                 return None
             self._window = (now, now + RATE_LIMIT_RETRY_AFTER)
+            connection.told_window = self._window
             self.stats["ratelimit:windows"] += 1
             return self._too_many()
 
