@@ -288,7 +288,7 @@ def test_rate_limited_site_gets_no_request_inside_a_retry_after_window(tmp_path)
     assert stats.get("ratelimit:windows", 0) >= 1  # the limit was hit: the test tests something
     # No request the crawler sent once it had a 429 in hand (the replica tells them by their connection,
     # not by a timing guess a loaded machine can pass: requests sent before the 429 was read arrived up
-    # to 0.9 s into a window on two busy cores, docs/benchmarks.md S5).
+    # to 1 s into a window on two busy cores, docs/benchmarks.md S5).
     assert stats.get("ratelimit:ignored", 0) == 0
     assert crawl.stat("woshipm/backoff/slow_downs") >= 1
     assert {item["id"] for item in crawl.items} == set(manifest)

@@ -31,11 +31,14 @@ Hostile and malformed article pages (``pages.render_hostile``; what each adds is
 - ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
   5 requests in any second; the request over it opens a window of ``RATE_LIMIT_RETRY_AFTER`` seconds
   in which every request gets 429 with that ``Retry-After``. A request arriving inside a window on a
-  connection that already carried one of that window's 429s counts as ``ratelimit:ignored``: an
+  connection that already carried two of that window's 429s counts as ``ratelimit:ignored``: an
   HTTP/1.1 client sends a connection's next request only once it has the previous answer, so that
-  client had the 429 in hand and sent anyway. Any other request inside the window was sent before
-  its client could know (``ratelimit:in_flight``), however slowly a busy client reads its answers:
-  the count is causal, not a timing guess.
+  client had a 429 in hand and sent anyway, then again. The first request after a connection's first
+  429 is not counted so (``ratelimit:reused``): the client's transport puts the connection back in
+  its pool as it reads the answer, and a request its crawler had already let go, before the answer
+  reached any of its code, can take that connection. Every other request inside the window was sent
+  before its client could know (``ratelimit:in_flight``), however slowly a busy client reads its
+  answers: the count is causal, not a timing guess.
 
 Listing quirks (``quirks={"category:pd": "loop_redirect"}``, ``--quirk category:pd=loop_redirect``),
 what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no cards),
@@ -84,6 +87,8 @@ BAD_CARD_LINKS = (f"/pd/{2**63}.html", "JavaScript:/pd/7.html")
 FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit", "gbk",
                *pages.HOSTILE_KINDS)
 RATE_LIMIT_RETRY_AFTER = 2
+# A request inside a window, by how many of the window's 429s its connection carried before it: 0, 1, 2+.
+IN_WINDOW_KINDS = ("ratelimit:in_flight", "ratelimit:reused", "ratelimit:ignored")
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
 LAYOUT_NAMES = ("v2", "cards2019", "random:SEED")
@@ -358,21 +363,22 @@ class ReplicaServer:
 
     def rate_limited(self, connection) -> Response | None:
         """A 429 when this request is over ``ratelimit`` or inside an open window; else None.
-        ``connection`` is the request's connection (its handler): it remembers the window of its last 429."""
+        ``connection`` is the request's connection (its handler): it counts the 429s of a window it carried."""
         limit = self.faults.rate_limit
         if limit is None:
             return None
         now = time.monotonic()
         with self._lock:
             if self._window is not None and now < self._window[1]:
-                told = getattr(connection, "told_window", None) == self._window
-                self.stats["ratelimit:ignored" if told else "ratelimit:in_flight"] += 1
+                window, carried = getattr(connection, "window_429s", (None, 0))
+                carried = carried if window == self._window else 0
+                self.stats[IN_WINDOW_KINDS[min(carried, 2)]] += 1
                 # How late into a window a request the client could not know about arrived (a busy
                 # client reads its answers late): the figure a timing guess would have to exceed.
                 late_ms = int((now - self._window[0]) * 1000)
-                if not told and late_ms > self.stats["ratelimit:in_flight_latest_ms"]:
+                if not carried and late_ms > self.stats["ratelimit:in_flight_latest_ms"]:
                     self.stats["ratelimit:in_flight_latest_ms"] = late_ms
-                connection.told_window = self._window
+                connection.window_429s = (self._window, carried + 1)
                 return self._too_many()
             self._window = None
             while self._arrivals and self._arrivals[0] <= now - 1.0:
@@ -381,7 +387,7 @@ class ReplicaServer:
                 self._arrivals.append(now)
                 return None
             self._window = (now, now + RATE_LIMIT_RETRY_AFTER)
-            connection.told_window = self._window
+            connection.window_429s = (self._window, 1)
             self.stats["ratelimit:windows"] += 1
             return self._too_many()
 
