@@ -18,8 +18,10 @@ memory or CPU is counted as the other's. What the site saw comes from the replic
   end. Figure: requests the site saw twice (robots.txt aside), against what can be in flight.
 - ratelimit: the replica enforces a rate (``--faults ratelimit=R``) and answers 429 with
   Retry-After beyond it; the crawl runs unpaced (16 in flight, no delay). Figure: the share of the
-  site's requests that arrived inside a Retry-After window after the in-flight allowance
-  (``ratelimit:ignored``), and whether the crawl is still complete.
+  site's requests that arrived inside a Retry-After window on a connection that had already carried
+  two of its 429s, i.e. sent with a 429 in hand (``ratelimit:ignored``; after one, ``reused``: the
+  client may have let it go before the answer reached its code), and whether the crawl is still
+  complete.
 - memory: peak RSS (``VmHWM`` of the crawl process, sampled) of a full unpaced crawl at two sizes;
   the ratio large / small is the figure (target ≤ 1.15: nothing grows with the number of articles).
 
@@ -200,7 +202,9 @@ def bench_ratelimit(articles: int, rate: int) -> dict:
         "requests": seen.get("requests", 0),
         "windows": seen.get("ratelimit:windows", 0),
         "in_flight_in_window": seen.get("ratelimit:in_flight", 0),
+        "reused_in_window": seen.get("ratelimit:reused", 0),
         "ignored_window": seen.get("ratelimit:ignored", 0),
+        "in_flight_latest_ms": seen.get("ratelimit:in_flight_latest_ms", 0),
         "share_in_window": round(seen.get("ratelimit:ignored", 0) / max(seen.get("requests", 1), 1), 4),
         "written": stats.get("woshipm/jsonl_written"),
         "complete": stats.get("woshipm/jsonl_written") == articles,

@@ -57,6 +57,40 @@ run() {
 }
 
 # ---- 1. Debian packages ----
+# The locks apt and dpkg take (WOSHIPM_APT_LOCKS: other files, for tests), and how long to wait for them.
+read -r -a APT_LOCKS <<<"${WOSHIPM_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}"
+APT_LOCK_WAIT_S=${WOSHIPM_APT_LOCK_WAIT:-300}
+
+lock_holder() {  # lock_holder FILE: the pid holding a lock on FILE (fcntl, as apt takes it, or flock)
+  [ -e "$1" ] || return 0
+  local dev ino
+  read -r dev ino < <(stat -L -c '%d %i' "$1")
+  # /proc/locks: "1: POSIX ADVISORY WRITE <pid> <major>:<minor>:<inode> ..."; "->" lines are waiters.
+  awk -v id="$(printf '%02x:%02x:%s' $(( (dev >> 8) & 0xfff )) $(( (dev & 0xff) | ((dev >> 12) & 0xfff00) )) "$ino")" \
+    '$2 != "->" && $6 == id { print $5; exit }' /proc/locks 2>/dev/null || true
+}
+
+wait_for_apt_locks() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT_S)) lock pid what said=""
+  for lock in "${APT_LOCKS[@]}"; do
+    while pid=$(lock_holder "$lock") && [ -n "$pid" ]; do
+      what=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+      what="pid $pid (${what% })"
+      if [ $SECONDS -ge $deadline ]; then
+        say "$lock is still held after ${APT_LOCK_WAIT_S} s, by $what: let it finish (unattended-upgrades"
+        say "can take a few minutes on a fresh machine), or stop it, then run this script again"
+        exit 1
+      fi
+      if [ -z "$said" ]; then
+        say "waiting for $lock, held by $what (up to ${APT_LOCK_WAIT_S} s)"
+        said=1
+      fi
+      sleep 1
+    done
+  done
+  if [ -n "$said" ]; then say "the apt lock is free: going on"; fi
+}
+
 installed() {  # installed NAME COMMAND
   if [ -n "$2" ] && command -v "$2" >/dev/null 2>&1; then return 0; fi
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -77,8 +111,11 @@ else
   fi
   say "Debian packages: installing ${MISSING[*]} (apt-get; a minute or more)"
   export DEBIAN_FRONTEND=noninteractive
-  # Another apt run (unattended upgrades, a colleague) holds the lock for a while: wait for it.
-  APT=("${SUDO[@]}" apt-get -q -o DPkg::Lock::Timeout=600)
+  # Another apt run (unattended upgrades on a fresh cloud machine, a colleague) holds the lock for a
+  # while: wait for it, then say what holds it. apt-get's own DPkg::Lock::Timeout covers dpkg's lock
+  # only, not the package lists' that `apt-get update` takes.
+  wait_for_apt_locks
+  APT=("${SUDO[@]}" apt-get -q -o DPkg::Lock::Timeout="$APT_LOCK_WAIT_S")
   run apt-update "${APT[@]}" update
   run apt-install "${APT[@]}" install -y --no-install-recommends "${MISSING[@]}"
 fi

@@ -140,3 +140,54 @@ def test_chromium_sees_the_hint_rendered_fields_on_their_own_lines_and_a_cjk_fon
             assert any("CJK" in font["familyName"] for font in fonts), fonts
         finally:
             browser.close()
+
+
+def test_book_and_report_from_a_fresh_folder_with_the_default_export_dir(built, tmp_path):
+    """A newcomer's folder: the project's scrapy.cfg, the default ``WOSHIPM_EXPORT_DIR=exports`` (a
+    relative path), and a matplotlib font cache built before the CJK font was installed."""
+    import os
+    import subprocess
+    import sys
+
+    from crawling import PROJECT_ROOT, run_crawl
+
+    from woshipm_crawler.replica import ReplicaServer
+
+    fresh = tmp_path / "newcomer"
+    fresh.mkdir()
+    shutil.copy(PROJECT_ROOT / "scrapy.cfg", fresh / "scrapy.cfg")
+    with ReplicaServer(articles=30, seed=1) as server:
+        crawl = run_crawl("category", server.base_url, fresh / "exports", {"category": "all"})
+    assert crawl.returncode == 0, crawl.log[-3000:]
+    # HonKit is installed once per book folder by npm: take the one the other tests installed.
+    sources = fresh / "exports" / book.BOOK_SUBDIR / book.SOURCE_DIR
+    sources.mkdir(parents=True)
+    (sources / "node_modules").symlink_to(built[0] / book.SOURCE_DIR / "node_modules")
+    # matplotlib's font cache as it was before fonts-noto-cjk: every font but the CJK ones.
+    env = {**{k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"},
+           "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
+    (cache,) = (tmp_path / "mpl").glob("fontlist-*.json")
+    fonts = json.loads(cache.read_text())
+    fonts["ttflist"] = [font for font in fonts["ttflist"] if "CJK" not in font["name"]]
+    assert fonts["ttflist"]
+    cache.write_text(json.dumps(fonts))
+
+    def scrapy(command: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "scrapy", command, *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=600)
+
+    reported = scrapy("report", fresh)
+    assert reported.returncode == 0, reported.stderr[-3000:]
+    assert reported.stdout.strip().splitlines()[-1] == (
+        "report of 30 articles with 7 charts -> " + str(Path("exports") / "report" / "index.html"))
+    assert "warning" not in reported.stderr.lower() and "no CJK font" not in reported.stderr
+    made = scrapy("book", fresh)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert re.search(r"book of 30 articles: \d+ books built, 0 unchanged, 0 failed", made.stdout), made.stdout
+    assert (fresh / "exports" / "book" / "index.html").exists()
+    # Another relative path, from another working directory (scrapy finds scrapy.cfg upwards).
+    below = fresh / "notes"
+    below.mkdir()
+    again = scrapy("book", below, "-s", "WOSHIPM_EXPORT_DIR=../exports")
+    assert re.search(r"0 books built, \d+ unchanged, 0 failed", again.stdout), again.stdout + again.stderr

@@ -17,10 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from crawling import run_crawl
+from openpyxl.utils import get_column_letter
 
 from woshipm_crawler import site
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.library import render_article
+from woshipm_crawler.outputs.dataset import FLAT_HEADERS
 from woshipm_crawler.text import normalize_ws
 
 pytestmark = pytest.mark.slow
@@ -182,6 +184,20 @@ def test_xlsx_one_sheet_per_category_newest_first(exported, manifest):
             assert cells[1].value == want["title"] and cells[1].hyperlink.target == want["url"]
             published = cells[header.index("published")].value
             assert published == datetime.fromisoformat(want["published"]).replace(tzinfo=None)
+
+
+def test_xlsx_sheets_carry_their_dimensions(exported, manifest):
+    out, _ = exported
+    counts = Counter(site.category_name(row["category"]) or row["category"] for row in manifest.values())
+    workbook = openpyxl.load_workbook(out / "articles.xlsx", read_only=True)  # trusts <dimension>
+    try:
+        for name in workbook.sheetnames:
+            sheet = workbook[name]
+            assert (sheet.max_row, sheet.max_column) == (counts[name] + 1, len(FLAT_HEADERS)), name
+            assert sheet.calculate_dimension() == f"A1:{get_column_letter(len(FLAT_HEADERS))}{counts[name] + 1}"
+    finally:
+        workbook.close()
+    assert sum(counts.values()) == 150
 
 
 def test_dataset_card(exported, manifest):

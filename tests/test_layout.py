@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 
 import pytest
 from crawling import field_match_rates, print_rates, run_crawl
@@ -62,6 +63,53 @@ def test_a_known_wrapper_without_its_title_or_meta_block_is_layout_changed(repli
     with pytest.raises(ArticlePageError) as error:
         parse_article_response(re.sub(r'(<h2 class="article--title">)[^<]*', r"\1", html), url)
     assert error.value.reason == "no_title"
+
+
+REDESIGN_SEEDS = range(40)
+
+
+def test_a_redesign_nobody_wrote_reads_as_layout_changed_never_as_a_missing_body(replica):
+    # Seeded random redesigns (class names renamed, divs made sections, og:title dropped, each by the
+    # seed): every page either parses to the article the model holds or fails as layout_changed.
+    corpus, base = replica.corpus, "https://www.woshipm.com"
+    outcomes = Counter()
+    for seed in REDESIGN_SEEDS:
+        for index in (0, 7, 33):
+            article = corpus.article(index)
+            page = pages.random_redesign(pages.render_article(corpus, base, article), seed)
+            assert page != pages.render_article(corpus, base, article)
+            try:
+                fields = parse_article_response(page, base + article.path())
+            except ArticlePageError as error:
+                outcomes[error.reason] += 1
+                assert error.reason == "layout_changed", (seed, index, str(error))
+                assert "an article page without the known layout" in str(error)
+            else:
+                outcomes["parsed"] += 1
+                assert fields["title"] == article.title
+    print(dict(outcomes))
+    assert outcomes["layout_changed"] >= len(REDESIGN_SEEDS)  # the redesigns do break the parser
+    # The same seed is the same redesign on every page; another seed is another one.
+    article = corpus.article(0)
+    html = pages.render_article(corpus, base, article)
+    assert pages.random_redesign(html, 4) == pages.random_redesign(html, 4) != pages.random_redesign(html, 5)
+
+
+def test_a_listing_shaped_article_page_is_layout_changed():
+    # The article's text, a title, and the site's cards beside it (a 推荐 block): not a listing, not
+    # "no body", since the article is plainly there.
+    text = "这是一篇完整的文章正文，讲述产品经理如何做用户研究。" * 40
+    card = '<article class="postlist-item"><h2 class="post-title"><a href="/pd/1.html">卡片</a></h2></article>'
+    html = (f"<html><head><title>一篇文章 | 人人都是产品经理</title></head>"
+            f"<body><main><p>{text}</p>{card}</main></body></html>")
+    assert classify(parse_page(html)) == "listing"
+    with pytest.raises(ArticlePageError) as error:
+        parse_article_response(html, "https://www.woshipm.com/pd/5.html")
+    assert error.value.reason == "layout_changed"
+    # Without the text, it is no article: a page with nothing to read stays no_body.
+    with pytest.raises(ArticlePageError) as error:
+        parse_article_response(html.replace(text, "短"), "https://www.woshipm.com/pd/5.html")
+    assert error.value.reason == "no_body"
 
 
 # -- coverage arithmetic ------------------------------------------------------------------------------
@@ -137,11 +185,81 @@ def test_v2_everywhere_fails_within_50_articles_naming_the_fields(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", ["random:3", "random:11"])
+def test_a_random_redesign_everywhere_fails_the_run_naming_layout_changed(tmp_path, layout):
+    with ReplicaServer(articles=150, seed=1, layout=layout) as server:
+        crawl = run_crawl("category", server.base_url, tmp_path, {"category": "all"})
+        served = server.stats["layout:random"]
+    assert crawl.returncode == 1, crawl.log[-3000:]
+    assert served >= 10
+    assert crawl.stat("finish_reason") == "layout_changed"
+    assert crawl.stat("woshipm/failed/layout_changed") == crawl.stat("woshipm/articles_attempted") >= 10
+    assert crawl.items == [] and "woshipm/failed/no_body" not in crawl.stats
+    assert "woshipm summary: FAILED (finish reason: layout_changed)" in crawl.log
+    top = re.search(r"woshipm summary: top failures: (.*)", crawl.log).group(1)
+    assert re.fullmatch(r"layout_changed \d+ \(e\.g\. http://127\.0\.0\.1:\d+/[a-z-]+/\d+\.html\)", top), top
+    assert "run FAILED: layout_changed:" in crawl.log
+
+
+@pytest.mark.slow
+def test_articles_failing_for_any_reason_in_a_row_stop_the_run_naming_it(tmp_path):
+    with ReplicaServer(articles=150, seed=1, faults="truncate=1") as server:
+        crawl = run_crawl("category", server.base_url, tmp_path, {"category": "all"})
+    assert crawl.returncode == 1, crawl.log[-3000:]
+    assert crawl.stat("finish_reason") == "articles_failing"
+    assert 10 <= crawl.stat("woshipm/failed/truncated") <= 30  # stopped soon, not at the end
+    assert crawl.stat("woshipm/articles_attempted") < 150
+    failed = re.search(r"woshipm summary: run FAILED: (.*)", crawl.log).group(1)
+    assert re.fullmatch(r"articles_failing: 10 articles in a row failed: truncated 10 "
+                        r"\(e\.g\. http://127\.0\.0\.1:\d+/[a-z-]+/\d+\.html\)", failed), failed
+
+
+@pytest.mark.slow
+def test_an_era_without_summaries_and_cover_images_is_crawled_to_the_end_then_failed_or_accepted(tmp_path):
+    days = sorted(row["published"][:10] for row in ReplicaServer(articles=150, seed=1).corpus.manifest(""))
+    plain_before = days[int(len(days) * 0.7)]  # the oldest 70% of the archive: no summaries, no images
+    with ReplicaServer(articles=150, seed=1, plain_before=plain_before) as server:
+        manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+        plain = {i for i, row in manifest.items() if row["published"][:10] < plain_before}
+        assert len(plain) >= 100 and all(manifest[i]["summary"] is None and manifest[i]["cover_image"] is None
+                                         for i in plain)
+        crawl = run_crawl("category", server.base_url, tmp_path / "first", {"category": "all"})
+        accepted = run_crawl("category", server.base_url, tmp_path / "accepted", {"category": "all"},
+                             settings={"WOSHIPM_ACCEPT_COVERAGE": "summary=0.25,cover_image=0.25"})
+    # Fetching went on to the end: every article is written, as the page has it.
+    assert crawl.stat("finish_reason") == "finished", crawl.log[-3000:]
+    assert {item["id"] for item in crawl.items} == set(manifest)
+    rates, mismatches = field_match_rates(crawl.items, manifest, is_category_listing)
+    assert mismatches == {}
+    assert crawl.returncode == 1
+    have_summary = sum(1 for i in manifest if manifest[i]["summary"])
+    have_cover = sum(1 for i in manifest if manifest[i]["cover_image"])
+    failed = re.search(r"woshipm summary: run FAILED: (.*)", crawl.log).group(1)
+    assert failed == ("field coverage below expectation (has the site changed its pages?): "
+                      f"summary {have_summary}/150 (expected 97%), cover_image {have_cover}/150 (expected 100%)")
+    # The operator looked, and accepts the era's level: the same crawl is ok, and says why.
+    assert accepted.returncode == 0, accepted.log[-3000:]
+    assert "woshipm summary: ok" in accepted.log
+    line = "summary ≥25% (expected 97%), cover_image ≥25% (expected 100%)"
+    assert f"Coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {line}" in accepted.log
+    assert f"woshipm summary: coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {line}" in accepted.log
+    assert {item["id"] for item in accepted.items} == set(manifest)
+
+
+def test_a_bad_accepted_coverage_stops_the_run_with_one_line(replica, tmp_path):
+    crawl = run_crawl("category", replica.base_url, tmp_path, {"category": "pd"},
+                      settings={"WOSHIPM_ACCEPT_COVERAGE": "summery=0.4"})
+    assert crawl.returncode == 2
+    assert "WOSHIPM_ACCEPT_COVERAGE: summery=0.4 is not a field's share in 0..1" in crawl.log
+    assert "Traceback" not in crawl.log
+
+
+@pytest.mark.slow
 def test_collapsed_coverage_stops_the_run_once_enough_articles_were_checked(tmp_path):
     # The layout streak turned off: the coverage check alone must catch v2 after 30 article pages.
     with ReplicaServer(articles=150, seed=1, layout="v2") as server:
         crawl = run_crawl("category", server.base_url, tmp_path, {"category": "all"},
-                          settings={"WOSHIPM_LAYOUT_CHANGED_TO_STOP": "100000"})
+                          settings={"WOSHIPM_FAILURES_TO_STOP": "100000"})
     assert crawl.returncode == 1, crawl.log[-3000:]
     assert crawl.stat("finish_reason") == "coverage_collapsed"
     assert 30 <= crawl.stat("woshipm/checked/articles") <= 50

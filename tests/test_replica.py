@@ -574,6 +574,39 @@ def test_429_and_503_then_success():
         assert statuses[0] == 503 and statuses[-1] == 200 and statuses.count(503) <= 2
 
 
+def test_a_request_inside_a_rate_limit_window_is_ignored_only_on_a_connection_told_of_it():
+    # Causal, not timed: a connection's next request is sent once its previous answer is in. The first
+    # after a connection's first 429 may have been let go before the answer reached the crawler's code
+    # (its transport pooled the connection first); one after two of them was sent with a 429 in hand.
+    with ReplicaServer(articles=30, seed=1, faults="ratelimit=1") as server:
+        path = server.corpus.path(3)
+        told = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+        def get(conn: http.client.HTTPConnection) -> tuple[int, str | None]:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            return response.status, response.getheader("Retry-After")
+
+        def counts() -> tuple[int, int, int]:
+            return tuple(server.stats[f"ratelimit:{kind}"] for kind in ("in_flight", "reused", "ignored"))
+
+        try:
+            assert get(told) == (200, None)
+            assert get(told) == (429, "2")  # over the limit: the window opens, and this connection knows
+            assert server.stats["ratelimit:windows"] == 1 and counts() == (0, 0, 0)
+            assert get(other) == (429, "2")  # sent by a client that could not know yet
+            assert counts() == (1, 0, 0)
+            assert get(told)[0] == 429  # the connection's next request: perhaps let go before the 429 was read
+            assert counts() == (1, 1, 0)
+            assert get(told)[0] == 429 and get(other)[0] == 429 and get(other)[0] == 429
+            assert counts() == (1, 2, 2)
+        finally:
+            told.close()
+            other.close()
+
+
 def test_drop_closes_mid_body():
     with ReplicaServer(articles=30, seed=1, faults="drop=1") as server:
         path = server.corpus.path(2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-from scrapy import Spider
+from scrapy import Spider, signals
 from scrapy.core.downloader import Slot
 from scrapy.http import Request, Response
 from scrapy.settings import Settings
@@ -50,8 +50,22 @@ def penalty(slot: Slot, now: float) -> float:
 
 
 def answer(mw, status: int, headers=None, meta=None):
+    """An answer as the downloader hands it on: ``response_downloaded`` first, then the middlewares."""
     request = Request("http://www.woshipm.com/pd/1.html", meta=meta or {})
-    return mw.process_response(request, Response(request.url, status=status, headers=headers or {}))
+    response = Response(request.url, status=status, headers=headers or {})
+    mw.crawler.signals.send_catch_log(signals.response_downloaded, response=response, request=request,
+                                      spider=mw.crawler.spider)
+    return mw.process_response(request, response)
+
+
+def test_the_pause_is_in_force_before_the_downloader_takes_its_next_request(monkeypatch):
+    # Scrapy's downloader sends response_downloaded, then serves the slot's queue, and only then do the
+    # middlewares see the answer: the pause must already hold when the queue is served.
+    mw, slots, clock = middleware(monkeypatch)
+    request = Request("http://www.woshipm.com/pd/1.html")
+    mw.crawler.signals.send_catch_log(signals.response_downloaded, spider=mw.crawler.spider, request=request,
+                                      response=Response(request.url, status=429, headers={"Retry-After": "2"}))
+    assert all(penalty(slot, clock.now) >= 2.0 for slot in slots.values())
 
 
 def test_a_429_pauses_every_slot_of_the_site_for_its_retry_after(monkeypatch):

@@ -137,3 +137,63 @@ def test_ctrl_c_stops_gracefully_and_the_same_command_resumes(project, replica):
     done = run_script(project, *one)
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(feed_ids(feeds)) == sorted(manifest)  # every article exactly once over the two runs
+
+
+# -- scripts/setup.sh and another apt holding the lock ------------------------------------------------
+
+
+@pytest.fixture
+def setup_copy(tmp_path) -> tuple[Path, dict]:
+    """scripts/setup.sh in a copy of the project, with Debian packages to install: a ``dpkg-query``
+    that finds none of them and an ``apt-get`` that only records when it ran (and fails, so the
+    script stops before making a virtual environment). Returns the copy and the environment."""
+    copy = tmp_path / "project"
+    (copy / "scripts").mkdir(parents=True)
+    shutil.copy2(PROJECT_ROOT / "scripts" / "setup.sh", copy / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\necho 'unknown ok not-installed'\n")
+    (bin_dir / "apt-get").write_text(f"#!/bin/sh\ndate +%s.%N >> {tmp_path / 'apt-get-ran'}\nexit 1\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "WOSHIPM_APT_LOCKS": str(tmp_path / "lock")}
+    return copy, env
+
+
+def test_setup_waits_for_a_held_apt_lock_naming_its_holder(setup_copy, tmp_path):
+    copy, env = setup_copy
+    if os.geteuid() != 0:
+        pytest.skip("setup.sh installs Debian packages as root (or with sudo)")
+    holder = subprocess.Popen(["flock", str(tmp_path / "lock"), "sleep", "4"])
+    try:
+        time.sleep(0.5)
+        started = time.time()
+        done = subprocess.run(["bash", str(copy / "scripts" / "setup.sh")], cwd=copy, capture_output=True,
+                              text=True, timeout=TIMEOUT, env={**env, "WOSHIPM_APT_LOCK_WAIT": "60"})
+        released = holder.wait(timeout=TIMEOUT)
+    finally:
+        holder.kill()
+    assert released == 0
+    assert (f"setup: waiting for {tmp_path / 'lock'}, held by pid {holder.pid} "
+            f"(flock {tmp_path / 'lock'} sleep 4) (up to 60 s)") in done.stdout, done.stdout + done.stderr
+    assert "setup: the apt lock is free: going on" in done.stdout
+    ran = float((tmp_path / "apt-get-ran").read_text().split()[0])
+    assert ran - started >= 3  # apt-get ran only once the lock was let go
+
+
+def test_setup_gives_up_on_a_lock_held_too_long_and_says_by_whom(setup_copy, tmp_path):
+    copy, env = setup_copy
+    if os.geteuid() != 0:
+        pytest.skip("setup.sh installs Debian packages as root (or with sudo)")
+    holder = subprocess.Popen(["flock", str(tmp_path / "lock"), "sleep", "60"])
+    try:
+        time.sleep(0.5)
+        done = subprocess.run(["bash", str(copy / "scripts" / "setup.sh")], cwd=copy, capture_output=True,
+                              text=True, timeout=TIMEOUT, env={**env, "WOSHIPM_APT_LOCK_WAIT": "2"})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1
+    assert (f"setup: {tmp_path / 'lock'} is still held after 2 s, by pid {holder.pid} "
+            f"(flock {tmp_path / 'lock'} sleep 60): let it finish") in done.stdout, done.stdout + done.stderr
+    assert not (tmp_path / "apt-get-ran").exists()

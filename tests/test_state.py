@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import multiprocessing
 import os
 import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -53,7 +56,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -185,6 +188,32 @@ def test_a_store_without_a_library_owes_only_the_jsonl(tmp_path):
         assert store.pending_exports() == [] and store.article_row(1)["claim_job"] is None
 
 
+def downgrade_to_3(raw: sqlite3.Connection) -> None:
+    """A state file of schema 3: no gaps, no retry schedule."""
+    raw.execute("DROP TABLE gaps")
+    raw.execute("ALTER TABLE frontier DROP COLUMN next_try")
+    raw.execute("PRAGMA user_version = 3")
+
+
+def test_schema_3_is_migrated_and_the_articles_it_gave_up_are_due_again(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.begin_run("run-1")
+        store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
+    with sqlite3.connect(path) as raw:
+        downgrade_to_3(raw)
+        raw.execute("UPDATE frontier SET state = 'failed', attempts = 3, last_error = 'http' WHERE id = 12")
+    raw.close()
+    with StateStore(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        store.begin_run("run-2")
+        # Schema 3 gave up after 3 attempts; schema 4 never gives up: 12 is due at once.
+        assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 12, 13]
+        assert store.retry_schedule() == [("http", 1, None, None)]
+        store.record_gap("category:pd", 2, "http")
+        assert store.gaps() == [("category:pd", 2, "http")]
+
+
 def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
     path = tmp_path / "state.sqlite3"
     with StateStore(path) as store:
@@ -192,12 +221,13 @@ def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
         store.commit_item(make_item(2), "job-1")
         store.mark_exported(1, 1)
     with sqlite3.connect(path) as raw:  # back to schema 2: one mark for both outputs
+        downgrade_to_3(raw)
         raw.execute("DROP INDEX articles_library_pending")
         raw.execute("ALTER TABLE articles DROP COLUMN library_exported")
         raw.execute("PRAGMA user_version = 2")
     raw.close()
     with StateStore(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [(r["exported"], r["library_exported"]) for r in map(store.article_row, (1, 2))] == [(1, 1), (0, 0)]
         assert [p.id for p in store.pending_exports()] == [2]
 
@@ -218,7 +248,7 @@ def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store
     assert store.commit_item(make_item(LARGEST_SQLITE_INTEGER), "job-1").outcome is Outcome.NEW  # the largest that fits
     store.commit_item(make_item(5), "job-1")
     # what a run's end reads works, every later run too
-    assert store.frontier_counts()["given_up"] == 0 and store.cross_listed(["category:pd"]) == 0
+    assert store.frontier_counts()["waiting"] == 0 and store.cross_listed(["category:pd"]) == 0
     assert [p.id for p in store.iter_pending("job-1")] == [5, LARGEST_SQLITE_INTEGER]
     assert store.known_ids() == {5, LARGEST_SQLITE_INTEGER}
 
@@ -235,7 +265,7 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
         raw.execute("CREATE TABLE other (x)")
         raw.execute("PRAGMA user_version = 1")
     raw.close()
-    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 3 .*move it aside"):
+    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 4 .*move it aside"):
         StateStore(odd)
     with sqlite3.connect(odd) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was
@@ -384,14 +414,25 @@ def test_a_walk_resumes_where_it_stopped_and_incremental_walks_need_a_complete_o
     store.begin_run("run-2")
     assert store.begin_walk("category:pd", "run-2") == WalkStart(2, "full", True)
     store.end_walk("category:pd", "end", reached_end=True)
+    completed = store.walk("category:pd")["completed_at"]
     store.end_run("run-2")
     store.begin_run("run-3")
     assert store.begin_walk("category:pd", "run-3") == WalkStart(1, "incremental", False)
     assert store.begin_walk("category:pd", "run-3", full=True).mode == "full"
-    store.end_walk("category:pd", "failed", reached_end=False, resume_at=4)
+    store.record_gap("category:pd", 4, "http")  # page 4 failed: the walk moves past it, the gap stays
+    assert store.walk("category:pd")["next_page"] == 5
+    assert store.end_walk("category:pd", "end", reached_end=True, reason_if_gaps="failed") == "failed"
     walk = store.walk("category:pd")
-    assert (walk["status"], walk["next_page"], walk["end_reason"]) == ("walking", 4, "failed")
-    assert walk["completed_at"] is not None  # from run-2's walk: a failed walk keeps the earlier one
+    assert (walk["status"], walk["end_reason"]) == ("ended", "failed")
+    assert walk["completed_at"] == completed  # from run-2's walk: a walk with a gap never completes
+    store.end_run("run-3")
+    store.begin_run("run-4")
+    assert store.begin_walk("category:pd", "run-4") == WalkStart(4, "full", True)  # the gap first
+    store.record_listing_page("category:pd", "run-4", CARDS, next_page=5, page=4)
+    assert store.gaps() == []
+    assert store.end_walk("category:pd", "end", reached_end=True, reason_if_gaps="failed") == "end"
+    walk = store.walk("category:pd")
+    assert walk["end_reason"] == "end" and walk["completed_at"] >= completed
 
 
 def test_cards_go_to_one_run_only_and_leave_the_frontier_when_stored(tmp_path):
@@ -409,10 +450,52 @@ def test_cards_go_to_one_run_only_and_leave_the_frontier_when_stored(tmp_path):
         assert again.fetch == [] and again.again == 1
         first.commit_item(make_item(11), "run-a")
         assert first.frontier_counts().get("queued") == 2  # 12 and 13 still to store
-        first.article_failed(12, "truncated")
-        first.end_run("run-a")  # 12 failed: a later run may try it again
+        assert first.article_failed(12, "truncated") is not None
+        first.end_run("run-a")  # 12 failed: a later run may try it again, once its backoff has passed
+        assert second.claim_frontier("run-b", ["tag:ue", "category:pd"]) == []
+        second.clock = utc_in(2 * 3600)
         assert [i for i, _ in second.claim_frontier("run-b", ["tag:ue", "category:pd"])] == [12]
         assert sorted(first.listings(11)) == ["category:ai", "category:pd", "tag:ue"]
+
+
+def utc_in(seconds: float) -> str:
+    """A WOSHIPM_CLOCK value ``seconds`` from now, in Beijing time (any offset will do)."""
+    return (datetime.now(timezone(timedelta(hours=8))) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def test_failed_articles_wait_hours_then_days_and_are_never_given_up(store):
+    store.begin_run("run-1")
+    store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
+    assert [store.retry_delay_s(n) / 3600 for n in (1, 2, 3, 4, 5, 8, 9, 50)] == [1, 2, 4, 8, 16, 128, 168, 168]
+    waits = []
+    for attempt in range(1, 31):  # a month of failures: still in the frontier, tried weekly
+        store.clock = utc_in(sum(waits))
+        next_try = store.article_failed(12, "http")
+        waits.append(store.retry_delay_s(attempt))
+        assert abs(calendar.timegm(time.strptime(next_try, "%Y-%m-%dT%H:%M:%SZ")) - time.time() - sum(waits)) <= 2
+    store.end_run("run-1")
+    store.begin_run("run-2")
+    store.clock = utc_in(sum(waits) - 60)
+    assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 13]
+    store.clock = utc_in(sum(waits) + 60)
+    assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [12]
+    assert store._read("SELECT attempts FROM frontier WHERE id = 12") == [(30,)]
+
+
+def test_requeue_makes_failed_articles_due_now_all_or_by_reason(store):
+    store.begin_run("run-1")
+    store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
+    for article_id, reason in ((11, "http"), (12, "truncated"), (13, "truncated")):
+        store.article_failed(article_id, reason)
+    store.end_run("run-1")
+    [(reason, count, first, last), (other, one, _, _)] = store.retry_schedule()
+    assert (reason, count, other, one) == ("truncated", 2, "http", 1) and first <= last
+    store.begin_run("run-2")
+    assert store.claim_frontier("run-2", ["category:pd"]) == []
+    assert store.requeue("truncated") == 2
+    assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [12, 13]
+    assert store.requeue() == 3
+    assert store.retry_schedule() == [("truncated", 2, None, None), ("http", 1, None, None)]
 
 
 def test_limit_leaves_the_rest_queued_and_since_remembers_older_dates(store):
@@ -428,8 +511,8 @@ def test_limit_leaves_the_rest_queued_and_since_remembers_older_dates(store):
         store.article_failed(12, "http")
     store.end_run("run-2")
     store.begin_run("run-3")
-    assert store.claim_frontier("run-3", ["category:pd"]) == [(13, CARDS[2][1])]  # 12 given up, 11 older
-    assert store.frontier_counts()["given_up"] == 1
+    assert store.claim_frontier("run-3", ["category:pd"]) == [(13, CARDS[2][1])]  # 12 waits, 11 older
+    assert store.frontier_counts()["waiting"] == 1
 
 
 def test_the_state_remembers_its_site(store):

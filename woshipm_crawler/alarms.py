@@ -12,19 +12,29 @@ characters) and ``no_furniture`` (no paragraph the cleaner should have removed: 
 furniture patterns); ``woshipm/checked/furniture_strings`` counts the paragraphs found.
 
 When it fires:
-* during the run, at once: ``WOSHIPM_LAYOUT_CHANGED_TO_STOP`` article pages in a row are
-  ``layout_changed`` (finish reason ``layout_changed``), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
-  articles, a field has fallen below half its expectation (finish reason ``coverage_collapsed``);
+* during the run, at once: ``WOSHIPM_FAILURES_TO_STOP`` articles in a row failed, whatever the reasons
+  (``ARTICLE_FAILED``, sent by ``report.count_failure``; finish reason ``layout_changed`` when all of
+  them were, else ``articles_failing``; the reasons named), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
+  articles, a required field (``REQUIRED_WATCHED``: title, author, date, body) has fallen below half
+  its expectation (finish reason ``coverage_collapsed``);
 * at the end (``report.outcome``): a field's coverage is below its expectation
   (``WOSHIPM_FIELD_COVERAGE``) by more than ``WOSHIPM_COVERAGE_TOLERANCE``, on at least
-  ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires.
+  ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires. An
+  optional field (summary, cover image, tags, body length, furniture) only ever fires here: an older
+  era of the archive with fewer summaries never stalls a crawl, it turns the run FAILED at its end.
 Either way the run is FAILED, the summary names the fields, and ``scrapy crawl`` exits non-zero.
+
+An operator who has looked accepts a new level with ``WOSHIPM_ACCEPT_COVERAGE``
+(``summary=0.4,cover_image=0.3`` or the JSON object): it replaces those fields' expectations, and
+the run logs that it was accepted (a WARNING, and a line of the summary).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
+from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from woshipm_crawler.parse.article import (
@@ -39,12 +49,17 @@ logger = logging.getLogger(__name__)
 
 # Sent by the spiders for every article page they parse: fields=dict or None, error=ArticlePageError or None.
 ARTICLE_CHECKED = object()
+# Sent for every article that failed, whatever the reason (fetch, parse, pipeline): reason=, url=.
+ARTICLE_FAILED = object()
 
 CHECKED_PREFIX = "woshipm/checked/"
 ARTICLES_KEY = CHECKED_PREFIX + "articles"
 FURNITURE_KEY = CHECKED_PREFIX + "furniture_strings"
 ALARM_KEY = "woshipm/alarm"  # the alarm's one line, for the report (set when a run stops early)
 BODY_FIELDS = ("summary", "cover_image", "body_length", "no_furniture")  # read from the body only
+# The fields every article must have: their collapse stops a run; any other field's fall fails it at the end.
+REQUIRED_WATCHED = ("title", "author", "published", "body")
+ACCEPTED_KEY = "woshipm/coverage_accepted"  # the levels WOSHIPM_ACCEPT_COVERAGE set, for the summary
 COLLAPSE_FACTOR = 0.5  # during the run, a field under half its expectation stops it at once
 
 
@@ -76,14 +91,41 @@ def present_fields(fields: dict, min_body_chars: int) -> set[str]:
 
 
 def expectations(settings) -> dict[str, float]:
-    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%."""
+    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%, and
+    what ``WOSHIPM_ACCEPT_COVERAGE`` accepted instead."""
     expected = {name: float(share) for name, share in settings.getdict("WOSHIPM_FIELD_COVERAGE").items()}
-    return {**expected, "body_length": 1.0, "no_furniture": 1.0}
+    try:
+        accepted = accepted_coverage(settings)
+    except ValueError:  # said once, when the run opened: it stops as a bad argument
+        accepted = {}
+    return {**expected, "body_length": 1.0, "no_furniture": 1.0, **accepted}
 
 
-def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None) -> list[str]:
-    """Fields whose coverage this run is under ``factor`` × expectation − tolerance, on enough articles;
-    each as ``name 12/40 (expected 100%)``."""
+def accepted_coverage(settings) -> dict[str, float]:
+    """``WOSHIPM_ACCEPT_COVERAGE`` as ``{field: share}``; ``ValueError`` naming what is wrong."""
+    value = settings.get("WOSHIPM_ACCEPT_COVERAGE") or {}
+    if isinstance(value, str) and not value.lstrip().startswith("{"):
+        pairs = [part.partition("=") for part in value.split(",") if part.strip()]
+        value = {name.strip(): share.strip() for name, _, share in pairs}
+    elif not isinstance(value, dict):
+        value = settings.getdict("WOSHIPM_ACCEPT_COVERAGE")
+    known = (*settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length", "no_furniture")
+    accepted = {}
+    for name, share in value.items():
+        try:
+            accepted[name] = float(share)
+        except (TypeError, ValueError):
+            accepted[name] = -1.0
+        if name not in known or not 0 <= accepted[name] <= 1:
+            raise ValueError(f"WOSHIPM_ACCEPT_COVERAGE: {name}={share} is not a field's share in 0..1 "
+                             f"(fields: {', '.join(known)}; e.g. summary=0.4,cover_image=0.3)")
+    return accepted
+
+
+def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None,
+                  only: tuple[str, ...] | None = None) -> list[str]:
+    """Fields (of ``only``, or all) whose coverage this run is under ``factor`` × expectation − tolerance,
+    on enough articles; each as ``name 12/40 (expected 100%)``."""
     checked = stats.get_value(ARTICLES_KEY) or 0
     if checked < settings.getint("WOSHIPM_COVERAGE_MIN_ARTICLES", 30):
         return []
@@ -91,6 +133,8 @@ def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | No
         tolerance = settings.getfloat("WOSHIPM_COVERAGE_TOLERANCE", 0.05)
     fallen = []
     for name, expected in expectations(settings).items():
+        if only is not None and name not in only:
+            continue
         have = stats.get_value(CHECKED_PREFIX + name) or 0
         if have / checked < expected * factor - tolerance:
             fallen.append(f"{name} {have}/{checked} (expected {expected:.0%})")
@@ -118,24 +162,47 @@ class FieldWatch:
         self.stats = crawler.stats
         self.settings = crawler.settings
         self.min_body_chars = crawler.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
-        self.stop_after = crawler.settings.getint("WOSHIPM_LAYOUT_CHANGED_TO_STOP", 10)
-        self.layout_streak = 0
+        self.stop_after = crawler.settings.getint("WOSHIPM_FAILURES_TO_STOP", 10)
+        self.streak: Counter[str] = Counter()  # the reasons of the articles that failed in a row
+        self.streak_examples: dict[str, str] = {}
         self.stopping = False
 
     @classmethod
     def from_crawler(cls, crawler):
         watch = cls(crawler)
         crawler.signals.connect(watch.article_checked, signal=ARTICLE_CHECKED)
+        crawler.signals.connect(watch.article_failed, signal=ARTICLE_FAILED)
+        crawler.signals.connect(watch.spider_opened, signal=signals.spider_opened)
         return watch
+
+    def spider_opened(self, spider=None) -> None:
+        try:
+            accepted = accepted_coverage(self.settings)
+        except ValueError as error:
+            self.stopping = True
+            logger.error("%s", error)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="bad_argument"))
+            return
+        if accepted:
+            default = {**self.settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length": 1.0, "no_furniture": 1.0}
+            line = ", ".join(f"{name} ≥{share:.0%} (expected {float(default[name]):.0%})"
+                             for name, share in accepted.items())
+            self.stats.set_value(ACCEPTED_KEY, line)
+            logger.warning("Coverage accepted by WOSHIPM_ACCEPT_COVERAGE: %s", line)
+
+    def article_failed(self, reason: str, url: str, **_) -> None:
+        self.streak[reason] += 1
+        self.streak_examples.setdefault(reason, url)
+        self.check()
 
     def article_checked(self, fields: dict | None = None, error: ArticlePageError | None = None, **_) -> None:
         if fields is not None:
             present = present_fields(fields, self.min_body_chars)
             self.stats.inc_value(FURNITURE_KEY, furniture_paragraphs(fields.get("body_text") or ""))
-            self.layout_streak = 0
+            self.streak.clear()
+            self.streak_examples.clear()
         elif error is not None and error.reason == "layout_changed":
             present = set(CHECKED_FIELDS) - set(error.missing) - {"body"}  # nothing of the body was read
-            self.layout_streak += 1
         else:
             return  # not an article page (a shell, a check page, a cut body): counted by its own reason
         self.stats.inc_value(ARTICLES_KEY)
@@ -146,18 +213,25 @@ class FieldWatch:
     def check(self) -> None:
         if self.stopping:
             return
-        if self.layout_streak >= self.stop_after:
-            self.stop("layout_changed", f"{self.layout_streak} article pages in a row hold an article but not the "
-                      "layout the parsers know: the site changed its pages")
+        failed = sum(self.streak.values())
+        if failed >= self.stop_after:
+            reasons = ", ".join(f"{reason} {count} (e.g. {self.streak_examples[reason]})"
+                                for reason, count in self.streak.most_common())
+            if set(self.streak) == {"layout_changed"}:
+                self.stop("layout_changed", f"{failed} article pages in a row hold an article but not the "
+                          "layout the parsers know: the site changed its pages")
+            else:
+                self.stop("articles_failing", f"{failed} articles in a row failed: {reasons}", fields=False)
             return
-        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0)
+        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0,
+                                  only=REQUIRED_WATCHED)
         if collapsed:
             self.stop("coverage_collapsed", "field coverage collapsed: " + ", ".join(collapsed))
 
-    def stop(self, reason: str, message: str) -> None:
+    def stop(self, reason: str, message: str, *, fields: bool = True) -> None:
         self.stopping = True
-        fallen = fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats)
-        line = f"{message}; fields that fell: {', '.join(fallen)}"
+        fallen = fields and (fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats))
+        line = f"{message}; fields that fell: {', '.join(fallen)}" if fallen else message
         self.stats.set_value(ALARM_KEY, line)
         logger.error("Stopping the run: %s", line)
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))

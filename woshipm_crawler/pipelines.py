@@ -47,9 +47,11 @@ from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.report import CLOSE_FAILURE_KEY, PENDING_KEY
+from woshipm_crawler.report import CLOSE_FAILURE_KEY, GAPS_KEY, PENDING_KEY, RETRY_SCHEDULE_KEY, count_failure
 from woshipm_crawler.state import (
     HEARTBEAT_S,
+    RETRY_BASE_S,
+    RETRY_MAX_S,
     BadId,
     Claimed,
     Pending,
@@ -110,8 +112,10 @@ class ValidatePipeline(_Pipeline):
     def process_item(self, item):
         adapter = ItemAdapter(item)
         missing = [name for name in REQUIRED_FIELDS if not adapter.get(name)]
-        if missing:  # counted under its own reason, never written as if complete
-            self.crawler.stats.inc_value("woshipm/failed/incomplete")
+        if missing:  # counted under its own reason, never written as if complete; tried again later
+            count_failure(self.crawler, "incomplete", adapter.get("url"), article=True)
+            if self.state_usable:
+                self.state.store.article_failed(adapter["id"], "incomplete")
             raise DropItem(f"Failed (incomplete): {adapter.get('url')} — missing {', '.join(missing)}")
         return item
 
@@ -142,7 +146,13 @@ class StatePipeline(_Pipeline):
         path = state_path(self.settings)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            store = StateStore(path, library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True))
+            store = StateStore(
+                path,
+                library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True),
+                clock=self.settings.get("WOSHIPM_CLOCK") or None,
+                retry_base_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_BASE", RETRY_BASE_S),
+                retry_max_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_MAX", RETRY_MAX_S),
+            )
             try:
                 store.begin_run(self.job)
             except sqlite3.Error as error:
@@ -181,7 +191,7 @@ class StatePipeline(_Pipeline):
             # A shallow copy: ``asdict`` would also copy every list, value by value, for nothing.
             result = self.store.commit_item(dict(adapter), self.job, signature=signature)
         except BadId as error:
-            self.crawler.stats.inc_value("woshipm/failed/bad_id")
+            count_failure(self.crawler, "bad_id", adapter.get("url"), article=True)
             raise DropItem(f"Failed (bad_id): {adapter.get('url')} — {error}") from None
         adapter["duplicate_of"] = result.duplicate_of
         adapter["listings"] = sorted(self.store.listings(adapter["id"]))
@@ -200,6 +210,12 @@ class StatePipeline(_Pipeline):
             stats.set_value("woshipm/articles_cross_listed", self.store.cross_listed(keys))
         for state, count in self.store.frontier_counts().items():
             stats.set_value(f"woshipm/frontier/{state}", count)
+        schedule = self.store.retry_schedule()
+        if schedule:
+            stats.set_value(RETRY_SCHEDULE_KEY, [list(row) for row in schedule])
+        gaps = self.store.gaps()
+        if gaps:
+            stats.set_value(GAPS_KEY, [list(row) for row in gaps])
         # Runs after the output pipelines close (Scrapy closes pipelines in reverse order).
         owed = self.store.pending_outputs(self.job)
         for kind, (count, _) in owed.items():

@@ -15,6 +15,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 # old name -> new name, with why
 RENAMED_SETTINGS = {
     "WOSHIPM_MARKDOWN_ENABLED": "WOSHIPM_LIBRARY_ENABLED",  # it only ever switched the library off
+    "WOSHIPM_LAYOUT_CHANGED_TO_STOP": "WOSHIPM_FAILURES_TO_STOP",  # any failures in a row stop a run now
 }
 
 

@@ -16,7 +16,7 @@ import time
 from scrapy import signals
 from twisted.internet import task
 
-from woshipm_crawler.alarms import ALARM_KEY, coverage_line, fallen_fields
+from woshipm_crawler.alarms import ACCEPTED_KEY, ALARM_KEY, ARTICLE_FAILED, coverage_line, fallen_fields
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.util import atomic_write
 
@@ -28,6 +28,11 @@ EXIT_CODE_KEY = "woshipm/exit_code"
 # What the run could not write (set by the state's owner when it closes): the run is FAILED.
 PENDING_KEY = "woshipm/pending_outputs"
 CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
+# Set by the state's owner when it closes: [reason, count, next try, last next try] of the failed
+# articles that wait for a retry; [listing, page, reason] of the open listing gaps.
+RETRY_SCHEDULE_KEY = "woshipm/retry_schedule"
+GAPS_KEY = "woshipm/gaps"
+SHOWN_GAPS = 5
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -39,11 +44,48 @@ SKIP_REASONS = {
     "over_limit": "over the limit, left for a later run",
     "elsewhere": "being fetched by another run",
     "walk_claimed": "listings another run is walking",
+    "waiting": "failed before, waiting for their next try",
 }
+
+
+FAILED_PREFIX = "woshipm/failed/"  # + reason: how many things failed for that reason
+EXAMPLE_PREFIX = "woshipm/failed_example/"  # + reason: the first URL that failed for it
+# Every article this run asked for and got an answer about (stored, unchanged, older, or failed),
+# and those of them that failed, whatever the reason: the run's outcome follows from these two.
+ARTICLES_ATTEMPTED_KEY = "woshipm/articles_attempted"
+ARTICLES_FAILED_KEY = "woshipm/articles_failed"
+ARTICLE_FAILURES_PREFIX = "woshipm/article_failures/"  # + reason: the articles of ARTICLES_FAILED_KEY
+TOP_REASONS = 3  # failure reasons the summary names with an example
+# Fewer failed articles than this never fail a run by their share alone (one odd page of three).
+MIN_FAILED_FOR_SHARE = 3
+
+
+def count_failure(crawler, reason: str, url: str, *, article: bool) -> None:
+    """Count one failure under ``reason`` (remembering its first URL); an ``article`` failure also
+    counts against the run's articles and is heard by the alarms (``ARTICLE_FAILED``)."""
+    stats = crawler.stats
+    stats.inc_value(FAILED_PREFIX + reason)
+    if stats.get_value(EXAMPLE_PREFIX + reason) is None:
+        stats.set_value(EXAMPLE_PREFIX + reason, url)
+    if article:
+        stats.inc_value(ARTICLES_FAILED_KEY)
+        stats.inc_value(ARTICLE_FAILURES_PREFIX + reason)
+        crawler.signals.send_catch_log(ARTICLE_FAILED, reason=reason, url=url)
 
 
 def stats_with_prefix(stats, prefix: str) -> dict[str, int]:
     return {k[len(prefix) :]: v for k, v in sorted(stats.get_stats().items()) if k.startswith(prefix)}
+
+
+def retry_line(schedule) -> str:
+    """The failed articles that wait for a retry: how many, why, when they are next tried."""
+    parts = []
+    for reason, count, first, last in schedule:
+        when = "due now" if first is None else f"next try {first}" + (f" to {last}" if last != first else "")
+        parts.append(f"{reason} {count} ({when})")
+    total = sum(row[1] for row in schedule)
+    return (f"failed articles waiting for a retry: {total}: " + ", ".join(parts)
+            + "; to try them at once: -a requeue=all, or -a requeue=REASON")
 
 
 class CrawlReport:
@@ -66,7 +108,17 @@ class CrawlReport:
             self.progress_loop.start(1.0, now=False)
 
     def failures(self) -> dict[str, int]:
-        return stats_with_prefix(self.stats, "woshipm/failed/")
+        return stats_with_prefix(self.stats, FAILED_PREFIX)
+
+    def top_failures(self, prefix: str = FAILED_PREFIX) -> str:
+        """The most frequent failure reasons (of articles only: ``ARTICLE_FAILURES_PREFIX``), each with
+        its count and first URL."""
+        counts = stats_with_prefix(self.stats, prefix)
+        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_REASONS]
+        return "; ".join(
+            f"{reason} {count}" + (f" (e.g. {url})" if (url := self.stats.get_value(EXAMPLE_PREFIX + reason)) else "")
+            for reason, count in ranked
+        )
 
     def progress_text(self) -> str:
         get = self.stats.get_value
@@ -99,6 +151,16 @@ class CrawlReport:
             )
         if reason not in GOOD_FINISH_REASONS:
             return "FAILED", reason  # the spider logged its own line for a stop it decided
+        attempted, failed = get(ARTICLES_ATTEMPTED_KEY) or 0, get(ARTICLES_FAILED_KEY) or 0
+        if attempted and failed >= attempted:
+            return "FAILED", (f"all {attempted} articles this run attempted failed: "
+                              f"{self.top_failures(ARTICLE_FAILURES_PREFIX)}")
+        share = self.crawler.settings.getfloat("WOSHIPM_MAX_FAILED_SHARE", 0.2)
+        if failed >= MIN_FAILED_FOR_SHARE and failed > share * attempted:
+            return "FAILED", (
+                f"{failed} of the {attempted} articles this run attempted failed ({failed / attempted:.0%}, more "
+                f"than WOSHIPM_MAX_FAILED_SHARE {share:.0%}): {self.top_failures(ARTICLE_FAILURES_PREFIX)}"
+            )
         fallen = fallen_fields(self.stats, self.crawler.settings)
         if fallen:
             return "FAILED", "field coverage below expectation (has the site changed its pages?): " + ", ".join(fallen)
@@ -144,14 +206,29 @@ class CrawlReport:
         cut = stats_with_prefix(self.stats, "woshipm/cut/")
         if cut:
             lines.append("fields cut to their bounds (stored cut): " + ", ".join(f"{k} {v}" for k, v in cut.items()))
+        if self.failures():
+            lines.append(f"top failures: {self.top_failures()}")
+        attempted = get(ARTICLES_ATTEMPTED_KEY) or 0
+        if attempted:
+            failed = get(ARTICLES_FAILED_KEY) or 0
+            lines.append(f"articles attempted: {attempted}; read: {attempted - failed}; failed: {failed} "
+                         f"({failed / attempted:.0%})")
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")
-        if any(frontier.values()):
+        if frontier.get("queued", 0) + frontier.get("failed", 0):
             lines.append(
                 f"left for a later run: {frontier.get('queued', 0) + frontier.get('failed', 0)} article(s) in the "
-                f"frontier; given up after repeated failures: {frontier.get('given_up', 0)}"
+                f"frontier ({frontier.get('queued', 0)} queued, {frontier.get('failed', 0)} failed)"
             )
+        schedule = get(RETRY_SCHEDULE_KEY)
+        if schedule:
+            lines.append(retry_line(schedule))
+        gaps = get(GAPS_KEY)
+        if gaps:
+            shown = ", ".join(f"{listing} page {page} ({reason})" for listing, page, reason in gaps[:SHOWN_GAPS])
+            lines.append(f"listing gaps open: {len(gaps)}, the next run starts there: {shown}"
+                         + (", …" if len(gaps) > SHOWN_GAPS else ""))
         if written:
             coverage = stats_with_prefix(self.stats, "woshipm/coverage/")
             lines.append(
@@ -160,6 +237,8 @@ class CrawlReport:
         checked = coverage_line(self.stats, self.crawler.settings)
         if checked:
             lines.append(checked)
+        if get(ACCEPTED_KEY):
+            lines.append(f"coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {get(ACCEPTED_KEY)}")
         if reason in INTERRUPTED_REASONS:
             lines.append("interrupted: run the same command again to resume where this run stopped")
         return lines

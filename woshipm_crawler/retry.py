@@ -15,6 +15,11 @@ request (the others keep going out). This middleware retries through Scrapy's pu
   ``DOWNLOAD_DELAY`` and is gone: the rate comes back gradually. AutoThrottle still adapts the delay
   above the floor.
 - timeouts and connection errors are retried the same way, without pausing the site.
+
+The pace is set on Scrapy's ``response_downloaded`` signal, not in ``process_response``: the downloader
+sends it as an answer arrives, before it takes the next request from the slot's queue (AutoThrottle
+adjusts its delays there for the same reason), whereas ``process_response`` runs after that queue
+was served. A request that left after the 429 had arrived would be one inside its Retry-After.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
@@ -76,19 +82,26 @@ class SiteBackoffMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        middleware = cls(crawler)
+        crawler.signals.connect(middleware.response_downloaded, signal=signals.response_downloaded)
+        return middleware
 
-    # -- retries ---------------------------------------------------------------------------------
-
-    def process_response(self, request: Request, response: Response, spider=None):
+    def response_downloaded(self, response: Response, request: Request, spider=None) -> None:
+        """Every answer, as it arrives (before the downloader sends its next request): the pace."""
         if request.meta.get("dont_retry"):  # e.g. a check page handed to the spider: no rate signal
-            return response
+            return
         if response.status in SLOW_DOWN_STATUSES:
             self.slow_down(response, retry_after_seconds(response.headers.get("Retry-After")))
         elif time.monotonic() < self.paused_until:
             self.hold()  # an answer to a request sent before the pause: the pause stays as it is
         elif response.status < 400:
             self.recover()
+
+    # -- retries ---------------------------------------------------------------------------------
+
+    def process_response(self, request: Request, response: Response, spider=None):
+        if request.meta.get("dont_retry"):
+            return response
         if response.status not in self.retry_codes:
             return response
         limit = self.max_slow_down_retries if response.status in SLOW_DOWN_STATUSES else self.max_retry_times

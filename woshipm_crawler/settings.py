@@ -31,6 +31,13 @@ WOSHIPM_KNOWN_PAGES_TO_STOP = 1
 WOSHIPM_FAILED_PAGES_TO_STOP = 3
 # A listing that shows no page count is not walked past this page (a listing that never ends).
 WOSHIPM_MAX_LISTING_PAGES = 20000
+# A failed article is tried again by a run after this many seconds, doubled per failure up to _MAX:
+# hours, then days; never dropped (`-a requeue=all` or `-a requeue=REASON` makes them due now).
+WOSHIPM_ARTICLE_RETRY_BASE = 3600
+WOSHIPM_ARTICLE_RETRY_MAX = 7 * 86400
+# "Now" for the retry schedule, as an ISO time with its offset (2026-12-04T09:00:00+08:00); empty: the
+# real time. For tests, and for an operator checking what a run at another time would retry.
+WOSHIPM_CLOCK = ""
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
@@ -121,10 +128,19 @@ WOSHIPM_FIELD_COVERAGE = {
 }
 WOSHIPM_COVERAGE_TOLERANCE = 0.05
 WOSHIPM_COVERAGE_MIN_ARTICLES = 30
+# Only the required fields (title, author, date, body) stop a run when they collapse; a fall in any
+# other field fails the run at its end. An operator who has looked at such a fall (an older era of
+# the archive with fewer summaries) accepts the new level here, e.g. "summary=0.4,cover_image=0.3" or
+# a dict; the run logs that it was accepted.
+WOSHIPM_ACCEPT_COVERAGE = {}
 # A body shorter than this is a short body; every body is expected longer (the replica's shortest: 421).
 WOSHIPM_MIN_BODY_CHARS = 200
-# This many article pages in a row without the known layout stop the run at once (FAILED).
-WOSHIPM_LAYOUT_CHANGED_TO_STOP = 10
+# This many articles in a row that failed, whatever the reasons, stop the run at once (FAILED, the
+# reasons named). Formerly WOSHIPM_LAYOUT_CHANGED_TO_STOP, which counted layout_changed pages only.
+WOSHIPM_FAILURES_TO_STOP = 10
+# A run in which more than this share of the articles it attempted failed is FAILED at its end
+# (whatever the reasons; at least 3 failed). A run that attempted articles and read none always is.
+WOSHIPM_MAX_FAILED_SHARE = 0.2
 
 # -- per-article CPU (issue 13) -----------------------------------------------------------------
 # Scrapy starts CONCURRENT_ITEMS tasks for the output of every response, however little it yields: an

@@ -20,9 +20,15 @@ walks         one row per listing: where its walk stands (``walking`` at ``next_
               with a reason), its mode, when a walk last reached the listing's end, the run that
               walks it now (``claim_job``) and the run that walked it last (``run``: a walk ended by
               a run that was then killed is not walked again by the run that resumes it)
-frontier      articles found in a listing but not stored yet: ``queued``, ``failed`` (with attempts
-              and the last error) or ``older`` (fetched, dated before a ``since``), and the run that
-              claimed it; a row leaves the frontier in the transaction that stores its article
+frontier      articles found in a listing but not stored yet: ``queued``, ``failed`` (with attempts,
+              the last error and ``next_try``: when a later run may try it again, on a backoff of hours
+              then days with no limit, see ``retry_delay_s``) or ``older`` (fetched, dated before a
+              ``since``), and the run that claimed it; a row leaves the frontier in the transaction
+              that stores its article
+gaps          (listing, page) of every listing page that failed, recorded in the transaction that moves
+              the walk past it (``record_gap``) and deleted in the one that records the page
+              (``record_listing_page``): a walk with an open gap is never complete, and the next walk
+              of that listing starts at its first gap, however the run that left it ended
 articles      one row per article: the latest item (``item_json``), its ``version``, one mark per
               output: ``exported`` (the highest version whose JSONL line was written) and
               ``library_exported`` (... whose library file was written), and the run writing them
@@ -74,15 +80,17 @@ from typing import Any, NamedTuple
 from woshipm_crawler import dedupe
 from woshipm_crawler import text as textmod
 from woshipm_crawler.site import MAX_ARTICLE_ID
-from woshipm_crawler.util import pid_alive, utc_stamp
+from woshipm_crawler.util import now, pid_alive, utc_stamp
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 30.0
 # A run on another host whose heartbeat is older than this is gone (its claims may be taken).
 RUN_STALE_S = 600.0
 HEARTBEAT_S = 30.0
-# A frontier article that failed this many times is left alone by later runs (the summary names it).
-MAX_ATTEMPTS = 3
+# A failed article is tried again after RETRY_BASE_S, doubled per failure, at most RETRY_MAX_S: hours,
+# then days, and never dropped (WOSHIPM_ARTICLE_RETRY_BASE, _MAX).
+RETRY_BASE_S = 3600.0
+RETRY_MAX_S = 7 * 86400.0
 # Fields of an UNCHANGED item refreshed into the stored item (they change without the body changing
 # and are not part of the emission key).
 VOLATILE_FIELDS = ("stats",)
@@ -183,6 +191,18 @@ CREATE INDEX IF NOT EXISTS listings_by_listing ON listings(listing, id);
 _LIBRARY_PENDING_INDEX = (
     "CREATE INDEX IF NOT EXISTS articles_library_pending ON articles(id) WHERE library_exported < version"
 )
+# Schema 4: listing gaps, and when a failed article is next tried (kept apart from _SCHEMA, which the
+# 1 -> 2 step also runs).
+_GAPS_AND_RETRIES = """
+CREATE TABLE IF NOT EXISTS gaps (
+    listing       TEXT NOT NULL,
+    page          INTEGER NOT NULL,
+    reason        TEXT,
+    failed_at     TEXT NOT NULL,
+    PRIMARY KEY (listing, page)
+) WITHOUT ROWID;
+ALTER TABLE frontier ADD COLUMN next_try TEXT
+"""
 OUTPUT_KINDS = ("jsonl", "library")
 _DONE_COLUMN = {"jsonl": "exported", "library": "library_exported"}
 _ANY_PENDING = "(exported < version OR library_exported < version)"
@@ -208,6 +228,8 @@ ALTER TABLE articles ADD COLUMN library_exported INTEGER NOT NULL DEFAULT 0;
 UPDATE articles SET library_exported = exported;
 """
     + _LIBRARY_PENDING_INDEX,
+    # 3 -> 4: listing gaps; failed articles on a backoff (those given up after 3 attempts are due now).
+    3: _GAPS_AND_RETRIES,
 }
 
 # Runs begun by open stores of this process: a claim of this pid is held only while its run is here.
@@ -274,6 +296,7 @@ class CardFate(NamedTuple):
     elsewhere: int  # claimed by another live run
     over_budget: int  # left queued for a later run: the run's limit is reached
     rejected: tuple[tuple[Any, str], ...] = ()  # cards whose id is no SQLite INTEGER (``BadId``): skipped
+    waiting: int = 0  # failed before, and their next try has not come
 
 
 def emission_key(item: Mapping[str, Any]) -> tuple:
@@ -377,13 +400,19 @@ class StateStore:
     ...     result = store.commit_item(item, job="job-1")
     """
 
-    def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S, *, library: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S, *, library: bool = True,
+                 clock: str | None = None, retry_base_s: float = RETRY_BASE_S,
+                 retry_max_s: float = RETRY_MAX_S) -> None:
         """Opens (creates, migrates) the file; ``StateError`` with the operator's line if it cannot.
 
         ``library``: the runs of this store write library files (off: no library mark is pending).
+        ``clock``: the time the retry schedule takes as now (``util.now``; WOSHIPM_CLOCK).
+        ``retry_base_s``, ``retry_max_s``: a failed article's first wait, and the longest.
         """
         self.path = os.fspath(path)
         self.library = library
+        self.clock = clock
+        self.retry_base_s, self.retry_max_s = retry_base_s, retry_max_s
         self._lock = threading.RLock()  # one connection, serialised: pipelines may use threads
         self._runs: set[str] = set()
         self._heartbeat_at = 0.0
@@ -427,7 +456,7 @@ class StateStore:
                     f"{self.path} has schema {version}, newer than this code ({SCHEMA_VERSION}): "
                     "upgrade woshipm_crawler, or point WOSHIPM_STATE_PATH elsewhere"
                 )
-            fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX
+            fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX + ";" + _GAPS_AND_RETRIES
             steps = [fresh] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
             try:
                 for script in steps:
@@ -970,6 +999,7 @@ class StateStore:
     def begin_walk(self, listing: str, job: str, *, full: bool = False) -> WalkStart | None:
         """Claim a listing's walk for ``job``: resume it where a gone run left it, or start at page 1.
 
+        A listing with an open gap is resumed at its first gap, whatever ended the run that left it.
         A new walk is 'incremental' (it may stop at known pages) only when an earlier walk reached the
         listing's end and ``full`` is not asked. None: another live run is walking it.
         """
@@ -982,12 +1012,15 @@ class StateStore:
             live = self._live_jobs(conn)
             if row is not None and row[4] not in (None, job) and row[4] in live:
                 return None
-            if row is not None and row[0] == "ended" and not full and self._interrupted(conn, row[5], live):
+            gap = conn.execute("SELECT MIN(page) FROM gaps WHERE listing = ?", (listing,)).fetchone()[0]
+            if row is not None and gap is not None:
+                start = WalkStart(min(gap, row[2]) if row[0] == "walking" else gap, "full" if full else row[1], True)
+            elif row is not None and row[0] == "ended" and not full and self._interrupted(conn, row[5], live):
                 # The run that ended this walk was killed before it finished: this run carries on
                 # from where it stopped, so the walk is done; this run takes it over.
                 conn.execute("UPDATE walks SET run = ?, updated_at = ? WHERE listing = ?", (job, now, listing))
                 return WalkStart(row[2], row[1], True, finished=True)
-            if row is not None and row[0] == "walking":
+            elif row is not None and row[0] == "walking":
                 start = WalkStart(row[2], "full" if full else row[1], True)
             else:
                 start = WalkStart(1, "incremental" if row is not None and row[3] and not full else "full", False)
@@ -1007,14 +1040,17 @@ class StateStore:
         cards: Sequence[tuple[int, str]],
         *,
         next_page: int | None,
+        page: int | None = None,
         refetch_known: bool = False,
         budget: int | None = None,
         since: str | None = None,
     ) -> CardFate:
-        """One listing page, in one transaction: memberships, new frontier rows, the walk's next page.
+        """One listing page, in one transaction: memberships, new frontier rows, the walk's next page,
+        and the page's gap closed if it had one (``page``).
 
         Cards not stored and not claimed by a live run are claimed for ``job`` (at most ``budget`` of
-        them; the rest stay queued for a later run) and returned to fetch. ``refetch_known`` fetches
+        them; the rest stay queued for a later run) and returned to fetch; a failed article only once
+        its ``next_try`` has come (``waiting`` counts the others). ``refetch_known`` fetches
         stored articles too (refresh). With ``since``, a card already fetched and dated before it is
         not fetched again; its date comes back in ``dates``, as do stored articles' dates. A card whose
         id is no SQLite INTEGER is left out (``rejected``).
@@ -1028,9 +1064,10 @@ class StateStore:
                 rejected.append((card_id, url))
         cards = valid
         now = utc_stamp()
+        due = self._now_stamp()
         fetch: list[tuple[int, str]] = []
         dates: dict[int, str | None] = {}
-        known = again = new = elsewhere = over_budget = 0
+        known = again = new = elsewhere = over_budget = waiting = 0
         with self._write() as conn:
             live = self._live_jobs(conn) | {job}
             started = (conn.execute("SELECT started_at FROM runs WHERE job = ?", (job,)).fetchone() or (now,))[0]
@@ -1048,7 +1085,7 @@ class StateStore:
                     dates[article_id] = stored[0]
                     continue
                 row = conn.execute(
-                    "SELECT state, published, attempts, claim_job FROM frontier WHERE id = ?", (article_id,)
+                    "SELECT state, published, next_try, claim_job FROM frontier WHERE id = ?", (article_id,)
                 ).fetchone()
                 if row is None:
                     new += stored is None
@@ -1067,7 +1104,8 @@ class StateStore:
                 elif row[0] == "older" and since is not None and row[1] is not None and row[1][:10] < since:
                     dates[article_id] = row[1]
                     continue
-                elif row[0] == "failed" and row[2] >= MAX_ATTEMPTS:
+                elif row[0] == "failed" and row[2] is not None and row[2] > due:
+                    waiting += 1
                     dates[article_id] = None
                     continue
                 if budget is not None and len(fetch) >= budget:
@@ -1080,24 +1118,47 @@ class StateStore:
                 conn.execute(
                     "UPDATE walks SET next_page = ?, updated_at = ? WHERE listing = ?", (next_page, now, listing)
                 )
-        return CardFate(fetch, dates, known, again, new, elsewhere, over_budget, tuple(rejected))
+            if page is not None:
+                conn.execute("DELETE FROM gaps WHERE listing = ? AND page = ?", (listing, page))
+        return CardFate(fetch, dates, known, again, new, elsewhere, over_budget, tuple(rejected), waiting)
 
-    def end_walk(self, listing: str, reason: str, *, reached_end: bool, resume_at: int | None = None) -> None:
-        """A walk stops. ``reached_end``: it saw the listing's last page (later walks may stop at known
-        pages). ``resume_at``: the walk stopped on a failure and the next run goes on from that page."""
+    def record_gap(self, listing: str, page: int, reason: str) -> None:
+        """A listing page failed: its gap, and the walk moved past it, in one transaction."""
         now = utc_stamp()
         with self._write() as conn:
-            if resume_at is not None:
-                conn.execute(
-                    "UPDATE walks SET next_page = ?, end_reason = ?, updated_at = ? WHERE listing = ?",
-                    (resume_at, reason, now, listing),
-                )
-            else:
-                conn.execute(
-                    "UPDATE walks SET status = 'ended', end_reason = ?, updated_at = ?, "
-                    "completed_at = CASE WHEN ? THEN ? ELSE completed_at END WHERE listing = ?",
-                    (reason, now, reached_end, now, listing),
-                )
+            conn.execute(
+                "INSERT INTO gaps (listing, page, reason, failed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (listing, page) DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
+                (listing, page, reason, now),
+            )
+            conn.execute(
+                "UPDATE walks SET next_page = MAX(next_page, ?), updated_at = ? WHERE listing = ?",
+                (page + 1, now, listing),
+            )
+
+    def gaps(self, listing: str | None = None) -> list[tuple[str, int, str]]:
+        """Open gaps ``(listing, page, reason)``, of one listing or all, in order."""
+        where, params = ("WHERE listing = ?", (listing,)) if listing is not None else ("", ())
+        return self._read(f"SELECT listing, page, reason FROM gaps {where} ORDER BY listing, page", params)
+
+    def end_walk(self, listing: str, reason: str, *, reached_end: bool, end_page: int | None = None,
+                 reason_if_gaps: str | None = None) -> str:
+        """A walk stops; returns the reason recorded: ``reason_if_gaps`` (when given) if it leaves a gap
+        open, else ``reason``. A walk with an open gap is not complete: the next walk starts at the
+        first gap. ``reached_end``: it saw the listing's last page, ``end_page`` (a 404: gaps from
+        there on are no gaps), and later walks may stop at known pages."""
+        now = utc_stamp()
+        with self._write() as conn:
+            if end_page is not None:
+                conn.execute("DELETE FROM gaps WHERE listing = ? AND page >= ?", (listing, end_page))
+            gaps = conn.execute("SELECT COUNT(*) FROM gaps WHERE listing = ?", (listing,)).fetchone()[0]
+            reason = (reason_if_gaps or reason) if gaps else reason
+            conn.execute(
+                "UPDATE walks SET status = 'ended', end_reason = ?, updated_at = ?, "
+                "completed_at = CASE WHEN ? THEN ? ELSE completed_at END WHERE listing = ?",
+                (reason, now, reached_end and not gaps, now, listing),
+            )
+        return reason
 
     def walk(self, listing: str) -> dict | None:
         """A listing's walk row (status, mode, next_page, end_reason, completed_at, claim_job)."""
@@ -1111,30 +1172,62 @@ class StateStore:
 
     def claim_frontier(self, job: str, listings: Sequence[str], batch: int = 100) -> list[tuple[int, str]]:
         """Claim up to ``batch`` frontier articles of these listings that no live run holds (left by a
-        killed run, over an earlier limit, failed fewer than MAX_ATTEMPTS times)."""
+        killed run, over an earlier limit, failed and due again)."""
         marks = ",".join("?" * len(listings))
         with self._write() as conn:
             live = self._live_jobs(conn) | {job}
             rows = [
                 (article_id, url)
                 for article_id, url, claim in conn.execute(
-                    "SELECT f.id, f.url, f.claim_job FROM frontier f WHERE f.state != 'older' AND f.attempts < ? "
+                    "SELECT f.id, f.url, f.claim_job FROM frontier f WHERE f.state != 'older' "
+                    "AND (f.next_try IS NULL OR f.next_try <= ?) "
                     f"AND EXISTS (SELECT 1 FROM listings l WHERE l.id = f.id AND l.listing IN ({marks})) "
                     "AND (f.claim_job IS NULL OR f.claim_job != ?) ORDER BY f.id",
-                    (MAX_ATTEMPTS, *listings, job),
+                    (self._now_stamp(), *listings, job),
                 )
                 if claim not in live
             ][:batch]
             conn.executemany("UPDATE frontier SET claim_job = ? WHERE id = ?", [(job, i) for i, _ in rows])
         return rows
 
-    def article_failed(self, article_id: int, reason: str) -> None:
-        """A fetch failed: the article stays in the frontier, tried again by later runs."""
+    def _now_stamp(self, later_s: float = 0.0) -> str:
+        return utc_stamp(when=now(self.clock).timestamp() + later_s)
+
+    def retry_delay_s(self, attempts: int) -> float:
+        """How long a run waits before trying again an article that failed ``attempts`` times."""
+        return min(self.retry_base_s * 2.0 ** max(attempts - 1, 0), self.retry_max_s)
+
+    def article_failed(self, article_id: int, reason: str) -> str | None:
+        """A fetch failed: the article stays in the frontier, tried again by a run after its backoff;
+        returns when (None: no frontier row)."""
         with self._write() as conn:
+            row = conn.execute("SELECT attempts FROM frontier WHERE id = ?", (article_id,)).fetchone()
+            if row is None:
+                return None
+            next_try = self._now_stamp(self.retry_delay_s(row[0] + 1))
             conn.execute(
-                "UPDATE frontier SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
-                (reason, article_id),
+                "UPDATE frontier SET state = 'failed', attempts = attempts + 1, last_error = ?, next_try = ? "
+                "WHERE id = ?",
+                (reason, next_try, article_id),
             )
+        return next_try
+
+    def requeue(self, reason: str | None = None) -> int:
+        """Make failed articles (all, or those whose last failure was ``reason``) due now, their
+        attempts forgotten; returns how many."""
+        where, params = ("AND last_error = ?", (reason,)) if reason is not None else ("", ())
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE frontier SET attempts = 0, next_try = NULL WHERE state = 'failed' {where}", params
+            ).rowcount
+
+    def retry_schedule(self) -> list[tuple[str, int, str | None, str | None]]:
+        """Failed articles waiting for a retry, by reason: ``(reason, count, next, last)`` with the first
+        and last ``next_try`` (None: due now), most first."""
+        return self._read(
+            "SELECT COALESCE(last_error, '?'), COUNT(*), MIN(next_try), MAX(next_try) FROM frontier "
+            "WHERE state = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
 
     def article_older(self, article_id: int, published: str | None) -> None:
         """Fetched, but dated before the run's ``since``: kept out of the state, its date remembered."""
@@ -1142,9 +1235,11 @@ class StateStore:
             conn.execute("UPDATE frontier SET state = 'older', published = ? WHERE id = ?", (published, article_id))
 
     def frontier_counts(self) -> dict[str, int]:
-        """Frontier rows by state; 'given_up' counts failures past MAX_ATTEMPTS."""
+        """Frontier rows by state; 'waiting' counts the failed ones whose next try has not come."""
         counts = dict(self._read("SELECT state, COUNT(*) FROM frontier GROUP BY state"))
-        counts["given_up"] = self._read("SELECT COUNT(*) FROM frontier WHERE attempts >= ?", (MAX_ATTEMPTS,))[0][0]
+        counts["waiting"] = self._read(
+            "SELECT COUNT(*) FROM frontier WHERE state = 'failed' AND next_try > ?", (self._now_stamp(),)
+        )[0][0]
         return counts
 
     def cross_listed(self, listings: Sequence[str]) -> int:

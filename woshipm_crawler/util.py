@@ -1,4 +1,4 @@
-"""One helper per concept the whole package shares: UTC stamps, pid checks, durable atomic writes.
+"""One helper per concept the whole package shares: the time, UTC stamps, pid checks, durable atomic writes.
 
 Nothing here knows about woshipm or Scrapy; every module may import it.
 """
@@ -10,11 +10,20 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 COMPACT_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # for file names
+
+
+def now(clock: str | None = None) -> datetime:
+    """The time now, timezone-aware; ``clock`` (the WOSHIPM_CLOCK setting: an ISO time with its offset,
+    ``2026-12-04T09:00:00+08:00``) stands in for it, so a run can be made as of another time."""
+    if clock:
+        return datetime.fromisoformat(clock)
+    return datetime.now(timezone.utc)
 
 
 def utc_stamp(fmt: str = STAMP_FORMAT, when: float | None = None) -> str:

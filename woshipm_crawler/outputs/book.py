@@ -242,6 +242,7 @@ def build_books(state_path: Path, book_dir: Path, categories: Iterable[str] | No
     A build of the whole library (no ``categories``, no ``since``) also removes the books of
     periods that no longer exist (a year split into months once it grew)."""
     wanted = set(categories or ())
+    book_dir = Path(book_dir).absolute()  # HonKit runs in another working directory: no relative paths
     source_root = book_dir / SOURCE_DIR
     slices: dict[str, Slice] = {}
     count = 0

@@ -325,6 +325,7 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
     title_column = FLAT_HEADERS.index("title")
     used: set[str] = set()
     done = 0
+    dimensions = []  # each sheet's cell range, in sheet order
     for category in sorted(keys, key=lambda slug: (menu.get(slug, len(menu)), slug)):
         name = (site.category_name(category) or category or "unknown").translate(_SHEET_FORBIDDEN)[:31]
         while name in used:
@@ -340,6 +341,7 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
             cell.font = header_font
             headers.append(cell)
         sheet.append(headers)
+        rows = 1
         ordered = [i for _, i in sorted(keys[category], reverse=True)]
         for item in dataset_items(store, ordered):
             row: list = flat_row(item)
@@ -353,12 +355,45 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
                 title.hyperlink = item["url"]
                 title.font = link_font
             sheet.append(row)
+            rows += 1
             done += 1
             if progress:
                 progress(done)
+        dimensions.append(f"A1:{get_column_letter(len(FLAT_HEADERS))}{rows}")
     with atomic_path(path) as temp:
         workbook.save(temp)
+        _add_dimensions(temp, dimensions)
     return done
+
+
+_SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELATIONSHIP_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_AFTER_DIMENSION = (b"<sheetViews", b"<sheetFormatPr", b"<cols", b"<sheetData")  # OOXML's element order
+
+
+def _add_dimensions(path: Path, dimensions: list[str]) -> None:
+    """Give each sheet of a saved workbook its ``<dimension>`` (``dimensions`` in sheet order): openpyxl's
+    write-only mode leaves it out, and readers that trust it (openpyxl ``read_only``) then see no rows."""
+    import shutil
+    import zipfile
+    from xml.etree import ElementTree
+
+    rewritten = path.with_name(path.name + ".dim")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as out:
+        sheets = ElementTree.fromstring(source.read("xl/workbook.xml")).find(f"{{{_SPREADSHEET_NS}}}sheets")
+        targets = {rel.get("Id"): rel.get("Target")
+                   for rel in ElementTree.fromstring(source.read("xl/_rels/workbook.xml.rels"))}
+        parts = [targets[sheet.get(f"{{{_RELATIONSHIP_NS}}}id")] for sheet in sheets]
+        refs = {part.lstrip("/") if part.startswith("/") else f"xl/{part}": ref
+                for part, ref in zip(parts, dimensions, strict=True)}
+        for info in source.infolist():
+            with source.open(info) as reader, out.open(info.filename, "w", force_zip64=True) as writer:
+                if info.filename in refs:
+                    head = reader.read(1 << 16)
+                    at = min(i for i in (head.find(tag) for tag in _AFTER_DIMENSION) if i >= 0)
+                    writer.write(head[:at] + f'<dimension ref="{refs[info.filename]}"/>'.encode() + head[at:])
+                shutil.copyfileobj(reader, writer, 1 << 20)
+    rewritten.replace(path)
 
 
 # -- the whole export --------------------------------------------------------------------------------
@@ -376,6 +411,7 @@ class DatasetSummary:
     time_known: int = 0
     duplicates: int = 0
     reposts: int = 0
+    waiting: list = field(default_factory=list)  # StateStore.retry_schedule(): failed, tried again later
 
     def add(self, item: Mapping) -> None:
         self.total += 1
@@ -400,6 +436,7 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
     summary = DatasetSummary()
     written: list[Path] = []
     with StateStore(state_path) as store:
+        summary.waiting = store.retry_schedule()
         with contextlib.ExitStack() as stack:
 
             def target(name: str) -> Path:
@@ -455,6 +492,28 @@ def _schema_table(schema: pa.Schema) -> list[str]:
     return lines
 
 
+def _when(first: str | None, last: str | None) -> str:
+    return "due now" if first is None else first + ("" if last == first else f" to {last}")
+
+
+def _waiting_section(schedule: list) -> list[str]:
+    """The articles found in listings whose pages failed: not in the files, tried again by later crawls."""
+    if not schedule:
+        return []
+    return [
+        "## Articles not in the dataset yet",
+        "",
+        f"{sum(row[1] for row in schedule)} articles were found in the listings but their pages failed; "
+        "later crawls try each again after a backoff (1 hour, doubled per failure, at most a week), "
+        "never giving up (`-a requeue=all` tries them at once):",
+        "",
+        "| last failure | articles | next try (UTC) |",
+        "| --- | ---: | --- |",
+        *[f"| `{reason}` | {count} | {_when(first, last)} |" for reason, count, first, last in schedule],
+        "",
+    ]
+
+
 def render_card(summary: DatasetSummary, files: list[str]) -> str:
     first, last = (summary.first or "")[:10], (summary.last or "")[:10]
     lines = [
@@ -478,6 +537,7 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "page furniture (ads, author cards, related reading). `stats` are the counts shown at crawl time. "
         "Near-duplicate bodies are found with MinHash (`duplicate_of`).",
         "",
+        *_waiting_section(summary.waiting),
         "## Schema: `articles.parquet`",
         "",
         *_schema_table(ARTICLES_SCHEMA),

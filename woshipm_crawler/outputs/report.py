@@ -87,6 +87,11 @@ class MissingFont(RuntimeError):
     pass
 
 
+def _cjk_fonts(font_manager) -> list[str]:
+    available = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in CJK_FONTS if name in available]
+
+
 def _pyplot():
     """matplotlib with a CJK font first (the Latin fallback after it) and no display."""
     import matplotlib
@@ -95,8 +100,14 @@ def _pyplot():
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
-    available = {font.name for font in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in available]
+    cjk = _cjk_fonts(font_manager)
+    if not cjk:
+        # A font installed after matplotlib built its font cache is not in that cache: add the
+        # system's CJK font files to the font list (public API), then look again.
+        for path in font_manager.findSystemFonts():
+            if "CJK" in Path(path).name:
+                font_manager.fontManager.addfont(path)
+        cjk = _cjk_fonts(font_manager)
     if not cjk:
         raise MissingFont("no CJK font found (install Debian's fonts-noto-cjk): Chinese labels would show as boxes")
     plt.rcParams.update({

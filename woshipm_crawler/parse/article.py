@@ -195,15 +195,26 @@ def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None
     kind = classify(page)
     if kind == "layout_changed":
         raise layout_changed(page, "no article content")
+    if kind in ("truncated", "interstitial", "js_shell"):
+        raise ArticlePageError(kind, "no article content")
+    try:
+        return _fields(page, url, ref, kind)
+    except ArticlePageError as error:
+        # The general rule: a page that clearly holds an article (a title, long text) but gave none is
+        # a layout the parser does not know, whatever step failed (a listing's cards on it, a wrapper
+        # without its content, a body the cleaner emptied).
+        if error.reason == "no_body" and looks_like_article(page):
+            raise layout_changed(page, str(error)) from None
+        raise
+
+
+def _fields(page: Page, url: str, ref: tuple[str, int], kind: str) -> dict:
     if kind != "article":
-        raise ArticlePageError(kind if kind in ("truncated", "interstitial", "js_shell") else "no_body",
-                               "no article content")
+        raise ArticlePageError("no_body", f"no article content (the page reads as {kind})")
     root = page.root
     layout = LAYOUT_2018
     wrapper = _first(root, layout.wrapper)
     if wrapper is None:
-        if looks_like_article(page):
-            raise layout_changed(page, "no article wrapper")
         raise ArticlePageError("no_body", "no article wrapper")
     title = clean_field(_text(_first(wrapper, layout.title)))
     if not title:

@@ -15,8 +15,8 @@ says what a browser-less client got:
 article       ``div.article--content`` holding text
 listing       article cards (``article.postlist-item``), the shape of category, tag and home pages
 interstitial  an anti-bot check ("Just a moment...", Cloudflare's challenge ids or ``cf_chl_opt``)
-layout_changed  clearly an article (a ``<title>``, ``og:title``, long visible text) without the structure
-              the parsers know: the site changed its layout. Not sent to the browser (it would see the
+layout_changed  clearly an article (a title: ``<title>`` or ``og:title``; long visible text) without the
+              structure the parsers know: the site changed its layout. Not sent to the browser (it would see the
               same page), not a missing title or body: a failure of its own, loud in the run's outcome
 js_shell      a client-rendered shell: inline state (``__INITIAL_STATE__``...) or an empty mount point
 truncated     the body stops before ``</html>`` (a cut connection), whatever it holds
@@ -233,9 +233,10 @@ def visible_text_length(page: Page) -> int:
 
 
 def looks_like_article(page: Page) -> bool:
-    """A full article whatever its markup: a ``<title>``, an ``og:title`` and long visible text."""
+    """A full article whatever its markup: a title (``<title>`` or ``og:title``) and long visible text.
+    A redesign may drop either title (``replica.pages.random_redesign`` drops ``og:title``)."""
     title = page.root.find(".//title")
-    if title is None or not (title.text or "").strip() or not page.root.xpath(_OG_TITLE_XPATH):
+    if (title is None or not (title.text or "").strip()) and not page.root.xpath(_OG_TITLE_XPATH):
         return False
     return visible_text_length(page) >= ARTICLE_MIN_TEXT
 

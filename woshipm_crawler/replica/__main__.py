@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(LAYOUT_NAMES)}"
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every response is delayed")
+    parser.add_argument("--plain-before", metavar="YYYY-MM-DD",
+                        help="an older era: articles published before that day have no summary and no images")
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
     parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
     parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
 
     if args.dump_manifest:
-        corpus = Corpus(articles=args.articles, seed=seed, edits=args.edit_ids)
+        corpus = Corpus(articles=args.articles, seed=seed, edits=args.edit_ids, plain_before=args.plain_before)
         base_url = args.base_url or f"http://127.0.0.1:{args.port}"
         if args.dump_manifest == "-":
             _write_manifest(corpus, base_url, sys.stdout)
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=seed,
         faults=faults,
         edits=args.edit_ids,
+        plain_before=args.plain_before,
         host=args.host,
         port=args.port,
         latency=args.latency,

@@ -284,14 +284,17 @@ class Corpus:
     """``Corpus(articles=150, seed=1, edits=())``: the replica's articles, built lazily by index.
 
     ``edits`` is a collection of article ids whose body gets a new revision (the site changing).
+    ``plain_before`` (``YYYY-MM-DD``): an older era of the archive, whose articles published before
+    that day have no summary and no image at all (hence no cover image); their text is the same.
     """
 
-    def __init__(self, articles: int = 150, seed: int | str = 1, edits=()):
+    def __init__(self, articles: int = 150, seed: int | str = 1, edits=(), plain_before: str | None = None):
         if not 0 <= articles <= MAX_ARTICLES:
             raise ValueError(f"articles must be in 0..{MAX_ARTICLES}")
         self.size = articles
         self.seed = seed
         self.edits = frozenset(int(e) for e in edits)
+        self.plain_before = plain_before
         self._id_offset = int(unit(seed, "id-offset") * ID_SPAN)
         self._id_inverse = pow(ID_MULTIPLIER, -1, ID_SPAN)
         self._tags = _tag_pool()
@@ -309,7 +312,8 @@ class Corpus:
         return self.size
 
     def __repr__(self) -> str:
-        return f"Corpus(articles={self.size}, seed={self.seed!r}, edits={sorted(self.edits)})"
+        return (f"Corpus(articles={self.size}, seed={self.seed!r}, edits={sorted(self.edits)}"
+                + (f", plain_before={self.plain_before!r})" if self.plain_before else ")"))
 
     # ---- ids and dates: pure functions of (seed, index) ----
 
@@ -513,6 +517,9 @@ class Corpus:
 
         summary: str | None = "".join(_sentence(rng) for _ in range(rng.randint(1, 3)))
         if "no_summary" in specials or (rng.random() < 0.02 and not specials):
+            summary = None
+        if self.plain_before is not None and header.published.date().isoformat() < self.plain_before:
+            blocks = [block for block in blocks if not isinstance(block, Image)]  # drawn as before, then dropped
             summary = None
         editor_lead = summary is not None and (
             "editor_lead" in specials or (2020 <= year <= 2022 and rng.random() < 0.5)

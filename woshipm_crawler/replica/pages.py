@@ -473,6 +473,33 @@ def article_wrapper_v2(corpus: Corpus, article: Article, base: str) -> str:
 
 
 ARTICLE_LAYOUTS = {"current": article_wrapper, "v2": article_wrapper_v2}
+_CLASS_ATTR_RE = re.compile(r'class="([^"]*)"')
+_OG_TITLE_RE = re.compile(r'<meta property="og:title"[^>]*>\n?')
+
+
+def random_redesign(html: str, seed: object) -> str:
+    """The page in a redesign nobody wrote by hand (``--layout random:SEED``): seeded, the same for
+    every page of a seed. A share of the class names (50–100%, drawn from the seed) renamed to random
+    ones, the ``<div>``s made ``<section>``s or not, the ``og:title`` meta dropped or not; the text,
+    the ``<title>`` and the links stay."""
+    rng = random.Random(f"redesign:{seed}")
+    renamed_share = rng.uniform(0.5, 1.0)
+    sections, drop_og_title = rng.random() < 0.5, rng.random() < 0.5
+
+    def rename(token: str) -> str:
+        draw = random.Random(f"redesign:{seed}:{token}")
+        if draw.random() >= renamed_share:
+            return token
+        return "".join(draw.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(draw.randint(2, 6))) + (
+            f"-{draw.randrange(1000)}")
+
+    head, end, body = html.partition("</head>")
+    body = _CLASS_ATTR_RE.sub(lambda m: 'class="' + " ".join(map(rename, m.group(1).split())) + '"', body)
+    if sections:
+        body = re.sub(r"<(/?)div\b", r"<\1section", body)
+    if drop_og_title:
+        head = _OG_TITLE_RE.sub("", head)
+    return head + end + body
 
 
 def render_article(corpus: Corpus, base: str, article: Article, layout: str = "current") -> str:

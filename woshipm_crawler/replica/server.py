@@ -33,11 +33,15 @@ Hostile and malformed article pages (``pages.render_hostile``; what each adds is
 
 - ``ratelimit``: not a share of pages but a rate, as a real server enforces it: ``ratelimit=5`` allows
   5 requests in any second; the request over it opens a window of ``RATE_LIMIT_RETRY_AFTER`` seconds
-  in which every request gets 429 with that ``Retry-After``. A request arriving inside a window, later
-  than ``RATE_LIMIT_IN_FLIGHT_S`` after it opened (time for the 429 to reach a busy client and be
-  read: a request sent before that was in flight, not a Retry-After ignored), counts as
-  ``ratelimit:ignored`` — a client that ignored the Retry-After; one arriving earlier was already in
-  flight (``ratelimit:in_flight``).
+  in which every request gets 429 with that ``Retry-After``. A request arriving inside a window on a
+  connection that already carried two of that window's 429s counts as ``ratelimit:ignored``: an
+  HTTP/1.1 client sends a connection's next request only once it has the previous answer, so that
+  client had a 429 in hand and sent anyway, then again. The first request after a connection's first
+  429 is not counted so (``ratelimit:reused``): the client's transport puts the connection back in
+  its pool as it reads the answer, and a request its crawler had already let go, before the answer
+  reached any of its code, can take that connection. Every other request inside the window was sent
+  before its client could know (``ratelimit:in_flight``), however slowly a busy client reads its
+  answers: the count is causal, not a timing guess.
 
 Listing quirks (``quirks={"category:pd": "loop_redirect"}``, ``--quirk category:pd=loop_redirect``),
 what a walker must survive on a listing: ``empty_page`` (page 2 is a 200 with no cards),
@@ -53,6 +57,7 @@ a path on the replica or an absolute URL (another server: a redirect off the sit
 Layouts (``layout="v2"``, ``--layout v2=0.01,cards2019=0.2``): a share of pages (all when no share
 is given) in another layout, chosen by hashing seed, layout and page like the faults. ``v2``: article
 pages in a plausible redesign (renamed classes, meta block moved under the body, tags as ``#`` chips);
+``random:SEED`` article pages in a redesign drawn at random from the seed (``pages.random_redesign``);
 ``cards2019``: listing pages in the 2018–2021 card style (``<time>`` and view counts, no tab
 templates, WordPress pagination). The content, hence the manifest, is the same in every layout.
 
@@ -90,10 +95,12 @@ GZIP_BOMB_BYTES = 1 << 30  # what the ``gzipbomb`` body inflates to: 1 GiB of ze
 ENDLESS_BODY_LIMIT = 4 << 30  # an ``endlessbody`` answer stops here at the latest (a client that reads on)
 ENDLESS_CHUNK = b"<p>" + "无尽的段落。".encode() * 5000 + b"</p>\n"
 RATE_LIMIT_RETRY_AFTER = 2
+# A request inside a window, by how many of the window's 429s its connection carried before it: 0, 1, 2+.
+IN_WINDOW_KINDS = ("ratelimit:in_flight", "ratelimit:reused", "ratelimit:ignored")
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
-RATE_LIMIT_IN_FLIGHT_S = 1.0
 LISTING_FAULTS = frozenset({"429", "503", "slow", "drop"})
-LAYOUT_NAMES = ("v2", "cards2019")
+LAYOUT_NAMES = ("v2", "cards2019", "random:SEED")
+RANDOM_LAYOUT_RE = re.compile(r"random:(\w+)")
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
 _CATEGORY_RE = re.compile(r"^/category/([a-z][a-z0-9-]*)(?:/page/(\d+))?/?$")
@@ -181,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         agent = self.headers.get("User-Agent", "")
         if "HeadlessChrome" in agent or "Chrome/" in agent:
             replica._count("browser_requests")
-        response = None if internal else replica.rate_limited()
+        response = None if internal else replica.rate_limited(self)
         if response is None:
             response = replica.respond(self.path, self.headers.get("Cookie", ""))
             if response.fault_key is not None:
@@ -248,7 +255,7 @@ class LayoutSpec:
         shares: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in (text or "").split(","))):
             name, _, value = part.partition("=")
-            if name not in LAYOUT_NAMES:
+            if name not in LAYOUT_NAMES[:-1] and not RANDOM_LAYOUT_RE.fullmatch(name):
                 raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUT_NAMES)}")
             try:
                 share = float(value) if value else 1.0
@@ -263,6 +270,11 @@ class LayoutSpec:
         """Whether page ``key`` (an article id, or a listing path) is served in layout ``name``."""
         share = self.shares.get(name, 0.0)
         return share >= 1 or (share > 0 and unit(seed, "layout", name, key) < share)
+
+    def redesign(self, key: int | str, seed: object) -> str | None:
+        """The seed of the random redesign (``random:SEED``) page ``key`` is served in, or None."""
+        return next((match[1] for name in self.shares if (match := RANDOM_LAYOUT_RE.fullmatch(name))
+                     and self.hits(name, key, seed)), None)
 
 
 class ReplicaServer:
@@ -284,13 +296,14 @@ class ReplicaServer:
         quirks: dict[str, str] | None = None,
         layout: str | LayoutSpec = "",
         redirects: dict[int, str] | None = None,
+        plain_before: str | None = None,
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
         self.host = "127.0.0.1"
         self.port = port
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
-        self.corpus = Corpus(articles=articles, seed=seed, edits=edits)
+        self.corpus = Corpus(articles=articles, seed=seed, edits=edits, plain_before=plain_before)
         self.latency = latency
         self.layout = layout if isinstance(layout, LayoutSpec) else LayoutSpec.parse(layout)
         self.quirks = dict(quirks or {})
@@ -346,6 +359,7 @@ class ReplicaServer:
             articles=old.size if articles is None else articles,
             seed=old.seed if seed is None else seed,
             edits=old.edits if edits is None else edits,
+            plain_before=old.plain_before,
         )
         self._warm_up()
         return self.corpus
@@ -375,16 +389,24 @@ class ReplicaServer:
             self.path_counts[raw_path] += 1
             self.arrivals.append(time.monotonic())
 
-    def rate_limited(self) -> Response | None:
-        """A 429 when this request is over ``ratelimit`` or inside an open window; else None."""
+    def rate_limited(self, connection) -> Response | None:
+        """A 429 when this request is over ``ratelimit`` or inside an open window; else None.
+        ``connection`` is the request's connection (its handler): it counts the 429s of a window it carried."""
         limit = self.faults.rate_limit
         if limit is None:
             return None
         now = time.monotonic()
         with self._lock:
             if self._window is not None and now < self._window[1]:
-                late = now - self._window[0] > RATE_LIMIT_IN_FLIGHT_S
-                self.stats["ratelimit:ignored" if late else "ratelimit:in_flight"] += 1
+                window, carried = getattr(connection, "window_429s", (None, 0))
+                carried = carried if window == self._window else 0
+                self.stats[IN_WINDOW_KINDS[min(carried, 2)]] += 1
+                # How late into a window a request the client could not know about arrived (a busy
+                # client reads its answers late): the figure a timing guess would have to exceed.
+                late_ms = int((now - self._window[0]) * 1000)
+                if not carried and late_ms > self.stats["ratelimit:in_flight_latest_ms"]:
+                    self.stats["ratelimit:in_flight_latest_ms"] = late_ms
+                connection.window_429s = (self._window, carried + 1)
                 return self._too_many()
             self._window = None
             while self._arrivals and self._arrivals[0] <= now - 1.0:
@@ -393,6 +415,7 @@ class ReplicaServer:
                 self._arrivals.append(now)
                 return None
             self._window = (now, now + RATE_LIMIT_RETRY_AFTER)
+            connection.window_429s = (self._window, 1)
             self.stats["ratelimit:windows"] += 1
             return self._too_many()
 
@@ -577,6 +600,10 @@ class ReplicaServer:
                 text = pages.render_hostile(corpus, self.base_url, article, hostile)
             else:
                 text = pages.render_article(corpus, self.base_url, article, "v2" if v2 else "current")
+                redesign = self.layout.redesign(article_id, seed)
+                if redesign is not None:
+                    self._count("layout:random")
+                    text = pages.random_redesign(text, redesign)
             if self.faults.hits("truncate", article_id, seed):
                 self._count("fault:truncate")
                 text = _truncate(text, article_id)

@@ -17,6 +17,9 @@ How a walk ends (stat ``woshipm/walks/<reason>``):
               cards carry no date, so that page's articles are fetched first)
   failed      a page failed (``WOSHIPM_FAILED_PAGES_TO_STOP`` in a row stop the walk at once): the
               walk is not complete, and the next run resumes it at the first failed page
+A failed listing page is a gap in the state (``StateStore.record_gap``), recorded in the transaction
+that moves the walk past it: whatever ends the run (an alarm, Ctrl-C, a kill), the next walk of that
+listing starts at its first gap, and a walk with an open gap is never complete.
   loop        a page repeated an earlier page's cards, or redirected back to an earlier page
   page_count  past the page count the site shows; ``page_cap``: past ``WOSHIPM_MAX_LISTING_PAGES``
               when it shows none
@@ -47,6 +50,7 @@ from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import classify
 from woshipm_crawler.pipelines import StatePipeline
+from woshipm_crawler.report import ARTICLES_ATTEMPTED_KEY, count_failure
 from woshipm_crawler.util import utc_stamp
 
 try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is
@@ -59,7 +63,8 @@ logger = logging.getLogger(__name__)
 # A page's articles go before the next listing page: streaming, and a scheduler queue that stays small.
 ARTICLE_PRIORITY = 10
 LISTING_PRIORITY = 0
-OPTIONS = ("max_pages", "limit", "since", "full", "refresh")
+OPTIONS = ("max_pages", "limit", "since", "full", "refresh", "requeue")
+REQUEUE_ALL = "all"
 BROKEN_LISTING_REASONS = ("loop", "page_count", "page_cap")
 
 
@@ -85,7 +90,6 @@ class Walk:
     mode: str  # "full": every page; "incremental": may stop at known pages
     known_streak: int = 0
     failed_streak: int = 0
-    first_gap: int | None = None  # the first page of this walk that failed: where the next run resumes
     page_count: int | None = None  # the largest page count the site showed
     seen_pages: set[int] = field(default_factory=set)  # hashes of each walked page's card ids
     done: bool = False
@@ -133,6 +137,16 @@ def parse_since(value) -> date | None:
         raise ArgumentError(f"-a since={value}: expected a date as YYYY-MM-DD, e.g. since=2026-01-31") from None
 
 
+def parse_requeue(value) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.replace("_", "").isalnum():
+        raise ArgumentError(f"-a requeue={value}: expected all, or a failure reason as the summary names it "
+                            "(e.g. requeue=http)")
+    return text
+
+
 def guarded(on_error):
     """Run a callback to its end; if it raises, log it and hand the request to ``on_error`` instead.
 
@@ -177,6 +191,7 @@ class ListingSpider(scrapy.Spider):
             self.since = parse_since(options["since"])
             self.full = parse_flag("full", options["full"])
             self.refresh = parse_flag("refresh", options["refresh"])
+            self.requeue = parse_requeue(options["requeue"])
         except ArgumentError as error:
             self.listings = []
             self.argument_error = str(error)
@@ -228,6 +243,11 @@ class ListingSpider(scrapy.Spider):
                 f"The state {self.store.path} was built from {built_from}, not {self.site.base_url}: "
                 "crawl into another WOSHIPM_EXPORT_DIR (or WOSHIPM_STATE_PATH) so the data never mix",
             )
+        if self.requeue:
+            count = self.store.requeue(None if self.requeue == REQUEUE_ALL else self.requeue)
+            logger.info("Re-queued %d failed article(s)%s: they are tried in this run", count,
+                        "" if self.requeue == REQUEUE_ALL else f" whose last failure was {self.requeue}")
+            self.stats.set_value("woshipm/requeued", count)
         for listing in self.listings:
             begun = self.store.begin_walk(listing.key, self.job, full=self.full or self.refresh)
             if begun is None:
@@ -286,7 +306,7 @@ class ListingSpider(scrapy.Spider):
         listing, page = request.cb_kwargs["listing"], request.cb_kwargs["page"]
         walk = self.walks[listing]
         walk.failed_streak += 1
-        walk.first_gap = walk.first_gap or page
+        self.store.record_gap(listing.key, page, reason)
         self.count_failure(f"listing_{reason}", request.url, detail)
         if walk.failed_streak < self.failed_pages_to_stop and not self.past_max_pages(page):
             yield self.listing_request(listing, page + 1)  # one bad page must not hide the rest
@@ -304,7 +324,7 @@ class ListingSpider(scrapy.Spider):
             if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
                 logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
                 self.stats.inc_value("woshipm/empty_listings")
-            self.end_walk(walk, "end", reached_end=True)
+            self.end_walk(walk, "end", reached_end=True, end_page=page)
             return
         if not self.site.owns(response.url):
             yield from self.listing_failed(response.request, f"answered from {response.url}", "redirected_off_site")
@@ -334,6 +354,7 @@ class ListingSpider(scrapy.Spider):
             self.job,
             cards,
             next_page=page + 1,
+            page=page,
             refetch_known=self.refresh,
             budget=self.budget(),
             since=self.since.isoformat() if self.since else None,
@@ -346,6 +367,7 @@ class ListingSpider(scrapy.Spider):
             self.stats.inc_value("woshipm/skipped/known", fate.known)
         self.stats.inc_value("woshipm/skipped/elsewhere", fate.elsewhere)
         self.stats.inc_value("woshipm/skipped/over_limit", fate.over_budget)
+        self.stats.inc_value("woshipm/skipped/waiting", fate.waiting)
         walk.known_streak = walk.known_streak + 1 if fate.known == len(cards) else 0
         for article_id, url in fate.fetch:
             yield self.article_request(article_id, url)
@@ -391,18 +413,16 @@ class ListingSpider(scrapy.Spider):
             return "page_cap"
         return None
 
-    def end_walk(self, walk: Walk, reason: str, *, reached_end: bool = False):
-        """Close a walk. One with a failed page is not complete: the next run resumes at that page
-        (unless the listing itself misbehaves: then the next run starts it over)."""
+    def end_walk(self, walk: Walk, reason: str, *, reached_end: bool = False, end_page: int | None = None):
+        """Close a walk. One with an open gap is not complete (``failed``, unless the listing itself
+        misbehaves): the next run resumes at its first gap."""
         if walk.done:
             return
         walk.done = True
-        resume_at = None
-        if walk.first_gap is not None and reason not in BROKEN_LISTING_REASONS:
-            reason, reached_end, resume_at = "failed", False, walk.first_gap
+        reason = self.store.end_walk(walk.listing.key, reason, reached_end=reached_end, end_page=end_page,
+                                     reason_if_gaps=None if reason in BROKEN_LISTING_REASONS else "failed")
         self.stats.inc_value(f"woshipm/walks/{reason}")
         logger.debug("%s: walk ends (%s)", walk.listing.key, reason)
-        self.store.end_walk(walk.listing.key, reason, reached_end=reached_end, resume_at=resume_at)
 
     def request_dropped(self, request: Request, spider=None):
         """A request the scheduler refused gets neither callback nor errback: fail it here."""
@@ -430,7 +450,7 @@ class ListingSpider(scrapy.Spider):
     def article_failed(self, request: Request, detail: str, reason: str):
         article_id = request.meta["article_id"]
         asked = request.meta.get("redirect_urls", [request.url])[0]  # the article's URL, not a redirect's
-        self.count_failure(reason, asked, detail)
+        self.count_failure(reason, asked, detail, article=True)
         self.store.article_failed(article_id, reason)
         yield from self.article_done(article_id, None)
 
@@ -480,13 +500,14 @@ class ListingSpider(scrapy.Spider):
             yield ArticleItem(**fields, listings=[], crawled_at=utc_stamp(), duplicate_of=None)
         yield from self.article_done(article_id, published)
 
-    def count_failure(self, reason: str, url: str, detail: str) -> None:
-        self.stats.inc_value(f"woshipm/failed/{reason}")
+    def count_failure(self, reason: str, url: str, detail: str, *, article: bool = False) -> None:
+        count_failure(self.crawler, reason, url, article=article)
         logger.warning("Failed (%s): %s — %s", reason, url, detail)
 
     def article_done(self, article_id: int, published: str | None):
         """An article was answered; release any ``since`` page that waited for its date."""
         self.in_flight.discard(article_id)
+        self.stats.inc_value(ARTICLES_ATTEMPTED_KEY)
         for wait in self.page_waits.pop(article_id, []):
             wait.pending.discard(article_id)
             wait.dates.append(published)

@@ -1,0 +1,93 @@
+"""No article abandoned: failed articles are tried again by later runs on a backoff, never dropped,
+and an operator can make them due at once (``-a requeue=``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from crawling import run_crawl
+
+from woshipm_crawler.replica import ReplicaServer
+from woshipm_crawler.state import StateStore
+
+pytestmark = pytest.mark.slow
+ALL = {"category": "all"}
+START = datetime.fromisoformat("2026-12-01T09:00:00+08:00")
+
+
+def at(hours: float) -> dict:
+    """Settings for a run ``hours`` after START (the retry schedule's clock)."""
+    return {"WOSHIPM_CLOCK": (START + timedelta(hours=hours)).isoformat()}
+
+
+def requests_for(server, article_id: int) -> int:
+    return sum(n for path, n in server.path_counts.items() if path.endswith(f"/{article_id}.html"))
+
+
+def test_an_article_that_fails_five_runs_in_a_row_is_stored_by_the_sixth(tmp_path):
+    with ReplicaServer(articles=30, seed=1) as server:
+        manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+        article_id = sorted(manifest)[len(manifest) // 2]
+        server.set_faults(f"truncate=ids:{article_id}")
+        first = run_crawl("category", server.base_url, tmp_path, ALL, settings=at(0))
+        assert first.returncode == 0, first.log[-3000:]  # one odd page of 30
+        assert {item["id"] for item in first.items} == set(manifest) - {article_id}
+        # An hour's backoff, doubled after each failure: runs before it do not ask for the page.
+        early = run_crawl("category", server.base_url, tmp_path, ALL, settings=at(0.5))
+        assert early.returncode == 0 and requests_for(server, article_id) == 1
+        assert "waiting for their next try" in early.log
+        assert re.search(r"failed articles waiting for a retry: 1: truncated 1 \(next try 2026-12-01T02:00:00Z\)",
+                         early.log), early.log[-3000:]
+        hours = 0.0
+        for attempt in range(2, 6):  # the next four runs, each as soon as it is due: all fail
+            hours += 2 ** (attempt - 2)
+            crawl = run_crawl("category", server.base_url, tmp_path, ALL, settings=at(hours))
+            assert requests_for(server, article_id) == attempt
+            # The run tried one article and read none: FAILED, naming it.
+            assert crawl.returncode == 1
+            assert f"all 1 articles this run attempted failed: truncated 1 (e.g. {manifest[article_id]['url']})" \
+                in crawl.log
+        with StateStore(tmp_path / "state.sqlite3") as store:
+            assert store._read("SELECT attempts, last_error FROM frontier WHERE id = ?", (article_id,)) == [
+                (5, "truncated")]
+            assert store.retry_schedule() == [("truncated", 1, "2026-12-02T08:00:00Z", "2026-12-02T08:00:00Z")]
+        server.set_faults("")  # the cause is fixed
+        sixth = run_crawl("category", server.base_url, tmp_path, ALL, settings=at(hours + 16))
+    assert sixth.returncode == 0, sixth.log[-3000:]
+    assert [item["id"] for item in sixth.items] == [article_id]
+    assert sixth.items[0]["body_text"] == manifest[article_id]["body_text"]
+    assert "waiting for a retry" not in sixth.log
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.known_ids() == set(manifest) and store.retry_schedule() == []
+
+
+def test_requeue_tries_failed_articles_at_once_all_or_by_reason(tmp_path, scrapy_command):
+    with ReplicaServer(articles=30, seed=1) as server:
+        manifest = {row["id"]: row for row in server.corpus.manifest(server.base_url)}
+        cut, undated = sorted(manifest)[3:5], sorted(manifest)[10]
+        server.set_faults(f"truncate=ids:{';'.join(map(str, cut))},baddate=ids:{undated}")
+        first = run_crawl("category", server.base_url, tmp_path, ALL, settings=at(0))
+        assert first.stat("woshipm/failed/truncated") == 2 and first.stat("woshipm/failed/bad_date") == 1
+        export = scrapy_command(["export", "--format", "jsonl"], tmp_path)
+        assert export.returncode == 0, export.stderr
+        card = (tmp_path / "dataset" / "README.md").read_text(encoding="utf-8")
+        assert "## Articles not in the dataset yet" in card
+        assert "| `truncated` | 2 | 2026-12-01T02:00:00Z |" in card
+        assert "| `bad_date` | 1 | 2026-12-01T02:00:00Z |" in card
+        server.set_faults("")
+        # Ten minutes later nothing is due; the operator, who fixed the cause, re-queues one reason.
+        by_reason = run_crawl("category", server.base_url, tmp_path, {**ALL, "requeue": "truncated"},
+                              settings=at(1 / 6))
+        assert by_reason.returncode == 0, by_reason.log[-3000:]
+        assert {item["id"] for item in by_reason.items} == set(cut)
+        assert "Re-queued 2 failed article(s) whose last failure was truncated" in by_reason.log
+        assert "failed articles waiting for a retry: 1: bad_date 1" in by_reason.log
+        every = run_crawl("category", server.base_url, tmp_path, {**ALL, "requeue": "all"}, settings=at(1 / 6))
+        bad = run_crawl("category", server.base_url, tmp_path, {**ALL, "requeue": "no such;reason"})
+    assert {item["id"] for item in every.items} == {undated}
+    assert "Re-queued 1 failed article(s): they are tried in this run" in every.log
+    assert bad.returncode == 2 and "-a requeue=no such;reason: expected all, or a failure reason" in bad.log
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        assert store.known_ids() == set(manifest) and store.retry_schedule() == []
