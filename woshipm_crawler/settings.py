@@ -32,6 +32,11 @@ WOSHIPM_FAILED_PAGES_TO_STOP = 3
 # A listing that shows no page count is not walked past this page (a listing that never ends).
 WOSHIPM_MAX_LISTING_PAGES = 20000
 
+# "Now" for the run, an ISO time with offset (2026-03-01T09:00:00+08:00): every stamp it writes and
+# the revisit schedule take it, and it runs on at the real pace. Empty: the system clock. For tests
+# and replays of another day (the replica's calendar).
+WOSHIPM_CLOCK = ""
+
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
 # PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in

@@ -74,7 +74,7 @@ from typing import Any, NamedTuple
 from woshipm_crawler import dedupe
 from woshipm_crawler import text as textmod
 from woshipm_crawler.site import MAX_ARTICLE_ID
-from woshipm_crawler.util import pid_alive, utc_stamp
+from woshipm_crawler.util import now, pid_alive, utc_stamp
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
@@ -330,7 +330,7 @@ def _age_s(stamp: str | None) -> float:
         then = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
     except ValueError:
         return float("inf")
-    return time.time() - then
+    return now().timestamp() - then
 
 
 class StateError(RuntimeError):

@@ -25,7 +25,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from woshipm_crawler import site
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.util import atomic_path
+from woshipm_crawler.util import atomic_path, now
 
 DATASET_SUBDIR = "dataset"
 FORMATS = ("jsonl", "parquet", "csv", "xlsx")
@@ -440,7 +440,7 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "# woshipm.com articles (人人都是产品经理)",
         "",
         f"{summary.total} articles published from {first or '?'} to {last or '?'} (Beijing time), "
-        f"exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        f"exported {now():%Y-%m-%d %H:%M} UTC. "
         f"{summary.time_known} give the time of day; {summary.duplicates} are near-duplicates of an earlier "
         f"article (`duplicate_of`); {summary.reposts} are partner reposts.",
         "",

@@ -15,12 +15,11 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from woshipm_crawler.outputs.dataset import dataset_items
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.util import atomic_write
+from woshipm_crawler.util import atomic_write, now
 
 REPORT_SUBDIR = "report"
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC")
@@ -260,7 +259,7 @@ class ReportResult:
 
 
 def render_html(charts: Iterable[Chart], facts: Facts) -> str:
-    made = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    made = f"{now():%Y-%m-%d %H:%M} UTC"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',

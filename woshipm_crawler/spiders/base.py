@@ -46,7 +46,7 @@ from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import classify
 from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.util import utc_stamp
+from woshipm_crawler.util import set_clock, utc_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,10 @@ class ListingSpider(scrapy.Spider):
         spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
         spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
         spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
+        try:  # before the state is opened: every stamp of the run, and the revisit schedule, use it
+            set_clock(settings.get("WOSHIPM_CLOCK") or None)
+        except ValueError as error:
+            spider.argument_error = spider.argument_error or f"-s WOSHIPM_CLOCK: {error}"
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
