@@ -9,12 +9,14 @@ Articles are built lazily by index; only a small LRU of built articles is kept. 
 (which article appears under which category/tag/author) is built on first use from cheap headers.
 
 The calendar (``Corpus(articles=N, calendar=Calendar(start, day, rate))``) makes the site live: on day
-0 (``start``, its clock at noon Beijing time) it has published N articles (the whole timeline is shifted to end
-there, and after the first ``SPARSE`` articles they follow each other at ``rate`` a day); every day
-after it publishes ``rate`` more. Views, comments and collects grow with each article's age on a curve that rises fast and then flattens (``growth``), and
-a seeded few articles are edited (a new revision 1 to 30 days after publication) or removed (404 or
-410, 2 to 60 days after it: gone from the listings and the manifest; those past on day 0 are gone
-already). ``removals`` removes given ids at once. Without a calendar, nothing of this applies and the corpus is as it always was.
+0 (``start``, its clock at noon Beijing time) it has published N articles (the whole timeline is
+shifted to end there, and after the first ``SPARSE`` articles they follow each other at ``rate`` a
+day); every day after it publishes ``rate`` more. Views, comments and collects grow with each
+article's age on a curve that rises fast and then flattens (``growth``), and a seeded few articles
+are edited (a new revision 1 to 30 days after publication) or removed (404 or 410, 2 to 60 days
+after it: gone from the listings and the manifest; those past on day 0 are gone already).
+``removals`` removes given ids at once. Without a calendar, nothing of this applies and the corpus
+is as it always was.
 """
 
 from __future__ import annotations
