@@ -28,6 +28,7 @@ EXIT_CODE_KEY = "woshipm/exit_code"
 # What the run could not write (set by the state's owner when it closes): the run is FAILED.
 PENDING_KEY = "woshipm/pending_outputs"
 CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
+ARCHIVE_FAILED_KEY = "woshipm/archive/failed"  # responses the WARC archive could not write (archive.py)
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -89,6 +90,8 @@ class CrawlReport:
         get = self.stats.get_value
         if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
             return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
+        if get(ARCHIVE_FAILED_KEY):  # the raw pages must be whole for a reparse to be trusted
+            return "FAILED", f"{get(ARCHIVE_FAILED_KEY)} response(s) not written to the archive (a full disk?)"
         if get(CLOSE_FAILURE_KEY):
             return "FAILED", f"the run could not finish its outputs: {get(CLOSE_FAILURE_KEY)}"
         if get(PENDING_KEY):

@@ -81,7 +81,14 @@ WOSHIPM_BACKOFF_RECOVERY = 0.8
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "woshipm_crawler.retry.SiteBackoffMiddleware": 550,
+    # Every article and listing response as served, into WARC files (woshipm_crawler.archive).
+    "woshipm_crawler.archive.WarcArchiveMiddleware": 950,
 }
+# The raw pages, kept: <export dir>/archive/*.warc.gz, so a parser fix needs no refetch (scrapy
+# reparse). About 9 KB a page on disk (docs/benchmarks.md). Segments are closed at this size (1 GB,
+# the size web archives use: one file a backup medium takes whole).
+WOSHIPM_ARCHIVE_ENABLED = True
+WOSHIPM_ARCHIVE_SEGMENT_MB = 1024
 
 # -- pipeline -------------------------------------------------------------------------------------
 ITEM_PIPELINES = {
