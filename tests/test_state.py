@@ -53,7 +53,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -185,6 +185,32 @@ def test_a_store_without_a_library_owes_only_the_jsonl(tmp_path):
         assert store.pending_exports() == [] and store.article_row(1)["claim_job"] is None
 
 
+def back_to_schema_3(raw: sqlite3.Connection) -> None:
+    """Undo schema 4 (observations, the revisit schedule) on a raw connection."""
+    raw.execute("DROP TABLE observations")
+    raw.execute("DROP INDEX articles_due")
+    raw.execute("ALTER TABLE articles DROP COLUMN next_due")
+    raw.execute("ALTER TABLE articles DROP COLUMN revisit_job")
+    raw.execute("PRAGMA user_version = 3")
+
+
+def test_schema_3_is_migrated_with_one_observation_per_article_due_at_once(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.commit_item({**make_item(1), "stats": {"views": 120, "comments": 3, "collects": 7}}, "job-1")
+        store.commit_item(make_item(2), "job-1")
+    with sqlite3.connect(path) as raw:
+        back_to_schema_3(raw)
+    raw.close()
+    with StateStore(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        crawled = make_item(1)["crawled_at"]
+        assert store.observations(1) == [{"observed_at": crawled, "status": 200, "views": 120, "comments": 3,
+                                          "collects": 7, "job": None, "removal": None}]
+        assert store.due_count() == 2  # an older state's articles are revisited first, within the share
+        assert [article_id for article_id, _ in store.claim_due("job-2", 10)] == [1, 2]
+
+
 def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
     path = tmp_path / "state.sqlite3"
     with StateStore(path) as store:
@@ -192,12 +218,13 @@ def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
         store.commit_item(make_item(2), "job-1")
         store.mark_exported(1, 1)
     with sqlite3.connect(path) as raw:  # back to schema 2: one mark for both outputs
+        back_to_schema_3(raw)
         raw.execute("DROP INDEX articles_library_pending")
         raw.execute("ALTER TABLE articles DROP COLUMN library_exported")
         raw.execute("PRAGMA user_version = 2")
     raw.close()
     with StateStore(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [(r["exported"], r["library_exported"]) for r in map(store.article_row, (1, 2))] == [(1, 1), (0, 0)]
         assert [p.id for p in store.pending_exports()] == [2]
 
@@ -235,7 +262,7 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
         raw.execute("CREATE TABLE other (x)")
         raw.execute("PRAGMA user_version = 1")
     raw.close()
-    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 3 .*move it aside"):
+    with pytest.raises(StateError, match=rf"odd\.sqlite3 has schema 1, which cannot be migrated to {SCHEMA_VERSION} .*move it aside"):
         StateStore(odd)
     with sqlite3.connect(odd) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was
@@ -250,7 +277,7 @@ def test_set_duplicate_of_makes_a_new_pending_version(store):
     assert (result.outcome, result.version, result.emit) == (Outcome.CHANGED, 2, True)
     assert store.get_item(2)["duplicate_of"] == 1 and store.duplicate_of_map() == {2: 1}
     (pending,) = store.pending_exports()
-    assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1)
+    assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1, None)
     assert pending.key != emission_key(make_item(2))  # the first emission's line does not count
     assert store.versions(2)[1]["duplicate_of"] == 1
     with pytest.raises(KeyError):

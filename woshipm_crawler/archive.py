@@ -37,7 +37,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND
+from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_FETCHED_AT, META_KIND
 from woshipm_crawler.pipelines import export_dir, write_all
 from woshipm_crawler.report import ARCHIVE_FAILED_KEY
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
@@ -99,12 +99,13 @@ class WarcSegments:
             raise
         self.size = whole + len(data)
 
-    def write(self, url: str, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    def write(self, url: str, status: int, reason: str, headers: list[tuple[str, str]], body: bytes,
+              fetched_at: str | None = None) -> None:
         writer = WARCWriter(io.BytesIO(), gzip=True, warc_version="WARC/1.1")
         http_headers = StatusAndHeaders(f"{status} {reason}".strip(), headers, protocol="HTTP/1.1")
         record = writer.create_warc_record(
             url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http_headers,
-            warc_headers_dict={"WARC-Date": utc_stamp()},
+            warc_headers_dict={"WARC-Date": fetched_at or utc_stamp()},
         )
         data = self._record(writer, record)
         if self.fd is not None and self.size + len(data) > self.segment_bytes:
@@ -162,9 +163,11 @@ class WarcArchiveMiddleware:
             for value in values
         ]
         reason = _reason(response.status)
+        fetched_at = utc_stamp()
         try:
-            self.segments.write(response.url, response.status, reason, headers, response.body)
+            self.segments.write(response.url, response.status, reason, headers, response.body, fetched_at)
             self.crawler.stats.inc_value("woshipm/archive/records")
+            request.meta[META_FETCHED_AT] = fetched_at  # the item's crawled_at: a reparse gives the same
         except OSError as error:
             self.failed += 1
             self.crawler.stats.inc_value(FAILED_KEY)

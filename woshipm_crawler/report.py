@@ -29,6 +29,8 @@ EXIT_CODE_KEY = "woshipm/exit_code"
 PENDING_KEY = "woshipm/pending_outputs"
 CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
 ARCHIVE_FAILED_KEY = "woshipm/archive/failed"  # responses the WARC archive could not write (archive.py)
+# A large share of the revisits found their article gone: no removal marked (spiders/base.py).
+REMOVALS_WITHHELD_KEY = "woshipm/removals/withheld"
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -90,6 +92,8 @@ class CrawlReport:
         get = self.stats.get_value
         if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
             return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
+        if get(REMOVALS_WITHHELD_KEY):  # a site fault that looks like mass deletion
+            return "FAILED", get(REMOVALS_WITHHELD_KEY)
         if get(ARCHIVE_FAILED_KEY):  # the raw pages must be whole for a reparse to be trusted
             return "FAILED", f"{get(ARCHIVE_FAILED_KEY)} response(s) not written to the archive (a full disk?)"
         if get(CLOSE_FAILURE_KEY):
@@ -144,6 +148,12 @@ class CrawlReport:
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        if get("woshipm/revisits/requested") or get("woshipm/removals/found"):
+            lines.append(
+                f"revisits: {get('woshipm/revisits/requested') or 0} stored article(s) fetched again as due; "
+                f"still due, left for later runs: {get('woshipm/revisits/due_left') or 0}; removals found: "
+                f"{get('woshipm/removals/found') or 0}, marked: {get('woshipm/removals/marked') or 0}"
+            )
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")

@@ -37,6 +37,16 @@ WOSHIPM_MAX_LISTING_PAGES = 20000
 # and replays of another day (the replica's calendar).
 WOSHIPM_CLOCK = ""
 
+# -- revisits (woshipm_crawler.schedule): stored articles fetched again at 1, 3, 7, 30, 90 and 365 days
+# after publication, then about once a year, after the run's new articles. A run revisits at most
+# this share of the stored articles (at least 100; -a revisit=N caps a run at N, revisit=0 turns
+# revisits off): a normal day has ~0.5% due, so the cap only spreads a backlog over runs.
+WOSHIPM_REVISIT_SHARE = 0.02
+# A run whose revisits found more than this share of their articles gone (404, 410, redirected away),
+# and at least _MIN_TO_FAIL of them, marks none removed and is FAILED: a site fault, not deletions.
+WOSHIPM_REMOVALS_SHARE_TO_FAIL = 0.2
+WOSHIPM_REMOVALS_MIN_TO_FAIL = 3
+
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
 # PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in
