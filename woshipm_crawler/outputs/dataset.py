@@ -177,27 +177,29 @@ STATS_SCHEMA = _nullable_ints_for_pandas(pa.schema([
 ]))
 
 
+def observation_rows(store: StateStore) -> Iterator[dict]:
+    """The rows of ``article_stats.parquet``: every observation of an article's counts, by id and time."""
+    for article_id, observed_at, published, views, comments, collects in store.iter_observations():
+        observed = _timestamp(observed_at)
+        born = _timestamp(normalise_published({"published": published})["published"])  # in one form
+        yield {"id": article_id, "observed_at": observed,
+               "age_hours": (observed - born).total_seconds() / 3600 if born else None,
+               "views": views, "comments": comments, "collects": collects}
+
+
 def write_stats(store: StateStore, path: Path) -> int:
     """``article_stats.parquet`` from the state's observations, in batches; returns the rows written."""
     rows: list[dict] = []
     count = 0
     with atomic_path(path) as temp, pq.ParquetWriter(temp, STATS_SCHEMA, compression="zstd") as writer:
-
-        def flush() -> None:
-            if rows:
-                writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STATS_SCHEMA))
-                rows.clear()
-
-        for article_id, observed_at, published, views, comments, collects in store.iter_observations():
-            observed = _timestamp(observed_at)
-            born = _timestamp(normalise_published({"published": published})["published"])  # in one form
-            age = (observed - born).total_seconds() / 3600 if born else None
-            rows.append({"id": article_id, "observed_at": observed, "age_hours": age, "views": views,
-                         "comments": comments, "collects": collects})
+        for row in observation_rows(store):
+            rows.append(row)
             count += 1
             if len(rows) >= BATCH * 5:
-                flush()
-        flush()
+                writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STATS_SCHEMA))
+                rows.clear()
+        if rows:
+            writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STATS_SCHEMA))
     return count
 
 
