@@ -188,10 +188,11 @@ def observation_rows(store: StateStore) -> Iterator[dict]:
 
 
 def write_stats(store: StateStore, path: Path) -> int:
-    """``article_stats.parquet`` from the state's observations, in batches; returns the rows written."""
+    """``article_stats.parquet`` (at ``path``, a temp file the caller renames) from the state's
+    observations, in batches; returns the rows written."""
     rows: list[dict] = []
     count = 0
-    with atomic_path(path) as temp, pq.ParquetWriter(temp, STATS_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(path, STATS_SCHEMA, compression="zstd") as writer:
         for row in observation_rows(store):
             rows.append(row)
             count += 1
@@ -435,6 +436,7 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
                 sinks.append(_JsonlSink(target("articles.jsonl")))
             if "parquet" in formats:
                 sinks.append(_ParquetSink({name: target(name) for name in PARQUET_FILES}, store))
+                stats_path = target(STATS_FILE)
             if "csv" in formats:
                 sinks.append(_CsvSink(target("articles.csv")))
             for sink in sinks:
@@ -448,9 +450,8 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
             for sink in sinks:
                 if isinstance(sink, _ParquetSink):
                     sink.flush()
-        if "parquet" in formats:
-            write_stats(store, out_dir / STATS_FILE)
-            written.append(out_dir / STATS_FILE)
+            if "parquet" in formats:
+                write_stats(store, stats_path)
         if "xlsx" in formats:
             write_xlsx(store, out_dir / "articles.xlsx", (lambda n: progress("xlsx", n)) if progress else None)
             written.append(out_dir / "articles.xlsx")
