@@ -17,8 +17,9 @@ archive. The segments reach the disk (fsync) when they are closed and before a r
 written (the pipelines' ``os.sync()``); like the state's last transactions, a power cut may lose
 the last records of a live segment, never a record in the middle.
 
-``iter_responses(directory)`` reads them back (``scrapy reparse``): each response with its URL, fetch
-time, status, headers and body (decoded from the transfer, as a crawl sees it).
+``iter_responses(directory)`` reads them back: each response with its URL, fetch time, status,
+headers and body (decoded from the transfer, as a crawl sees it); ``index_responses`` and
+``read_response`` find and read single records (``scrapy reparse``).
 """
 
 from __future__ import annotations
@@ -216,6 +217,57 @@ def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"*{SUFFIX}"), key=lambda path: (path.name.split("-")[1:2], path.name))
 
 
+@dataclass(frozen=True)
+class RecordRef:
+    """Where one response record is: its segment and offset, with what a reader picks it by."""
+
+    warc: Path
+    offset: int
+    url: str
+    status: int
+    fetched_at: str
+
+
+def index_responses(directory: Path, on_torn=None) -> Iterator[RecordRef]:
+    """Every response record under ``directory``, oldest first, without its body (``read_response``
+    reads one). A damaged tail ends its segment's index; ``on_torn(path, reason)`` hears of it."""
+    for path in segments(directory):
+        with open(path, "rb") as handle:
+            iterator = ArchiveIterator(handle)
+            try:
+                for record in iterator:
+                    if record.rec_type == "response" and record.http_headers is not None:
+                        yield RecordRef(path, iterator.get_record_offset(),
+                                        record.rec_headers.get_header("WARC-Target-URI"),
+                                        int(record.http_headers.get_statuscode() or 0),
+                                        _stamp(record.rec_headers.get_header("WARC-Date")))
+            except Exception as error:  # noqa: BLE001 - whatever a damaged tail makes the reader raise
+                if on_torn is not None:
+                    on_torn(path, f"{type(error).__name__}: {error}")
+
+
+def _response(record, path: Path) -> ArchivedResponse:
+    """The response of a record whose content was read whole and checked, or ValueError."""
+    body = record.content_stream().read()
+    if record.digest_checker.passed is not True:
+        raise ValueError("a record whose digest does not match: cut short")
+    return ArchivedResponse(
+        url=record.rec_headers.get_header("WARC-Target-URI"),
+        fetched_at=_stamp(record.rec_headers.get_header("WARC-Date")),
+        status=int(record.http_headers.get_statuscode() or 0),
+        headers=list(record.http_headers.headers),
+        body=body,
+        warc=path,
+    )
+
+
+def read_response(handle, ref: RecordRef) -> ArchivedResponse:
+    """The response at ``ref`` (``handle``: its segment, open in binary mode); ValueError if damaged."""
+    handle.seek(ref.offset)
+    record = next(iter(ArchiveIterator(handle, check_digests=True)))
+    return _response(record, ref.warc)
+
+
 def iter_responses(directory: Path, on_torn=None) -> Iterator[ArchivedResponse]:
     """Every whole response record under ``directory``, segment by segment, oldest first.
 
@@ -227,19 +279,8 @@ def iter_responses(directory: Path, on_torn=None) -> Iterator[ArchivedResponse]:
         with open(path, "rb") as handle:
             try:
                 for record in ArchiveIterator(handle, check_digests=True):
-                    if record.rec_type != "response" or record.http_headers is None:
-                        continue
-                    body = record.content_stream().read()
-                    if record.digest_checker.passed is not True:
-                        raise ValueError("a record whose digest does not match: cut short")
-                    yield ArchivedResponse(
-                        url=record.rec_headers.get_header("WARC-Target-URI"),
-                        fetched_at=_stamp(record.rec_headers.get_header("WARC-Date")),
-                        status=int(record.http_headers.get_statuscode() or 0),
-                        headers=list(record.http_headers.headers),
-                        body=body,
-                        warc=path,
-                    )
+                    if record.rec_type == "response" and record.http_headers is not None:
+                        yield _response(record, path)
             except Exception as error:  # noqa: BLE001 - whatever a damaged tail makes the reader raise
                 if on_torn is not None:
                     on_torn(path, f"{type(error).__name__}: {error}")

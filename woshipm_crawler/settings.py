@@ -127,6 +127,11 @@ FEED_EXPORTERS = {
     "md": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",  # what -o infers from the .md extension
 }
 
+# CSS selectors of more page furniture to remove from bodies, beside the parser's own list
+# (parse/article.py): a block the site added, removed at once; ``scrapy reparse`` applies it to the
+# pages already fetched (the archive), with no request.
+WOSHIPM_EXTRA_FURNITURE = []
+
 # -- coverage alarms (woshipm_crawler.alarms): notice when the site changes its pages ---------------
 # Expected share of article pages having each field. Every article has title, author, date, body and
 # tags; summaries: 97.7% of the replica's 2,000 articles (an article without an editor's lead has

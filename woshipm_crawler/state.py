@@ -711,15 +711,15 @@ class StateStore:
     ) -> CommitResult:
         """Store an item in one transaction and say whether its outputs must be written.
 
-        NEW: never seen, stored as version 1. CHANGED: ``content_hash`` differs, or the stored article
-        was marked removed and is back, stored as the next version. Both are pending output, claimed
-        by ``job``. UNCHANGED: same hash; last_seen, listings and VOLATILE_FIELDS refreshed, no new
-        version; when the stats changed, the library file (whose header shows them) is pending again.
-        In the same transaction: the item's listings, its near-duplicate group (``duplicate_of`` is
-        decided here: ``CommitResult.duplicate_of``), a new pending version of every other member
-        whose ``duplicate_of`` changes, its frontier row removed, and the observation of its stats
-        (at ``stats_observed_at``: a reparse of an archived page repeats an observation, which is
-        kept once) with the next time it is due (``schedule.next_due``). ``signature``: a precomputed
+        NEW: never seen, stored as version 1. CHANGED: ``content_hash`` differs, or the stored article was
+        marked removed and is back (an item without ``removed_at``), stored as the next version. Both are
+        pending output, claimed by ``job``. UNCHANGED: same hash; last_seen, listings and VOLATILE_FIELDS
+        refreshed, no new version; when the stats changed, the library file (whose header shows them) is
+        pending again. In the same transaction: the item's listings, its near-duplicate group
+        (``duplicate_of`` is decided here: ``CommitResult.duplicate_of``), a new pending version of every
+        other member whose ``duplicate_of`` changes, its frontier row removed, and the observation of its
+        stats (at ``stats_observed_at``: a reparse of an archived page repeats an observation, which is kept
+        once) with the next time it is due (``schedule.next_due``). ``signature``: a precomputed
         ``dedupe.signature(body_text)`` (computed when omitted).
         """
         item = dict(item)
@@ -758,7 +758,7 @@ class StateStore:
                         _dumps(item),
                     ),
                 )
-            elif row[1] != item["content_hash"] or stored.get("removed_at"):
+            elif row[1] != item["content_hash"] or (stored.get("removed_at") and not item.get("removed_at")):
                 outcome, version = Outcome.CHANGED, row[0] + 1
                 item["duplicate_of"] = groups.get(article_id, row[3])
                 conn.execute(
@@ -1340,6 +1340,19 @@ class StateStore:
         """Fetched, but dated before the run's ``since``: kept out of the state, its date remembered."""
         with self._write() as conn:
             conn.execute("UPDATE frontier SET state = 'older', published = ? WHERE id = ?", (published, article_id))
+
+    def reparse_targets(self) -> dict[int, tuple[str | None, str | None]]:
+        """The articles a reparse may rebuild: every stored one, (crawled_at, removed_at) of its item,
+        and every frontier article whose page failed (None, None)."""
+        targets: dict[int, tuple[str | None, str | None]] = {
+            article_id: (None, None)
+            for (article_id,) in self._read("SELECT id FROM frontier WHERE state = 'failed'")
+        }
+        for article_id, crawled_at, removed_at in self._read(
+            "SELECT id, json_extract(item_json, '$.crawled_at'), json_extract(item_json, '$.removed_at') FROM articles"
+        ):
+            targets[article_id] = (crawled_at, removed_at)
+        return targets
 
     def frontier_counts(self) -> dict[str, int]:
         """Frontier rows by state; 'given_up' counts failures past MAX_ATTEMPTS."""

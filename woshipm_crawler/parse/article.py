@@ -160,10 +160,11 @@ def parse_article_response(body: bytes | str, url: str, encoding: str | None = N
     return parse_article(page if page is not None else parse_page(body, encoding, content_type), url)
 
 
-def parse_article(page: Page | str, url: str) -> dict:
+def parse_article(page: Page | str, url: str, extra_furniture: tuple[str, ...] = ()) -> dict:
     """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside).
 
-    The page's tree is consumed: the body is cleaned in place.
+    The page's tree is consumed: the body is cleaned in place. ``extra_furniture``: CSS selectors of
+    more blocks to remove from the body (``WOSHIPM_EXTRA_FURNITURE``).
     """
     if isinstance(page, str):
         page = parse_page(page)
@@ -215,7 +216,7 @@ def parse_article(page: Page | str, url: str) -> dict:
     fields["stats"] = {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")}
     fields["read_minutes"] = _count(STATS_RES["read_minutes"], stats_text)
     source = _source(wrapper)
-    body = clean_body(content, url)
+    body = clean_body(content, url, extra_furniture)
     body_text = html_to_text(body)
     if not body_text:
         raise ArticlePageError("no_body")
@@ -343,7 +344,7 @@ def _images(body) -> list[str]:
 
 
 # -- body cleaning --------------------------------------------------------------------------------
-def clean_body(content, url: str):
+def clean_body(content, url: str, extra_furniture: tuple[str, ...] = ()):
     """The article body of the ``.article--content`` element (moved out of it), furniture removed.
 
     Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES`` (no
@@ -360,7 +361,7 @@ def clean_body(content, url: str):
     # Comments go with what they hold (an IE conditional comment can hold a <script>).
     for node in body.xpath(".//comment() | .//processing-instruction()"):
         drop_keeping_tail(node)
-    for element in css_any(FURNITURE_SELECTORS)(body):
+    for element in css_any(FURNITURE_SELECTORS + tuple(extra_furniture))(body):
         drop_keeping_tail(element)
     for element in list(body.iter(*PLUGIN_TAGS)):
         unwrap(element)

@@ -144,6 +144,12 @@ def parse_since(value) -> date | None:
         raise ArgumentError(f"-a since={value}: expected a date as YYYY-MM-DD, e.g. since=2026-01-31") from None
 
 
+def article_item(fields: dict, fetched_at: str, removed_at: str | None = None) -> ArticleItem:
+    """The item of a parsed article page fetched at ``fetched_at`` (a crawl's, or an archived one's)."""
+    return ArticleItem(**fields, listings=[], crawled_at=fetched_at, stats_observed_at=fetched_at,
+                       removed_at=removed_at, duplicate_of=None)
+
+
 def guarded(on_error):
     """Run a callback to its end; if it raises, log it and hand the request to ``on_error`` instead.
 
@@ -219,6 +225,7 @@ class ListingSpider(scrapy.Spider):
         spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
         spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
         spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
+        spider.extra_furniture = tuple(settings.getlist("WOSHIPM_EXTRA_FURNITURE"))
         try:  # before the state is opened: every stamp of the run, and the revisit schedule, use it
             set_clock(settings.get("WOSHIPM_CLOCK") or None)
         except ValueError as error:
@@ -494,7 +501,7 @@ class ListingSpider(scrapy.Spider):
                 return
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
-            fields = parse_article(response_page(response), self.site.canonical(response.url))
+            fields = parse_article(response_page(response), self.site.canonical(response.url), self.extra_furniture)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
@@ -506,9 +513,7 @@ class ListingSpider(scrapy.Spider):
             self.stats.inc_value("woshipm/skipped/older_than_since")
             self.store.article_older(article_id, published)
         else:
-            fetched_at = response.meta.get(META_FETCHED_AT) or utc_stamp()
-            yield ArticleItem(**fields, listings=[], crawled_at=fetched_at, stats_observed_at=fetched_at,
-                              removed_at=None, duplicate_of=None)
+            yield article_item(fields, response.meta.get(META_FETCHED_AT) or utc_stamp())
         yield from self.article_done(article_id, published)
 
     # -- revisits: when nothing else is left ------------------------------------------------------
