@@ -148,6 +148,13 @@ class CrawlReport:
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        if get("woshipm/reparse/pages") is not None or self.crawler.spider.name == "reparse":
+            changed = (get("woshipm/state/new") or 0) + (get("woshipm/state/changed") or 0)
+            lines.append(
+                f"reparsed from the archive, no request sent: {get('woshipm/reparse/pages') or 0} page(s); "
+                f"new or changed: {changed}; unchanged: {get('woshipm/skipped_unchanged') or 0}; pages older "
+                f"than the stored version, left: {get('woshipm/reparse/older_than_stored') or 0}"
+            )
         if get("woshipm/revisits/requested") or get("woshipm/removals/found"):
             lines.append(
                 f"revisits: {get('woshipm/revisits/requested') or 0} stored article(s) fetched again as due; "

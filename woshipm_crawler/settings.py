@@ -131,6 +131,10 @@ FEED_EXPORTERS = {
 # (parse/article.py): a block the site added, removed at once; ``scrapy reparse`` applies it to the
 # pages already fetched (the archive), with no request.
 WOSHIPM_EXTRA_FURNITURE = []
+# More article page layouts (each the fields of parse/article.py's ArticleLayout; with -s, a JSON
+# list), tried on a page without the known one: a redesign read at once, its pages fetched while the
+# parser did not know it (layout_changed) stored by ``scrapy reparse``.
+WOSHIPM_ARTICLE_LAYOUTS = []
 
 # -- coverage alarms (woshipm_crawler.alarms): notice when the site changes its pages ---------------
 # Expected share of article pages having each field. Every article has title, author, date, body and

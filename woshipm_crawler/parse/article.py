@@ -160,11 +160,29 @@ def parse_article_response(body: bytes | str, url: str, encoding: str | None = N
     return parse_article(page if page is not None else parse_page(body, encoding, content_type), url)
 
 
-def parse_article(page: Page | str, url: str, extra_furniture: tuple[str, ...] = ()) -> dict:
+def layout_from(spec: dict) -> ArticleLayout:
+    """An ``ArticleLayout`` from its fields (``WOSHIPM_ARTICLE_LAYOUTS``); ValueError when one is missing
+    or a selector is not CSS."""
+    try:
+        layout = ArticleLayout(**{**spec, "authors": tuple(spec.get("authors") or ())})
+    except TypeError as error:
+        raise ValueError(f"a layout needs {', '.join(ArticleLayout.__dataclass_fields__)}: {error}") from None
+    for selector in (layout.wrapper, layout.title, layout.content, layout.meta, layout.time, layout.stats,
+                     layout.tags, *layout.authors):
+        try:
+            css(selector)
+        except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
+            raise ValueError(f"{selector!r} is no CSS selector ({error})") from None
+    return layout
+
+
+def parse_article(page: Page | str, url: str, extra_furniture: tuple[str, ...] = (),
+                  layouts: tuple[ArticleLayout, ...] = ()) -> dict:
     """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside).
 
     The page's tree is consumed: the body is cleaned in place. ``extra_furniture``: CSS selectors of
-    more blocks to remove from the body (``WOSHIPM_EXTRA_FURNITURE``).
+    more blocks to remove from the body (``WOSHIPM_EXTRA_FURNITURE``); ``layouts``: more layouts,
+    tried on a page without the known one (``WOSHIPM_ARTICLE_LAYOUTS``).
     """
     if isinstance(page, str):
         page = parse_page(page)
@@ -174,13 +192,15 @@ def parse_article(page: Page | str, url: str, extra_furniture: tuple[str, ...] =
     if page.parser_limit:
         raise ArticlePageError("too_deep", f"the HTML parser stopped early ({page.parser_limit}): the body is cut")
     kind = classify(page)
-    if kind == "layout_changed":
+    root = page.root
+    other = next((layout for layout in layouts if _first(root, layout.wrapper) is not None
+                  and _first(root, layout.content) is not None), None) if kind == "layout_changed" else None
+    if kind == "layout_changed" and other is None:
         raise layout_changed(page, "no article content")
-    if kind != "article":
+    if kind not in ("article", "layout_changed"):
         raise ArticlePageError(kind if kind in ("truncated", "interstitial", "js_shell") else "no_body",
                                "no article content")
-    root = page.root
-    layout = LAYOUT_2018
+    layout = other or LAYOUT_2018
     wrapper = _first(root, layout.wrapper)
     if wrapper is None:
         if looks_like_article(page):
@@ -277,7 +297,7 @@ def _published(root, wrapper, layout: ArticleLayout) -> tuple[str, bool]:
         with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
             return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
     time_el = _first(wrapper, layout.time)
-    shown = (time_el.get("datetime") or _text(time_el)) if time_el is not None else ""
+    shown = (time_el.get("datetime") or time_el.get("data-time") or _text(time_el)) if time_el is not None else ""
     match = re.search(r"\d{4}-\d{2}-\d{2}", shown)
     if match:
         with contextlib.suppress(ValueError):
@@ -298,7 +318,8 @@ def _count(pattern: re.Pattern, text: str) -> int | None:
 def _tags(root, layout: ArticleLayout) -> list[str]:
     names: list[str] = []
     for link in css(layout.tags)(root):
-        name = _text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
+        # a tag chip may show "#name"; no tag of the site starts with "#"
+        name = _text(link).lstrip("#").strip() or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
         if name and name not in names:
             names.append(name)
     return names

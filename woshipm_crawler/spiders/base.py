@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -51,9 +52,9 @@ from woshipm_crawler.meta import (
     render_failure,
     response_page,
 )
-from woshipm_crawler.parse.article import ArticlePageError, parse_article
+from woshipm_crawler.parse.article import ArticleLayout, ArticlePageError, layout_from, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.parse.page import classify
+from woshipm_crawler.parse.page import classify, css
 from woshipm_crawler.pipelines import StatePipeline
 from woshipm_crawler.report import REMOVALS_WITHHELD_KEY
 from woshipm_crawler.util import set_clock, utc_stamp
@@ -144,6 +145,30 @@ def parse_since(value) -> date | None:
         raise ArgumentError(f"-a since={value}: expected a date as YYYY-MM-DD, e.g. since=2026-01-31") from None
 
 
+def run_settings(settings) -> tuple[tuple[str, ...], tuple[ArticleLayout, ...], str | None]:
+    """The clock set (``WOSHIPM_CLOCK``: before the state is opened, so that every stamp of the run and
+    the revisit schedule use it), the parser's extra furniture selectors and layouts read:
+    (selectors, layouts, the operator's line for a bad value or None)."""
+    try:
+        set_clock(settings.get("WOSHIPM_CLOCK") or None)
+    except ValueError as error:
+        return (), (), f"-s WOSHIPM_CLOCK: {error}"
+    selectors = tuple(s.strip() for s in settings.getlist("WOSHIPM_EXTRA_FURNITURE") if s.strip())
+    for selector in selectors:
+        try:
+            css(selector)
+        except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
+            return (), (), (f"-s WOSHIPM_EXTRA_FURNITURE: {selector!r} is no CSS selector ({error}); "
+                            "give them comma-separated")
+    specs = settings.get("WOSHIPM_ARTICLE_LAYOUTS") or []
+    try:
+        specs = json.loads(specs) if isinstance(specs, str) else specs
+        layouts = tuple(layout_from(dict(spec)) for spec in specs)
+    except Exception as error:  # noqa: BLE001 - JSON, a missing field, a selector that is no CSS
+        return (), (), f"-s WOSHIPM_ARTICLE_LAYOUTS: {error} (a JSON list of layouts: parse/article.py ArticleLayout)"
+    return selectors, layouts, None
+
+
 def article_item(fields: dict, fetched_at: str, removed_at: str | None = None) -> ArticleItem:
     """The item of a parsed article page fetched at ``fetched_at`` (a crawl's, or an archived one's)."""
     return ArticleItem(**fields, listings=[], crawled_at=fetched_at, stats_observed_at=fetched_at,
@@ -225,11 +250,8 @@ class ListingSpider(scrapy.Spider):
         spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
         spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
         spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
-        spider.extra_furniture = tuple(settings.getlist("WOSHIPM_EXTRA_FURNITURE"))
-        try:  # before the state is opened: every stamp of the run, and the revisit schedule, use it
-            set_clock(settings.get("WOSHIPM_CLOCK") or None)
-        except ValueError as error:
-            spider.argument_error = spider.argument_error or f"-s WOSHIPM_CLOCK: {error}"
+        spider.extra_furniture, spider.layouts, error = run_settings(settings)
+        spider.argument_error = spider.argument_error or error
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         return spider
@@ -501,7 +523,8 @@ class ListingSpider(scrapy.Spider):
                 return
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
-            fields = parse_article(response_page(response), self.site.canonical(response.url), self.extra_furniture)
+            fields = parse_article(response_page(response), self.site.canonical(response.url), self.extra_furniture,
+                                   self.layouts)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
