@@ -162,6 +162,10 @@ def test_an_edit_a_removal_and_its_return(tmp_path):
         server.set_corpus(edits=[edited], removals={removed: 410})
         day8, _ = crawl_day(server, tmp_path)
         assert day8.returncode == 0, day8.log[-3000:]
+        # a stored article answering 410 is a removal, its own line of the summary, not a failure (nor `http`)
+        assert "removals found: 1, marked: 1" in day8.log
+        assert "woshipm summary: failures: none" in day8.log
+        assert not {key for key in day8.stats if key.startswith("woshipm/failed/")}
         lines = {item["id"]: item for item in day8.items}
         with StateStore(tmp_path / "state.sqlite3") as store:
             assert [v["version"] for v in store.versions(edited)] == [1, 2]
@@ -208,6 +212,8 @@ def test_half_the_revisits_answering_404_is_a_failed_run_that_marks_nothing(tmp_
         assert fault.returncode == 1
         assert "looks like a site fault" in fault.log and "run FAILED" in fault.log
         assert fault.stat("woshipm/removals/found") == len(faulty)
+        assert f"removals found: {len(faulty)}, marked: 0" in fault.log
+        assert not {key for key in fault.stats if key.startswith("woshipm/failed/")}  # removals, not failures
         assert all(item.get("removed_at") is None for item in item_lines(tmp_path))
         with StateStore(tmp_path / "state.sqlite3") as store:
             assert all(store.get_item(i)["removed_at"] is None for i in faulty)
