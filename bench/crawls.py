@@ -40,13 +40,15 @@ class Crawl:
 
 
 def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = None,
-              settings: dict | None = None, timeout: float = 300, extra: tuple[str, ...] = ()) -> Crawl:
-    """``scrapy crawl`` against ``base_url``; returns its items (this run's JSONL) and stats."""
+              settings: dict | None = None, timeout: float = 300, extra: tuple[str, ...] = (),
+              command: tuple[str, ...] | None = None) -> Crawl:
+    """``scrapy crawl`` against ``base_url`` (or ``scrapy <command...>``, e.g. ``("reparse", "--id", "7")``);
+    returns its items (this run's JSONL) and stats."""
     export_dir = Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
     stats_file = export_dir / f"stats-{spider}-{len(list(export_dir.glob('stats-*')))}.json"
     before = set((export_dir / "jsonl").glob("*.jsonl")) if (export_dir / "jsonl").exists() else set()
-    command = [sys.executable, "-m", "scrapy", "crawl", spider]
+    command = [sys.executable, "-m", "scrapy", *(command or ("crawl", spider))]
     for key, value in (args or {}).items():
         command += ["-a", f"{key}={value}"]
     merged = {**FAST_SETTINGS, "WOSHIPM_BASE_URL": base_url, "WOSHIPM_EXPORT_DIR": str(export_dir),

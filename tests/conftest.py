@@ -6,6 +6,7 @@ import pytest
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
 from woshipm_crawler.replica import ReplicaServer
+from woshipm_crawler.util import set_clock
 
 # Scrapy 2.14's get_crawler() (the lowest version we support) wants an installed reactor: the one
 # `scrapy crawl` installs, as the project's settings name it.
@@ -57,3 +58,11 @@ def scrapy_command():
 def manifest(replica) -> dict[int, dict]:
     """The default replica's manifest by article id: the ground truth of its pages. Read-only."""
     return {row["id"]: row for row in replica.corpus.manifest(replica.base_url)}
+
+
+@pytest.fixture(autouse=True)
+def system_clock():
+    """Every test starts and ends on the system clock (``util.set_clock`` is process-wide)."""
+    set_clock(None)
+    yield
+    set_clock(None)

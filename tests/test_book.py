@@ -180,7 +180,7 @@ def test_book_and_report_from_a_fresh_folder_with_the_default_export_dir(built, 
     reported = scrapy("report", fresh)
     assert reported.returncode == 0, reported.stderr[-3000:]
     assert reported.stdout.strip().splitlines()[-1] == (
-        "report of 30 articles with 7 charts -> " + str(Path("exports") / "report" / "index.html"))
+        "report of 30 articles with 8 charts -> " + str(Path("exports") / "report" / "index.html"))
     assert "warning" not in reported.stderr.lower() and "no CJK font" not in reported.stderr
     made = scrapy("book", fresh)
     assert made.returncode == 0, made.stderr[-3000:]

@@ -48,7 +48,7 @@ def test_export_command_reports_what_it_wrote(exported):
     last = done.stdout.strip().splitlines()[-1]
     assert last == (
         f"exported 150 articles to {out}/: articles.jsonl, articles.parquet, article_bodies.parquet, "
-        "article_tags.parquet, article_listings.parquet, articles.csv, articles.xlsx, README.md"
+        "article_tags.parquet, article_listings.parquet, article_stats.parquet, articles.csv, articles.xlsx, README.md"
     )
     assert "articles: 150/150" in done.stderr and "xlsx: 150/150" in done.stderr  # progress
     assert not list(out.glob(".*.tmp"))

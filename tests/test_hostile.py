@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -330,8 +331,11 @@ def test_a_crawl_stores_the_sanitised_articles_and_counts_the_failures(hostile, 
     assert items[ids["deep"]]["body_markdown"].startswith("深处的段落\n\n深处之后的段落\n\n")
     assert items[ids["embed"]]["body_markdown"].startswith("嵌入之前\n\n嵌入之后\n\n对象之后\n\n未闭合对象之后\n\n")
 
-    # The failed articles stay in the frontier: the next run asks for them again, and fails them again.
-    again = run_crawl("category", server.base_url, tmp_path, {"category": "all"}, settings={"WOSHIPM_RENDER": "never"})
+    # The failed articles stay in the frontier: a run after their backoff asks for them again, and
+    # fails them again.
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    again = run_crawl("category", server.base_url, tmp_path, {"category": "all"},
+                      settings={"WOSHIPM_RENDER": "never", "WOSHIPM_CLOCK": later})
     assert again.stat("woshipm/failed/too_deep") == crawl.stat("woshipm/failed/too_deep")
     assert again.stat("woshipm/failed/bad_date") == 1
     export = subprocess.run([sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path)],

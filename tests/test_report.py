@@ -14,7 +14,7 @@ from woshipm_crawler.outputs import report
 pytestmark = pytest.mark.slow
 
 EXPECTED_CHARTS = ["per_month", "top_tags", "top_authors", "stats_distribution", "stats_vs_reading_time",
-                   "sources", "duplicates"]
+                   "views_by_age", "sources", "duplicates"]
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +71,24 @@ def test_report_command(outputs_crawl, scrapy_command):
     done = scrapy_command(["report"], outputs_crawl.export_dir)
     assert done.returncode == 0, done.stderr
     out = outputs_crawl.export_dir / "report"
-    assert done.stdout.strip().splitlines()[-1] == f"report of 150 articles with 7 charts -> {out / 'index.html'}"
+    assert done.stdout.strip().splitlines()[-1] == f"report of 150 articles with 8 charts -> {out / 'index.html'}"
     assert "warning" not in done.stderr
+
+
+def test_views_by_age_are_the_observations_median_and_quartiles(built, manifest, outputs_crawl):
+    import statistics
+    from datetime import datetime
+
+    _, result, _ = built
+    chart = next(chart for chart in result.charts if chart.name == "views_by_age")
+    expected: dict[str, list[int]] = {}
+    for item in outputs_crawl.items:  # one observation each: the crawl's fetch
+        age = (datetime.fromisoformat(item["crawled_at"].replace("Z", "+00:00"))
+               - datetime.fromisoformat(item["published"])).total_seconds() / 86400
+        label = next(name for name, days in report.AGE_BUCKETS if age < days)
+        expected.setdefault(label, []).append(manifest[item["id"]]["stats"]["views"])
+    assert sum(n for _, n, *_ in chart.table) == len(outputs_crawl.items) == len(manifest)
+    for label, count, q1, median, q3 in chart.table:
+        views = expected[label]
+        assert count == len(views) and median == round(statistics.median(views))
+        assert q1 <= median <= q3

@@ -316,7 +316,8 @@ def test_unauthenticated_requests_are_refused(scrapyd):
 def test_deployed_project_lists_its_spiders(scrapyd, deployed):
     assert scrapyd.get("listprojects.json")["projects"] == [PROJECT]
     assert scrapyd.get("listversions.json", project=PROJECT)["versions"] == [deployed]
-    assert sorted(scrapyd.get("listspiders.json", project=PROJECT)["spiders"]) == ["canary", "category", "tag"]
+    spiders = scrapyd.get("listspiders.json", project=PROJECT)["spiders"]
+    assert sorted(spiders) == ["canary", "category", "reparse", "tag"]
 
 
 def test_first_job_writes_the_manifest(first_job, manifest, export_dir):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from woshipm_crawler import text
+from woshipm_crawler.util import set_clock
 from woshipm_crawler.state import (
     SCHEMA_VERSION,
     BadId,
@@ -56,7 +57,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -188,8 +189,18 @@ def test_a_store_without_a_library_owes_only_the_jsonl(tmp_path):
         assert store.pending_exports() == [] and store.article_row(1)["claim_job"] is None
 
 
-def downgrade_to_3(raw: sqlite3.Connection) -> None:
-    """A state file of schema 3: no gaps, no retry schedule."""
+def back_to_schema_4(raw: sqlite3.Connection) -> None:
+    """Undo schema 5 (observations, the revisit schedule) on a raw connection."""
+    raw.execute("DROP TABLE observations")
+    raw.execute("DROP INDEX articles_due")
+    raw.execute("ALTER TABLE articles DROP COLUMN next_due")
+    raw.execute("ALTER TABLE articles DROP COLUMN revisit_job")
+    raw.execute("PRAGMA user_version = 4")
+
+
+def back_to_schema_3(raw: sqlite3.Connection) -> None:
+    """Undo schemas 5 and 4 (no gaps, no retry schedule) on a raw connection."""
+    back_to_schema_4(raw)
     raw.execute("DROP TABLE gaps")
     raw.execute("ALTER TABLE frontier DROP COLUMN next_try")
     raw.execute("PRAGMA user_version = 3")
@@ -201,17 +212,34 @@ def test_schema_3_is_migrated_and_the_articles_it_gave_up_are_due_again(tmp_path
         store.begin_run("run-1")
         store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
     with sqlite3.connect(path) as raw:
-        downgrade_to_3(raw)
+        back_to_schema_3(raw)
         raw.execute("UPDATE frontier SET state = 'failed', attempts = 3, last_error = 'http' WHERE id = 12")
     raw.close()
     with StateStore(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         store.begin_run("run-2")
         # Schema 3 gave up after 3 attempts; schema 4 never gives up: 12 is due at once.
         assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 12, 13]
         assert store.retry_schedule() == [("http", 1, None, None)]
         store.record_gap("category:pd", 2, "http")
         assert store.gaps() == [("category:pd", 2, "http")]
+
+
+def test_schema_4_is_migrated_with_one_observation_per_article_due_at_once(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.commit_item({**make_item(1), "stats": {"views": 120, "comments": 3, "collects": 7}}, "job-1")
+        store.commit_item(make_item(2), "job-1")
+    with sqlite3.connect(path) as raw:
+        back_to_schema_4(raw)
+    raw.close()
+    with StateStore(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        crawled = make_item(1)["crawled_at"]
+        assert store.observations(1) == [{"observed_at": crawled, "status": 200, "views": 120, "comments": 3,
+                                          "collects": 7, "job": None, "removal": None}]
+        assert store.due_count() == 2  # an older state's articles are revisited first, within the share
+        assert [article_id for article_id, _ in store.claim_due("job-2", 10)] == [1, 2]
 
 
 def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
@@ -221,7 +249,7 @@ def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
         store.commit_item(make_item(2), "job-1")
         store.mark_exported(1, 1)
     with sqlite3.connect(path) as raw:  # back to schema 2: one mark for both outputs
-        downgrade_to_3(raw)
+        back_to_schema_3(raw)
         raw.execute("DROP INDEX articles_library_pending")
         raw.execute("ALTER TABLE articles DROP COLUMN library_exported")
         raw.execute("PRAGMA user_version = 2")
@@ -265,7 +293,7 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
         raw.execute("CREATE TABLE other (x)")
         raw.execute("PRAGMA user_version = 1")
     raw.close()
-    with pytest.raises(StateError, match=r"odd\.sqlite3 has schema 1, which cannot be migrated to 4 .*move it aside"):
+    with pytest.raises(StateError, match=rf"odd\.sqlite3 has schema 1, which cannot be migrated to {SCHEMA_VERSION} .*move it aside"):
         StateStore(odd)
     with sqlite3.connect(odd) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was
@@ -280,7 +308,7 @@ def test_set_duplicate_of_makes_a_new_pending_version(store):
     assert (result.outcome, result.version, result.emit) == (Outcome.CHANGED, 2, True)
     assert store.get_item(2)["duplicate_of"] == 1 and store.duplicate_of_map() == {2: 1}
     (pending,) = store.pending_exports()
-    assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1)
+    assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1, None)
     assert pending.key != emission_key(make_item(2))  # the first emission's line does not count
     assert store.versions(2)[1]["duplicate_of"] == 1
     with pytest.raises(KeyError):
@@ -453,7 +481,7 @@ def test_cards_go_to_one_run_only_and_leave_the_frontier_when_stored(tmp_path):
         assert first.article_failed(12, "truncated") is not None
         first.end_run("run-a")  # 12 failed: a later run may try it again, once its backoff has passed
         assert second.claim_frontier("run-b", ["tag:ue", "category:pd"]) == []
-        second.clock = utc_in(2 * 3600)
+        set_clock(utc_in(2 * 3600))
         assert [i for i, _ in second.claim_frontier("run-b", ["tag:ue", "category:pd"])] == [12]
         assert sorted(first.listings(11)) == ["category:ai", "category:pd", "tag:ue"]
 
@@ -469,15 +497,15 @@ def test_failed_articles_wait_hours_then_days_and_are_never_given_up(store):
     assert [store.retry_delay_s(n) / 3600 for n in (1, 2, 3, 4, 5, 8, 9, 50)] == [1, 2, 4, 8, 16, 128, 168, 168]
     waits = []
     for attempt in range(1, 31):  # a month of failures: still in the frontier, tried weekly
-        store.clock = utc_in(sum(waits))
+        set_clock(utc_in(sum(waits)))
         next_try = store.article_failed(12, "http")
         waits.append(store.retry_delay_s(attempt))
         assert abs(calendar.timegm(time.strptime(next_try, "%Y-%m-%dT%H:%M:%SZ")) - time.time() - sum(waits)) <= 2
     store.end_run("run-1")
     store.begin_run("run-2")
-    store.clock = utc_in(sum(waits) - 60)
+    set_clock(utc_in(sum(waits) - 60))
     assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 13]
-    store.clock = utc_in(sum(waits) + 60)
+    set_clock(utc_in(sum(waits) + 60))
     assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [12]
     assert store._read("SELECT attempts FROM frontier WHERE id = 12") == [(30,)]
 

@@ -17,7 +17,9 @@ published_time_known  bool: True when the page gave the time of day, False when 
               date at 00:00 (so it loads as one timestamp type; filter on this before using the hour)
 summary       first blockquote of the body without the ``编辑导语：`` prefix; None when absent
 tags          [tag display names], page order, at most 50 of at most 50 characters
-stats         {"views": int, "comments": int, "collects": int}
+stats         {"views": int, "comments": int, "collects": int}, the latest the page showed
+stats_observed_at  UTC time of the fetch that showed ``stats``, "YYYY-MM-DDTHH:MM:SSZ": compare like with
+              like (every fetch is an observation: ``scrapy export``'s article_stats.parquet has them all)
 read_minutes  int | None
 cover_image   URL of the first image of the body (the cover), None when there is none
 images        [absolute real URLs of every body image, cover included], document order, no repeats
@@ -27,7 +29,9 @@ body_text     plain text of the body (see woshipm_crawler.text.html_to_text), pa
 word_count    woshipm_crawler.text.word_count(body_text)
 listings      ["category:pd", "tag:ue", ...] listings (kind:slug as in the URL) the article was seen
               in, sorted; the manifest lists every listing of the replica that shows it
-crawled_at    UTC time of the fetch, "YYYY-MM-DDTHH:MM:SSZ"
+crawled_at    UTC time of the fetch of this version's page, "YYYY-MM-DDTHH:MM:SSZ"
+removed_at    UTC time a revisit found the article gone from the site (404, 410, a redirect away), or
+              None; the article is kept as last seen, and the mark cleared when it comes back
 content_hash  woshipm_crawler.text.content_hash(body_text)
 body_markdown the body as CommonMark (woshipm_crawler.markdown)
 duplicate_of  for a near-duplicate body: id of the group's earliest-published article (ties: lowest
@@ -53,6 +57,7 @@ ARTICLE_FIELDS = (
     "summary",
     "tags",
     "stats",
+    "stats_observed_at",
     "read_minutes",
     "cover_image",
     "images",
@@ -62,6 +67,7 @@ ARTICLE_FIELDS = (
     "word_count",
     "listings",
     "crawled_at",
+    "removed_at",
     "content_hash",
     "body_markdown",
     "duplicate_of",
@@ -71,7 +77,10 @@ ARTICLE_FIELDS = (
 REQUIRED_FIELDS = ("id", "url", "title", "body_html", "body_text")
 
 # Fields of the replica's manifest: every fact of the page, none of the crawl's or our renderings.
-MANIFEST_FIELDS = tuple(f for f in ARTICLE_FIELDS if f not in ("body_html", "crawled_at", "body_markdown"))
+MANIFEST_FIELDS = tuple(
+    f for f in ARTICLE_FIELDS
+    if f not in ("body_html", "crawled_at", "body_markdown", "stats_observed_at", "removed_at")
+)
 
 ArticleItem = type("ArticleItem", (scrapy.Item,), {name: scrapy.Field() for name in ARTICLE_FIELDS})
 ArticleItem.__doc__ = "One woshipm article; the keys are ARTICLE_FIELDS, described in this module's docstring."

@@ -77,6 +77,9 @@ ARTICLE_RELPATH_RE = re.compile(r"articles/([a-z][a-z0-9-]*)/(\d{4})/(\d{2})/([1
 
 _PUBLISHED_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _HEADER_PUBLISHED_RE = re.compile(r"^\*\*Published:\*\* (\d{4}-\d{2}-\d{2})", re.MULTILINE)
+_HEADER_REMOVED_RE = re.compile(r"^\*\*Removed:\*\* ", re.MULTILINE)
+# How SUMMARY.md and the month READMEs mark an article the site no longer shows (``removed_at``).
+REMOVED_MARK = " (removed from the site)"
 # An article's header is far shorter than this; reading only the head keeps a rebuild cheap.
 _HEADER_READ_BYTES = 64 * 1024
 
@@ -211,6 +214,9 @@ def _header_lines(item: Mapping) -> list[str]:
         author_url = _link_destination(author.get("url"))
         lines.append(f"**Author:** [{name}]({author_url})" if author_url else f"**Author:** {name}")
     lines.append(f"**Published:** {published_date(item.get('published')).isoformat()}")
+    removed = item.get("removed_at")
+    if isinstance(removed, str) and removed:
+        lines.append(f"**Removed:** {escape_inline(removed[:10])}, no longer on the site (kept as last seen)")
     stats = item.get("stats")
     if isinstance(stats, Mapping):
 
@@ -281,6 +287,7 @@ class LibraryEntry:
     month: str
     title: str  # plain text (unescaped)
     published: str  # "YYYY-MM-DD"; "YYYY-MM-00" when the header has no readable date
+    removed: bool = False  # the header says the site removed it
 
     @property
     def path(self) -> PurePosixPath:
@@ -298,6 +305,11 @@ def parse_article_header(text: str) -> tuple[str | None, str | None]:
     header = rest.partition("\n" + HINT_CLOSE)[0]
     match = _HEADER_PUBLISHED_RE.search(header)
     return (title or None), (match.group(1) if match else None)
+
+
+def header_says_removed(text: str) -> bool:
+    """Whether an article file's header marks it removed from the site (**Removed:**)."""
+    return bool(_HEADER_REMOVED_RE.search(text.partition("\n" + HINT_CLOSE)[0]))
 
 
 # -- the library ----------------------------------------------------------------------------------
@@ -466,7 +478,8 @@ class MarkdownLibrary:
                 logger.warning("article file %s has no readable title or date", relative)
             if published is None or published[:7] != f"{year}-{month}":
                 published = f"{year}-{month}-00"  # the path decides where it is listed
-            entries.append(LibraryEntry(article, category, year, month, title or str(article), published))
+            entries.append(LibraryEntry(article, category, year, month, title or str(article), published,
+                                        header_says_removed(head)))
         return sorted(entries, key=lambda e: e.sort_key, reverse=True)
 
     def _remove_stale_indexes(self, live: set[PurePosixPath]) -> int:
@@ -582,7 +595,8 @@ def summary_year_line(category: str, year: str) -> str:
 def summary_month_lines(category: str, year: str, month: str, articles: list[LibraryEntry]) -> str:
     folder = f"{ARTICLES_DIR}/{category}/{year}/{month}"
     lines = [f"        * [{year}-{month}]({folder}/{README_FILE})"]
-    lines.extend(f"            * [{escape_inline(entry.title)}]({entry.path})" for entry in articles)
+    lines.extend(f"            * [{escape_inline(entry.title)}{REMOVED_MARK if entry.removed else ''}]({entry.path})"
+                 for entry in articles)
     return "\n".join(lines) + "\n"
 
 
@@ -634,5 +648,5 @@ def render_month_readme(category: str, year: str, month: str, articles: list[Lib
     ]
     for entry in articles:
         day = "" if entry.published.endswith("-00") else f" {entry.published}"  # -00: no readable date
-        lines.append(f"* [{escape_inline(entry.title)}]({entry.id}.md){day}")
+        lines.append(f"* [{escape_inline(entry.title)}]({entry.id}.md){day}{REMOVED_MARK if entry.removed else ''}")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,8 @@ META_RENDER_REASON = "woshipm_render_reason"  # why it was sent: "js_shell", "in
 # its content: "js_shell", "interstitial", "render_no_content", "render_error".
 META_RENDER_FAILURE = "woshipm_render_failure"
 META_PAGE = "woshipm_page"  # the parse.page.Page the middleware made of the response
+META_FETCHED_AT = "woshipm_fetched_at"  # the archive's WARC-Date of the response: the item's fetch time
+META_REVISIT = "woshipm_revisit"  # True on a scheduled revisit of a stored article
 
 
 def render_failure(response_or_request: Any) -> str | None:

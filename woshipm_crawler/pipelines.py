@@ -149,7 +149,6 @@ class StatePipeline(_Pipeline):
             store = StateStore(
                 path,
                 library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True),
-                clock=self.settings.get("WOSHIPM_CLOCK") or None,
                 retry_base_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_BASE", RETRY_BASE_S),
                 retry_max_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_MAX", RETRY_MAX_S),
             )

@@ -33,6 +33,9 @@ CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it l
 RETRY_SCHEDULE_KEY = "woshipm/retry_schedule"
 GAPS_KEY = "woshipm/gaps"
 SHOWN_GAPS = 5
+ARCHIVE_FAILED_KEY = "woshipm/archive/failed"  # responses the WARC archive could not write (archive.py)
+# A large share of the revisits found their article gone: no removal marked (spiders/base.py).
+REMOVALS_WITHHELD_KEY = "woshipm/removals/withheld"
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -141,6 +144,10 @@ class CrawlReport:
         get = self.stats.get_value
         if get(ALARM_KEY):  # a coverage alarm or a failed canary: it names the fields
             return "FAILED", get(ALARM_KEY) if reason in GOOD_FINISH_REASONS else f"{reason}: {get(ALARM_KEY)}"
+        if get(REMOVALS_WITHHELD_KEY):  # a site fault that looks like mass deletion
+            return "FAILED", get(REMOVALS_WITHHELD_KEY)
+        if get(ARCHIVE_FAILED_KEY):  # the raw pages must be whole for a reparse to be trusted
+            return "FAILED", f"{get(ARCHIVE_FAILED_KEY)} response(s) not written to the archive (a full disk?)"
         if get(CLOSE_FAILURE_KEY):
             return "FAILED", f"the run could not finish its outputs: {get(CLOSE_FAILURE_KEY)}"
         if get(PENDING_KEY):
@@ -213,6 +220,19 @@ class CrawlReport:
             failed = get(ARTICLES_FAILED_KEY) or 0
             lines.append(f"articles attempted: {attempted}; read: {attempted - failed}; failed: {failed} "
                          f"({failed / attempted:.0%})")
+        if get("woshipm/reparse/pages") is not None or self.crawler.spider.name == "reparse":
+            changed = (get("woshipm/state/new") or 0) + (get("woshipm/state/changed") or 0)
+            lines.append(
+                f"reparsed from the archive, no request sent: {get('woshipm/reparse/pages') or 0} page(s); "
+                f"new or changed: {changed}; unchanged: {get('woshipm/skipped_unchanged') or 0}; pages older "
+                f"than the stored version, left: {get('woshipm/reparse/older_than_stored') or 0}"
+            )
+        if get("woshipm/revisits/requested") or get("woshipm/removals/found"):
+            lines.append(
+                f"revisits: {get('woshipm/revisits/requested') or 0} stored article(s) fetched again as due; "
+                f"still due, left for later runs: {get('woshipm/revisits/due_left') or 0}; removals found: "
+                f"{get('woshipm/removals/found') or 0}, marked: {get('woshipm/removals/marked') or 0}"
+            )
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")

@@ -35,9 +35,21 @@ WOSHIPM_MAX_LISTING_PAGES = 20000
 # hours, then days; never dropped (`-a requeue=all` or `-a requeue=REASON` makes them due now).
 WOSHIPM_ARTICLE_RETRY_BASE = 3600
 WOSHIPM_ARTICLE_RETRY_MAX = 7 * 86400
-# "Now" for the retry schedule, as an ISO time with its offset (2026-12-04T09:00:00+08:00); empty: the
-# real time. For tests, and for an operator checking what a run at another time would retry.
+
+# "Now" for the run, an ISO time with offset (2026-03-01T09:00:00+08:00): every stamp it writes and
+# the revisit schedule take it, and it runs on at the real pace. Empty: the system clock. For tests
+# and replays of another day (the replica's calendar).
 WOSHIPM_CLOCK = ""
+
+# -- revisits (woshipm_crawler.schedule): stored articles fetched again at 1, 3, 7, 30, 90 and 365 days
+# after publication, then about once a year, after the run's new articles. A run revisits at most
+# this share of the stored articles (at least 100; -a revisit=N caps a run at N, revisit=0 turns
+# revisits off): a normal day has ~0.5% due, so the cap only spreads a backlog over runs.
+WOSHIPM_REVISIT_SHARE = 0.02
+# A run whose revisits found more than this share of their articles gone (404, 410, redirected away),
+# and at least _MIN_TO_FAIL of them, marks none removed and is FAILED: a site fault, not deletions.
+WOSHIPM_REMOVALS_SHARE_TO_FAIL = 0.2
+WOSHIPM_REMOVALS_MIN_TO_FAIL = 3
 
 # -- JavaScript rendering (woshipm_crawler.render) ------------------------------------------------------
 # The render add-on wires scrapy-playwright up: its download handler, Debian's Chromium and flags in
@@ -88,7 +100,14 @@ WOSHIPM_BACKOFF_RECOVERY = 0.8
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "woshipm_crawler.retry.SiteBackoffMiddleware": 550,
+    # Every article and listing response as served, into WARC files (woshipm_crawler.archive).
+    "woshipm_crawler.archive.WarcArchiveMiddleware": 950,
 }
+# The raw pages, kept: <export dir>/archive/*.warc.gz, so a parser fix needs no refetch (scrapy
+# reparse). About 7 KB a page on disk, 6.6 MiB per 1,000 articles (docs/benchmarks.md). Segments
+# are closed at this size (1 GB, the size web archives use: one file a backup medium takes whole).
+WOSHIPM_ARCHIVE_ENABLED = True
+WOSHIPM_ARCHIVE_SEGMENT_MB = 1024
 
 # -- pipeline -------------------------------------------------------------------------------------
 ITEM_PIPELINES = {
@@ -116,6 +135,15 @@ FEED_EXPORTERS = {
     "markdown": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",
     "md": "woshipm_crawler.outputs.feeds.MarkdownItemExporter",  # what -o infers from the .md extension
 }
+
+# CSS selectors of more page furniture to remove from bodies, beside the parser's own list
+# (parse/article.py): a block the site added, removed at once; ``scrapy reparse`` applies it to the
+# pages already fetched (the archive), with no request.
+WOSHIPM_EXTRA_FURNITURE = []
+# More article page layouts (each the fields of parse/article.py's ArticleLayout; with -s, a JSON
+# list), tried on a page without the known one: a redesign read at once, its pages fetched while the
+# parser did not know it (layout_changed) stored by ``scrapy reparse``.
+WOSHIPM_ARTICLE_LAYOUTS = []
 
 # -- coverage alarms (woshipm_crawler.alarms): notice when the site changes its pages ---------------
 # Expected share of article pages having each field. Every article has title, author, date, body and

@@ -37,6 +37,11 @@ listings      (id, listing) first/last seen: recorded as each listing page is pa
               source of an item's ``listings`` in every output
 exports       (id, kind) -> path of written files ('markdown', ...)
 emissions     (id, version) -> job and time the JSONL line of that version was written
+observations  (id, observed_at) -> what a fetch of a stored article saw: status 200 with views, comments
+              and collects (every fetch of an article adds one), or the 404/410/redirect of a removal
+              found (``removal``: 'pending' until its run decides, then 'marked' or 'withheld');
+              ``articles.next_due`` (``schedule.next_due`` of the latest) and ``revisit_job`` (the
+              run revisiting it now) come from them
 minhash...    the near-duplicate graph (``woshipm_crawler.dedupe.SCHEMA``)
 
 One transaction per listing page (``record_listing_page``: memberships, new frontier rows, the walk's
@@ -77,12 +82,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from woshipm_crawler import dedupe
+from woshipm_crawler import dedupe, schedule
 from woshipm_crawler import text as textmod
 from woshipm_crawler.site import MAX_ARTICLE_ID
 from woshipm_crawler.util import now, pid_alive, utc_stamp
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_S = 30.0
 # A run on another host whose heartbeat is older than this is gone (its claims may be taken).
 RUN_STALE_S = 600.0
@@ -93,7 +98,7 @@ RETRY_BASE_S = 3600.0
 RETRY_MAX_S = 7 * 86400.0
 # Fields of an UNCHANGED item refreshed into the stored item (they change without the body changing
 # and are not part of the emission key).
-VOLATILE_FIELDS = ("stats",)
+VOLATILE_FIELDS = ("stats", "stats_observed_at")
 
 _SCHEMA = (
     """
@@ -230,7 +235,34 @@ UPDATE articles SET library_exported = exported;
     + _LIBRARY_PENDING_INDEX,
     # 3 -> 4: listing gaps; failed articles on a backoff (those given up after 3 attempts are due now).
     3: _GAPS_AND_RETRIES,
+    # 4 -> 5: observations (stats over time, removals found) and the revisit schedule. Each stored
+    # article gets one observation, its stored stats at its fetch; it is due at once (next_due NULL
+    # sorts first), so the schedule of an older state starts with a revisit of what it holds, within
+    # the revisit share of each run.
+    4: """
+CREATE TABLE IF NOT EXISTS observations (
+    id            INTEGER NOT NULL,
+    observed_at   TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    views         INTEGER,
+    comments      INTEGER,
+    collects      INTEGER,
+    job           TEXT,
+    removal       TEXT,
+    PRIMARY KEY (id, observed_at)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS observations_by_job ON observations(job) WHERE status != 200;
+ALTER TABLE articles ADD COLUMN next_due TEXT;
+ALTER TABLE articles ADD COLUMN revisit_job TEXT;
+CREATE INDEX IF NOT EXISTS articles_due ON articles(next_due);
+INSERT OR IGNORE INTO observations (id, observed_at, status, views, comments, collects)
+    SELECT id, COALESCE(json_extract(item_json, '$.crawled_at'), last_seen), 200,
+           json_extract(item_json, '$.stats.views'), json_extract(item_json, '$.stats.comments'),
+           json_extract(item_json, '$.stats.collects') FROM articles
+""",
 }
+# Removal marks of an observation that found an article gone.
+REMOVAL_PENDING, REMOVAL_MARKED, REMOVAL_WITHHELD = "pending", "marked", "withheld"
 
 # Runs begun by open stores of this process: a claim of this pid is held only while its run is here.
 _OPEN_RUNS: dict[str, int] = {}
@@ -255,6 +287,15 @@ class CommitResult(NamedTuple):
     def emit(self) -> bool:
         """Whether this version's outputs must now be written (then mark_exported)."""
         return self.outcome is not Outcome.UNCHANGED
+
+
+class RemovalDecision(NamedTuple):
+    """What ``decide_removals`` did with one run's removals found."""
+
+    found: int
+    revisits: int  # fetches of articles observed before, in that run
+    marked: int  # new versions with removed_at (the others were marked already)
+    withheld: int  # found, not marked: too large a share of the revisits
 
 
 class Pending(NamedTuple):
@@ -300,12 +341,19 @@ class CardFate(NamedTuple):
 
 
 def emission_key(item: Mapping[str, Any]) -> tuple:
-    """What identifies one written version in a JSONL file: (id, content_hash, crawled_at, duplicate_of).
+    """What identifies one written version in a JSONL file: (id, content_hash, crawled_at, duplicate_of,
+    removed_at).
 
     ``content_hash`` alone is not enough: a body that changes A -> B -> A repeats a hash (the fetch
-    time tells them apart), and a re-flag keeps the hash and the fetch time.
+    time tells them apart), and a re-flag or a removal keeps the hash and the fetch time.
     """
-    return (int(item["id"]), item.get("content_hash"), item.get("crawled_at"), item.get("duplicate_of"))
+    return (int(item["id"]), item.get("content_hash"), item.get("crawled_at"), item.get("duplicate_of"),
+            item.get("removed_at"))
+
+
+# The emission key's columns, for queries that do not load the items.
+_KEY_COLUMNS = ("id, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of, "
+                "json_extract(item_json, '$.removed_at')")
 
 
 def jsonl_has(paths: Iterable[str | os.PathLike], keys: Iterable[tuple]) -> set[tuple]:
@@ -353,7 +401,7 @@ def _age_s(stamp: str | None) -> float:
         then = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
     except ValueError:
         return float("inf")
-    return time.time() - then
+    return now().timestamp() - then
 
 
 class StateError(RuntimeError):
@@ -401,17 +449,15 @@ class StateStore:
     """
 
     def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S, *, library: bool = True,
-                 clock: str | None = None, retry_base_s: float = RETRY_BASE_S,
+                 retry_base_s: float = RETRY_BASE_S,
                  retry_max_s: float = RETRY_MAX_S) -> None:
         """Opens (creates, migrates) the file; ``StateError`` with the operator's line if it cannot.
 
         ``library``: the runs of this store write library files (off: no library mark is pending).
-        ``clock``: the time the retry schedule takes as now (``util.now``; WOSHIPM_CLOCK).
         ``retry_base_s``, ``retry_max_s``: a failed article's first wait, and the longest.
         """
         self.path = os.fspath(path)
         self.library = library
-        self.clock = clock
         self.retry_base_s, self.retry_max_s = retry_base_s, retry_max_s
         self._lock = threading.RLock()  # one connection, serialised: pipelines may use threads
         self._runs: set[str] = set()
@@ -456,7 +502,7 @@ class StateStore:
                     f"{self.path} has schema {version}, newer than this code ({SCHEMA_VERSION}): "
                     "upgrade woshipm_crawler, or point WOSHIPM_STATE_PATH elsewhere"
                 )
-            fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX + ";" + _GAPS_AND_RETRIES
+            fresh = _SCHEMA + ";" + _LIBRARY_PENDING_INDEX + ";" + _GAPS_AND_RETRIES + ";" + MIGRATIONS[4]
             steps = [fresh] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
             try:
                 for script in steps:
@@ -535,6 +581,7 @@ class StateStore:
         with self._write() as conn:
             conn.execute("UPDATE walks SET claim_job = NULL WHERE claim_job = ?", (job,))
             conn.execute("UPDATE frontier SET claim_job = NULL WHERE claim_job = ?", (job,))
+            conn.execute("UPDATE articles SET revisit_job = NULL WHERE revisit_job = ?", (job,))
             conn.execute("UPDATE runs SET ended_at = ? WHERE job = ?", (utc_stamp(), job))
         self._runs.discard(job)
         with _OPEN_RUNS_LOCK:
@@ -691,12 +738,16 @@ class StateStore:
     ) -> CommitResult:
         """Store an item in one transaction and say whether its outputs must be written.
 
-        NEW: never seen, stored as version 1. CHANGED: ``content_hash`` differs, stored as the next
-        version. Both are pending output, claimed by ``job``. UNCHANGED: same hash; last_seen, listings
-        and VOLATILE_FIELDS refreshed, nothing to write. In the same transaction: the item's listings,
-        its near-duplicate group (``duplicate_of`` is decided here: ``CommitResult.duplicate_of``), a
-        new pending version of every other member whose ``duplicate_of`` changes, and its frontier row
-        removed. ``signature``: a precomputed ``dedupe.signature(body_text)`` (computed when omitted).
+        NEW: never seen, stored as version 1. CHANGED: ``content_hash`` differs, or the stored article was
+        marked removed and is back (an item without ``removed_at``), stored as the next version. Both are
+        pending output, claimed by ``job``. UNCHANGED: same hash; last_seen, listings and VOLATILE_FIELDS
+        refreshed, no new version; when the stats changed, the library file (whose header shows them) is
+        pending again. In the same transaction: the item's listings, its near-duplicate group
+        (``duplicate_of`` is decided here: ``CommitResult.duplicate_of``), a new pending version of every
+        other member whose ``duplicate_of`` changes, its frontier row removed, and the observation of its
+        stats (at ``stats_observed_at``: a reparse of an archived page repeats an observation, which is kept
+        once) with the next time it is due (``schedule.next_due``). ``signature``: a precomputed
+        ``dedupe.signature(body_text)`` (computed when omitted).
         """
         item = dict(item)
         article_id = item["id"] = article_id_of(item.get("id"))
@@ -705,10 +756,13 @@ class StateStore:
         if signature is _UNSET:
             signature = dedupe.signature(item.get("body_text") or "")
         seen_at = seen_at or item.get("crawled_at") or utc_stamp()
+        observed_at = item.get("stats_observed_at") or item.get("crawled_at") or seen_at
         with self._write() as conn:
             row = conn.execute(
-                "SELECT version, content_hash, item_json, duplicate_of FROM articles WHERE id = ?", (article_id,)
+                "SELECT version, content_hash, item_json, duplicate_of, library_exported FROM articles WHERE id = ?",
+                (article_id,),
             ).fetchone()
+            stored = json.loads(row[2]) if row is not None else None
             groups = dedupe.NearDuplicates(conn).index(article_id, item.get("published"), signature)
             if row is None:
                 outcome, version = Outcome.NEW, 1
@@ -731,7 +785,7 @@ class StateStore:
                         _dumps(item),
                     ),
                 )
-            elif row[1] != item["content_hash"]:
+            elif row[1] != item["content_hash"] or (stored.get("removed_at") and not item.get("removed_at")):
                 outcome, version = Outcome.CHANGED, row[0] + 1
                 item["duplicate_of"] = groups.get(article_id, row[3])
                 conn.execute(
@@ -757,7 +811,7 @@ class StateStore:
                 )
             else:
                 outcome, version = Outcome.UNCHANGED, row[0]
-                stored = json.loads(row[2])
+                restat = self.library and "stats" in item and item["stats"] != stored.get("stats")
                 for field in VOLATILE_FIELDS:
                     if field in item:
                         stored[field] = item[field]
@@ -766,6 +820,12 @@ class StateStore:
                     "UPDATE articles SET last_seen = MAX(last_seen, ?), item_json = ? WHERE id = ?",
                     (seen_at, _dumps(stored), article_id),
                 )
+                if restat and row[4] >= version:  # its header shows the stats: the file is owed again
+                    conn.execute(
+                        "UPDATE articles SET library_exported = ?, claim_job = ?, claim_pid = ?, claim_host = ?, "
+                        "claim_at = ? WHERE id = ? AND (claim_job IS NULL OR claim_job = ?)",
+                        (version - 1, *self._claim(job), article_id, job),
+                    )
             if outcome is not Outcome.UNCHANGED:
                 conn.execute(
                     "INSERT INTO versions (id, version, content_hash, duplicate_of, seen_at, job) "
@@ -774,10 +834,36 @@ class StateStore:
                 )
             self._upsert_listings(conn, article_id, item.get("listings") or (), seen_at)
             conn.execute("DELETE FROM frontier WHERE id = ?", (article_id,))
+            self._observe(conn, article_id, item.get("published"), observed_at, 200,
+                          item.get("stats"), job)
             for other, duplicate_of in groups.items():
                 if other != article_id:
                     self._reflag(conn, other, duplicate_of, job)
         return CommitResult(outcome, version, item["duplicate_of"])
+
+    @staticmethod
+    def _observe(conn: sqlite3.Connection, article_id: int, published: str | None, observed_at: str, status: int,
+                 stats: Mapping | None, job: str, removal: str | None = None) -> None:
+        """One observation, and the article's next revisit (``schedule.next_due``) from the latest one."""
+        stats = stats if isinstance(stats, Mapping) else {}
+        conn.execute(
+            "INSERT OR IGNORE INTO observations (id, observed_at, status, views, comments, collects, job, removal) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (article_id, observed_at, status, stats.get("views"), stats.get("comments"), stats.get("collects"),
+             job, removal),
+        )
+        StateStore._reschedule(conn, article_id, published)
+
+    @staticmethod
+    def _reschedule(conn: sqlite3.Connection, article_id: int, published: str | None) -> None:
+        """``next_due`` from the latest observation that counts (a withheld removal does not), and the
+        revisit claim released."""
+        latest = conn.execute(
+            "SELECT MAX(observed_at) FROM observations WHERE id = ? AND (removal IS NULL OR removal != ?)",
+            (article_id, REMOVAL_WITHHELD),
+        ).fetchone()[0]
+        due = schedule.next_due(published, latest, article_id) if latest else None
+        conn.execute("UPDATE articles SET next_due = ?, revisit_job = NULL WHERE id = ?", (due, article_id))
 
     def set_duplicate_of(self, article_id: int, duplicate_of: int | None, job: str) -> CommitResult:
         """Re-flag a stored article: a new pending version if the value differs (see ``_reflag``)."""
@@ -792,25 +878,138 @@ class StateStore:
         Its ``emission_key`` differs from the previous version's, so it is written like any other
         CHANGED version. An article not stored (yet) has nothing to re-flag.
         """
-        row = conn.execute(
-            "SELECT version, duplicate_of, content_hash, item_json FROM articles WHERE id = ?", (article_id,)
-        ).fetchone()
+        row = conn.execute("SELECT version, duplicate_of FROM articles WHERE id = ?", (article_id,)).fetchone()
         if row is None or row[1] == duplicate_of:
             return CommitResult(Outcome.UNCHANGED, row[0] if row else 0, duplicate_of)
+        return self._revise(conn, article_id, job, duplicate_of=duplicate_of)
+
+    def _revise(self, conn: sqlite3.Connection, article_id: int, job: str, **changes: Any) -> CommitResult:
+        """A new version of a stored article with ``changes`` to its item (``duplicate_of``,
+        ``removed_at``): same body, hash and crawl time; pending for every output, claimed by ``job``."""
+        row = conn.execute(
+            "SELECT version, content_hash, item_json FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
         version = row[0] + 1
-        item = json.loads(row[3])
-        item["duplicate_of"] = duplicate_of
-        conn.execute("UPDATE versions SET item_json = ? WHERE id = ? AND version = ?", (row[3], article_id, row[0]))
+        item = json.loads(row[2])
+        item.update(changes)
+        conn.execute("UPDATE versions SET item_json = ? WHERE id = ? AND version = ?", (row[2], article_id, row[0]))
         conn.execute(
             "INSERT INTO versions (id, version, content_hash, duplicate_of, seen_at, job) VALUES (?, ?, ?, ?, ?, ?)",
-            (article_id, version, row[2], duplicate_of, utc_stamp(), job),
+            (article_id, version, row[1], item.get("duplicate_of"), utc_stamp(), job),
         )
         conn.execute(
             "UPDATE articles SET duplicate_of = ?, version = ?, library_exported = MAX(library_exported, ?), "
             "claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
-            (duplicate_of, version, self._library_owed(version), *self._claim(job), _dumps(item), article_id),
+            (item.get("duplicate_of"), version, self._library_owed(version), *self._claim(job), _dumps(item),
+             article_id),
         )
-        return CommitResult(Outcome.CHANGED, version, duplicate_of)
+        return CommitResult(Outcome.CHANGED, version, item.get("duplicate_of"))
+
+    # -- revisits, observations and removals -------------------------------------------------------
+
+    def claim_due(self, job: str, limit: int) -> list[tuple[int, str]]:
+        """Claim up to ``limit`` stored articles due for a revisit now (``next_due`` passed, the most
+        overdue first), that no live run is revisiting: (id, url)."""
+        if limit <= 0:
+            return []
+        with self._write() as conn:
+            live = sorted(self._live_jobs(conn) | {job})
+            marks = ",".join("?" * len(live))
+            rows = conn.execute(
+                "SELECT id, url FROM articles WHERE (next_due IS NULL OR next_due <= ?) "
+                f"AND (revisit_job IS NULL OR revisit_job NOT IN ({marks})) ORDER BY next_due, id LIMIT ?",
+                (utc_stamp(), *live, limit),
+            ).fetchall()
+            conn.executemany("UPDATE articles SET revisit_job = ? WHERE id = ?", [(job, i) for i, _ in rows])
+        return rows
+
+    def due_count(self) -> int:
+        """Stored articles due for a revisit now (claimed or not)."""
+        return self._read("SELECT COUNT(*) FROM articles WHERE next_due IS NULL OR next_due <= ?", (utc_stamp(),))[0][0]
+
+    def release_revisit(self, article_id: int) -> None:
+        """A revisit that failed (not a removal): the article stays due, for a later run."""
+        with self._write() as conn:
+            conn.execute("UPDATE articles SET revisit_job = NULL WHERE id = ?", (article_id,))
+
+    def removal_found(self, article_id: int, status: int, job: str) -> bool:
+        """A fetch of a stored article found it gone (404, 410, a redirect away): an observation whose
+        removal ``decide_removals`` marks or withholds when the run ends. False: not stored."""
+        with self._write() as conn:
+            row = conn.execute("SELECT published FROM articles WHERE id = ?", (article_id,)).fetchone()
+            if row is None:
+                return False
+            self._observe(conn, article_id, row[0], utc_stamp(), status, None, job, REMOVAL_PENDING)
+            conn.execute("DELETE FROM frontier WHERE id = ?", (article_id,))
+        return True
+
+    def decide_removals(self, job: str, share: float, minimum: int, *, by: str | None = None) -> RemovalDecision:
+        """Mark or withhold the removals ``job`` found, in one transaction.
+
+        Withheld when at least ``minimum`` were found and they are more than ``share`` of the run's
+        revisits (fetches of articles observed before): that looks like a site fault, not deletions.
+        Their observations then no longer count, so the articles are due again and a later run
+        confirms. Marked otherwise: a new version with ``removed_at`` (the time it was found) for each
+        article not marked already, pending for every output, claimed by ``by`` (default ``job``).
+        """
+        with self._write() as conn:
+            pending = conn.execute(
+                "SELECT o.id, o.observed_at, a.published, json_extract(a.item_json, '$.removed_at') "
+                "FROM observations o JOIN articles a ON a.id = o.id WHERE o.job = ? AND o.removal = ? "
+                "AND o.status != 200 ORDER BY o.id",
+                (job, REMOVAL_PENDING),
+            ).fetchall()
+            revisits = conn.execute(
+                "SELECT COUNT(*) FROM observations o WHERE o.job = ? AND EXISTS "
+                "(SELECT 1 FROM observations p WHERE p.id = o.id AND p.observed_at < o.observed_at)",
+                (job,),
+            ).fetchone()[0]
+            withhold = len(pending) >= minimum and len(pending) > share * revisits
+            marked = 0
+            for article_id, observed_at, published, removed_at in pending:
+                conn.execute(
+                    "UPDATE observations SET removal = ? WHERE id = ? AND observed_at = ?",
+                    (REMOVAL_WITHHELD if withhold else REMOVAL_MARKED, article_id, observed_at),
+                )
+                if withhold:
+                    self._reschedule(conn, article_id, published)
+                elif removed_at is None:
+                    self._revise(conn, article_id, by or job, removed_at=observed_at)
+                    marked += 1
+        return RemovalDecision(len(pending), revisits, marked, len(pending) if withhold else 0)
+
+    def undecided_runs(self, job: str) -> list[str]:
+        """Runs other than ``job``, no longer live, that found removals they did not decide (killed)."""
+        with self._write() as conn:
+            live = self._live_jobs(conn) | {job}
+            jobs = [row[0] for row in conn.execute(
+                "SELECT DISTINCT job FROM observations WHERE status != 200 AND removal = ?", (REMOVAL_PENDING,))]
+        return sorted(j for j in jobs if j not in live)
+
+    def observations(self, article_id: int) -> list[dict]:
+        """An article's observations, oldest first."""
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT observed_at, status, views, comments, collects, job, removal FROM observations "
+                "WHERE id = ? ORDER BY observed_at", (article_id,))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def iter_observations(self, batch: int = 5000) -> Iterator[tuple[int, str, str | None, int, int, int]]:
+        """Every observation of stats (status 200), by id then time: (id, observed_at, published,
+        views, comments, collects); read in batches, no read transaction stays open."""
+        last = (-(1 << 63), "")
+        while True:
+            rows = self._read(
+                "SELECT o.id, o.observed_at, a.published, o.views, o.comments, o.collects FROM observations o "
+                "JOIN articles a ON a.id = o.id WHERE o.status = 200 AND (o.id, o.observed_at) > (?, ?) "
+                "ORDER BY o.id, o.observed_at LIMIT ?",
+                (*last, batch),
+            )
+            yield from rows
+            if len(rows) < batch:
+                return
+            last = (rows[-1][0], rows[-1][1])
 
     def _library_owed(self, version: int) -> int:
         """The library mark of a new ``version``: pending (0), or already clear if no library is kept."""
@@ -913,10 +1112,10 @@ class StateStore:
     def pending_keys(self, job: str, kind: str, batch: int = 1000) -> Iterator[Claimed]:
         """``iter_pending`` without loading the items: (id, version, emission key), by id."""
         for rows in self._paged(
-            "SELECT id, version, content_hash, json_extract(item_json, '$.crawled_at'), duplicate_of "
+            f"SELECT id, version, {_KEY_COLUMNS} "
             f"FROM articles WHERE {_DONE_COLUMN[kind]} < version AND claim_job = ?", (job,), batch
         ):
-            yield from (Claimed(i, v, (i, h, c, d), job) for i, v, h, c, d in rows)
+            yield from (Claimed(row[0], row[1], tuple(row[2:]), job) for row in rows)
 
     def _paged(self, sql: str, params: tuple, batch: int) -> Iterator[list[tuple]]:
         """The rows of ``sql`` (a SELECT of articles with a WHERE, the id first) a page at a time, by id:
@@ -944,12 +1143,11 @@ class StateStore:
         with self._write() as conn:
             live = self._live_jobs(conn) | {job}
             rows = [
-                Claimed(article_id, version, (article_id, content_hash, crawled_at, duplicate_of), claim)
-                for article_id, version, claim, content_hash, crawled_at, duplicate_of in conn.execute(
-                    "SELECT id, version, claim_job, content_hash, json_extract(item_json, '$.crawled_at'), "
-                    f"duplicate_of FROM articles WHERE {_ANY_PENDING} ORDER BY id"
+                Claimed(row[0], row[1], tuple(row[3:]), row[2])
+                for row in conn.execute(
+                    f"SELECT id, version, claim_job, {_KEY_COLUMNS} FROM articles WHERE {_ANY_PENDING} ORDER BY id"
                 )
-                if claim not in live
+                if row[2] not in live
             ]
             conn.executemany(
                 "UPDATE articles SET claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ? WHERE id = ?",
@@ -1191,7 +1389,7 @@ class StateStore:
         return rows
 
     def _now_stamp(self, later_s: float = 0.0) -> str:
-        return utc_stamp(when=now(self.clock).timestamp() + later_s)
+        return utc_stamp(when=now().timestamp() + later_s)
 
     def retry_delay_s(self, attempts: int) -> float:
         """How long a run waits before trying again an article that failed ``attempts`` times."""
@@ -1233,6 +1431,19 @@ class StateStore:
         """Fetched, but dated before the run's ``since``: kept out of the state, its date remembered."""
         with self._write() as conn:
             conn.execute("UPDATE frontier SET state = 'older', published = ? WHERE id = ?", (published, article_id))
+
+    def reparse_targets(self) -> dict[int, tuple[str | None, str | None]]:
+        """The articles a reparse may rebuild: every stored one, (crawled_at, removed_at) of its item,
+        and every frontier article whose page failed (None, None)."""
+        targets: dict[int, tuple[str | None, str | None]] = {
+            article_id: (None, None)
+            for (article_id,) in self._read("SELECT id FROM frontier WHERE state = 'failed'")
+        }
+        for article_id, crawled_at, removed_at in self._read(
+            "SELECT id, json_extract(item_json, '$.crawled_at'), json_extract(item_json, '$.removed_at') FROM articles"
+        ):
+            targets[article_id] = (crawled_at, removed_at)
+        return targets
 
     def frontier_counts(self) -> dict[str, int]:
         """Frontier rows by state; 'waiting' counts the failed ones whose next try has not come."""

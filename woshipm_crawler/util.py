@@ -1,4 +1,4 @@
-"""One helper per concept the whole package shares: the time, UTC stamps, pid checks, durable atomic writes.
+"""One helper per concept the whole package shares: the clock, UTC stamps, pid checks, durable atomic writes.
 
 Nothing here knows about woshipm or Scrapy; every module may import it.
 """
@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -18,17 +18,52 @@ STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 COMPACT_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # for file names
 
 
-def now(clock: str | None = None) -> datetime:
-    """The time now, timezone-aware; ``clock`` (the WOSHIPM_CLOCK setting: an ISO time with its offset,
-    ``2026-12-04T09:00:00+08:00``) stands in for it, so a run can be made as of another time."""
-    if clock:
-        return datetime.fromisoformat(clock)
-    return datetime.now(timezone.utc)
+# The clock (``set_clock``): (the time it was set to, time.monotonic() then), or None for the system clock.
+_clock: tuple[datetime, float] | None = None
+
+
+def parse_clock(text: str) -> datetime:
+    """An ISO time with an offset (``2026-03-01T09:00:00+08:00``, ``...Z``); ValueError otherwise."""
+    when = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset (write it as 2026-03-01T09:00:00+08:00)")
+    return when
+
+
+def set_clock(value: str | datetime | None) -> None:
+    """Take ``value`` (an ISO time with offset) as "now" from here on; None: the system clock again.
+
+    The clock then runs on from there at the real pace, so the order of events and the ages of
+    heartbeats stay true (``WOSHIPM_CLOCK``: tests and replays of a day other than today).
+    """
+    global _clock
+    if value is None or value == "":
+        _clock = None
+        return
+    when = value if isinstance(value, datetime) else parse_clock(value)
+    if when.tzinfo is None:
+        raise ValueError("the clock needs a time with a UTC offset")
+    _clock = (when, time.monotonic())
+
+
+def now() -> datetime:
+    """The current time, UTC, timezone-aware: the system clock, or the one ``set_clock`` set."""
+    if _clock is None:
+        return datetime.now(timezone.utc)
+    start, at = _clock
+    return (start + timedelta(seconds=time.monotonic() - at)).astimezone(timezone.utc)
 
 
 def utc_stamp(fmt: str = STAMP_FORMAT, when: float | None = None) -> str:
-    """UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (or ``fmt``): every time the package records."""
-    return time.strftime(fmt, time.gmtime(when))
+    """UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (or ``fmt``), by default now (``now()``): every time the
+    package records."""
+    return time.strftime(fmt, time.gmtime(now().timestamp() if when is None else when))
+
+
+def parse_stamp(stamp: str) -> datetime:
+    """A ``utc_stamp`` (or any ISO time; one without offset is UTC) as a timezone-aware datetime."""
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ from scrapy.exceptions import UsageError
 
 from woshipm_crawler.pipelines import export_dir, state_path
 from woshipm_crawler.state import StateError, StateStore
+from woshipm_crawler.util import set_clock
 
 
 class Progress:
@@ -58,6 +59,10 @@ class OutputCommand:
     def begin(self, opts) -> tuple[Path, Path, Progress]:
         """(state file, output directory, progress over its articles); UsageError when there is no
         state to read."""
+        try:
+            set_clock(self.settings.get("WOSHIPM_CLOCK") or None)
+        except ValueError as error:
+            raise UsageError(f"-s WOSHIPM_CLOCK: {error}", print_help=False) from None
         state = state_path(self.settings)
         if not state.exists():
             raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",

@@ -7,6 +7,8 @@ articles.parquet          one row per article, metadata only (schema: ARTICLES_S
 article_bodies.parquet    id + body_text, body_markdown, body_html: bodies apart, so metadata loads at once
 article_tags.parquet      (id, position, tag): one row per tag of an article
 article_listings.parquet  (id, listing, kind, slug, first_seen, last_seen): one row per listing membership
+article_stats.parquet     (id, observed_at, age_hours, views, comments, collects): one row per fetch that saw
+                          an article's counts (the state's observations), long form: stats over time
 articles.csv              the flat columns (FLAT_COLUMNS), UTF-8 with a BOM so Excel keeps the Chinese;
                           text that would compute gets a leading ' (csv_cell)
 articles.xlsx             the flat columns, one sheet per category, newest first; text as string cells
@@ -26,7 +28,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,7 +37,7 @@ import pyarrow.parquet as pq
 from woshipm_crawler import site
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.util import atomic_path
+from woshipm_crawler.util import atomic_path, now
 
 DATASET_SUBDIR = "dataset"
 FORMATS = ("jsonl", "parquet", "csv", "xlsx")
@@ -121,7 +123,9 @@ ARTICLES_SCHEMA = pa.schema([
     _field("summary", pa.string(), "editor's lead (the body's first quote), null when absent"),
     _field("tags", pa.list_(pa.string()), "tag names, page order (long form: article_tags.parquet)"),
     _field("stats", pa.struct([("views", pa.int64()), ("comments", pa.int64()), ("collects", pa.int64())]),
-           "views, comments and collects shown on the page at crawl time"),
+           "views, comments and collects the page showed at its latest fetch (stats_observed_at)"),
+    _field("stats_observed_at", pa.timestamp("ms", tz="UTC"),
+           "when the stats were observed: compare articles at the same age (all observations: article_stats)"),
     _field("read_minutes", pa.int64(), "reading time the page shows, minutes"),
     _field("cover_image", pa.string(), "URL of the body's first image"),
     _field("images", pa.list_(pa.string()), "URLs of every body image, document order"),
@@ -130,7 +134,10 @@ ARTICLES_SCHEMA = pa.schema([
     _field("word_count", pa.int64(), "words of the body (a CJK character counts as one)"),
     _field("listings", pa.list_(pa.string()),
            "listings the article was seen in, kind:slug (long form: article_listings.parquet)"),
-    _field("crawled_at", pa.timestamp("ms", tz="UTC"), "when the page was fetched"),
+    _field("crawled_at", pa.timestamp("ms", tz="UTC"), "when the page of this version (its body) was fetched"),
+    _field("removed_at", pa.timestamp("ms", tz="UTC"),
+           "when a revisit found the article gone from the site (404, 410, a redirect away); null while it is "
+           "there. A removed article is kept as last seen"),
     _field("content_hash", pa.string(), "SHA-256 of the normalised body text"),
     _field("duplicate_of", pa.int64(), "near-duplicate body: id of the group's earliest article; else null"),
 ])
@@ -160,13 +167,50 @@ PARQUET_FILES = {
     "article_tags.parquet": TAGS_SCHEMA,
     "article_listings.parquet": LISTINGS_SCHEMA,
 }
+STATS_FILE = "article_stats.parquet"
+STATS_SCHEMA = _nullable_ints_for_pandas(pa.schema([
+    _field("id", pa.int64(), "article id", nullable=False),
+    _field("observed_at", pa.timestamp("ms", tz="UTC"), "when the page was fetched", nullable=False),
+    _field("age_hours", pa.float64(), "the article's age then: hours since published (null without a date)"),
+    _field("views", pa.int64(), "views the page showed"),
+    _field("comments", pa.int64(), "comments the page showed"),
+    _field("collects", pa.int64(), "collects the page showed"),
+]))
+
+
+def observation_rows(store: StateStore) -> Iterator[dict]:
+    """The rows of ``article_stats.parquet``: every observation of an article's counts, by id and time."""
+    for article_id, observed_at, published, views, comments, collects in store.iter_observations():
+        observed = _timestamp(observed_at)
+        born = _timestamp(normalise_published({"published": published})["published"])  # in one form
+        yield {"id": article_id, "observed_at": observed,
+               "age_hours": (observed - born).total_seconds() / 3600 if born else None,
+               "views": views, "comments": comments, "collects": collects}
+
+
+def write_stats(store: StateStore, path: Path) -> int:
+    """``article_stats.parquet`` (at ``path``, a temp file the caller renames) from the state's
+    observations, in batches; returns the rows written."""
+    rows: list[dict] = []
+    count = 0
+    with pq.ParquetWriter(path, STATS_SCHEMA, compression="zstd") as writer:
+        for row in observation_rows(store):
+            rows.append(row)
+            count += 1
+            if len(rows) >= BATCH * 5:
+                writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STATS_SCHEMA))
+                rows.clear()
+        if rows:
+            writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=STATS_SCHEMA))
+    return count
 
 
 def _article_row(item: Mapping) -> dict:
     row = dict(item)
     row["published"] = _timestamp(item.get("published"))
     row["published_date"] = _published_date(item)
-    row["crawled_at"] = _timestamp(item.get("crawled_at"))
+    for name in ("crawled_at", "stats_observed_at", "removed_at"):
+        row[name] = _timestamp(item.get(name))
     return row
 
 
@@ -238,6 +282,7 @@ FLAT_COLUMNS: list[tuple[str, Callable[[Mapping], object], int]] = [
     ("views", lambda a: (a["stats"] or {}).get("views"), 9),
     ("comments", lambda a: (a["stats"] or {}).get("comments"), 9),
     ("collects", lambda a: (a["stats"] or {}).get("collects"), 9),
+    ("stats_observed_at", lambda a: a["stats_observed_at"], 20),
     ("read_minutes", lambda a: a["read_minutes"], 8),
     ("word_count", lambda a: a["word_count"], 9),
     ("tags", lambda a: _join(a["tags"]), 40),
@@ -247,6 +292,7 @@ FLAT_COLUMNS: list[tuple[str, Callable[[Mapping], object], int]] = [
     ("duplicate_of", lambda a: a["duplicate_of"], 10),
     ("summary", lambda a: a["summary"], 80),
     ("crawled_at", lambda a: a["crawled_at"], 20),
+    ("removed_at", lambda a: a["removed_at"], 20),
 ]
 FLAT_HEADERS = [name for name, _, _ in FLAT_COLUMNS]
 
@@ -448,6 +494,7 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
                 sinks.append(_JsonlSink(target("articles.jsonl")))
             if "parquet" in formats:
                 sinks.append(_ParquetSink({name: target(name) for name in PARQUET_FILES}, store))
+                stats_path = target(STATS_FILE)
             if "csv" in formats:
                 sinks.append(_CsvSink(target("articles.csv")))
             for sink in sinks:
@@ -461,6 +508,8 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
             for sink in sinks:
                 if isinstance(sink, _ParquetSink):
                     sink.flush()
+            if "parquet" in formats:
+                write_stats(store, stats_path)
         if "xlsx" in formats:
             write_xlsx(store, out_dir / "articles.xlsx", (lambda n: progress("xlsx", n)) if progress else None)
             written.append(out_dir / "articles.xlsx")
@@ -479,6 +528,7 @@ FILE_MEANINGS = {
     "article_bodies.parquet": "id and the bodies (text, Markdown, HTML): join on id",
     "article_tags.parquet": "one row per (article, tag)",
     "article_listings.parquet": "one row per (article, listing it was seen in)",
+    STATS_FILE: "one row per fetch of an article: its views, comments and collects at that age (stats over time)",
     "articles.csv": "flat metadata columns, UTF-8 with a BOM (Excel opens it with the Chinese intact)",
     "articles.xlsx": "flat metadata columns, one sheet per category, newest first, titles link to the article",
 }
@@ -520,7 +570,7 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "# woshipm.com articles (人人都是产品经理)",
         "",
         f"{summary.total} articles published from {first or '?'} to {last or '?'} (Beijing time), "
-        f"exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        f"exported {now():%Y-%m-%d %H:%M} UTC. "
         f"{summary.time_known} give the time of day; {summary.duplicates} are near-duplicates of an earlier "
         f"article (`duplicate_of`); {summary.reposts} are partner reposts.",
         "",
@@ -533,9 +583,14 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "Crawled with the woshipm_crawler Scrapy project: every category listing (and optionally tag "
         "listings) is walked newest first, each article page is fetched once, politely (robots.txt, an "
         "honest User-Agent, 1 s between requests, AutoThrottle), parsed into the fields below and stored "
-        "in a SQLite state; later runs fetch only new articles and record changes. Bodies are cleaned of "
-        "page furniture (ads, author cards, related reading). `stats` are the counts shown at crawl time. "
-        "Near-duplicate bodies are found with MinHash (`duplicate_of`).",
+        "in a SQLite state; later runs fetch the new articles and revisit stored ones on a schedule (at 1, "
+        "3, 7, 30, 90 and 365 days after publication, then about once a year), recording every change: a "
+        "changed body is a new version, a page that is gone is marked `removed_at` (kept, as last seen). "
+        "Bodies are cleaned of page furniture (ads, author cards, related reading). `stats` are the counts "
+        "shown at the latest fetch, `stats_observed_at` when: an article a day old and one a year old are "
+        "not comparable, so compare at the same age with `article_stats.parquet`, which has every "
+        "observation. Near-duplicate bodies are found with MinHash (`duplicate_of`). Every page as served "
+        "is kept in WARC files beside the state, so a parser fix is applied without fetching again.",
         "",
         *_waiting_section(summary.waiting),
         "## Schema: `articles.parquet`",
@@ -565,6 +620,18 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "### `article_listings.parquet`",
         "",
         *_schema_table(LISTINGS_SCHEMA),
+        "",
+        f"### `{STATS_FILE}`",
+        "",
+        *_schema_table(STATS_SCHEMA),
+        "",
+        "Views per article age, median per day of age (views never go down for one article; a fetch "
+        "that found the article removed has no row):",
+        "",
+        "```python",
+        f'stats = pd.read_parquet("{STATS_FILE}")',
+        'stats.assign(day=stats.age_hours // 24).groupby("day").views.median()',
+        "```",
         "",
         "## Articles by category",
         "",

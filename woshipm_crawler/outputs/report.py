@@ -15,17 +15,19 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from woshipm_crawler.outputs.dataset import dataset_items
+from woshipm_crawler.outputs.dataset import dataset_items, observation_rows
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.util import atomic_write
+from woshipm_crawler.util import atomic_write, now
 
 REPORT_SUBDIR = "report"
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC")
 TOP = 20
 TOP_CATEGORIES = 8
+# Age buckets of the views-against-age chart: (label, upper bound in days), on the revisit schedule's ages.
+AGE_BUCKETS = (("<1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), ("30-90d", 90), ("90d-1y", 365),
+               (">1y", float("inf")))
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Facts:
     source_views: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     duplicate_groups: Counter = field(default_factory=Counter)  # original id -> number of copies
     titles: dict[int, str] = field(default_factory=dict)  # of the originals of duplicate groups
+    views_by_age: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # every observation
 
     def add(self, item: dict) -> None:
         self.total += 1
@@ -68,6 +71,10 @@ class Facts:
         for original in self.duplicate_groups:
             item = store.get_item(original)
             self.titles[original] = (item or {}).get("title") or str(original)
+        for row in observation_rows(store):
+            if row["age_hours"] is not None and row["views"] is not None:
+                label = next(name for name, days in AGE_BUCKETS if row["age_hours"] < days * 24)
+                self.views_by_age[label].append(row["views"])
 
 
 def gather(store: StateStore, progress: Callable[[int], None] | None = None) -> Facts:
@@ -248,8 +255,37 @@ def chart_duplicates(plt, facts: Facts, out: Path) -> Chart:
     return Chart("duplicates", "Near-duplicate groups", rows, ("original id", "original title", "articles"))
 
 
+def _quartiles(values: list[int]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        value = float(values[0]) if values else 0.0
+        return value, value, value
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def chart_views_by_age(plt, facts: Facts, out: Path) -> Chart:
+    """Every observation of an article's views (article_stats), by its age then: median and quartiles."""
+    labels = [name for name, _ in AGE_BUCKETS if facts.views_by_age.get(name)]
+    figures = [_quartiles(facts.views_by_age[name]) for name in labels]
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    x = range(len(labels))
+    ax.fill_between(x, [f[0] for f in figures], [f[2] for f in figures], color="#9dc3e6", alpha=0.6,
+                    label="四分位 quartiles (25%-75%)")
+    ax.plot(x, [f[1] for f in figures], marker="o", color="#2e75b6", label="中位数 median")
+    ax.set_xticks(list(x), labels)
+    ax.set_xlabel("文章发布后的时间 article age at the fetch")
+    ax.set_ylabel("浏览 views")
+    ax.set_title("浏览随文章年龄的变化 Views against article age")
+    ax.legend(fontsize=8)
+    _save(plt, fig, out / "views_by_age.png")
+    rows = [(name, len(facts.views_by_age[name]), round(q1), round(median), round(q3))
+            for name, (q1, median, q3) in zip(labels, figures, strict=True)]
+    return Chart("views_by_age", "Views against article age (every observation: article_stats.parquet)", rows,
+                 ("age", "observations", "25%", "median", "75%"))
+
+
 CHARTS = (chart_per_month, chart_top_tags, chart_top_authors, chart_stats_distribution,
-          chart_stats_vs_reading_time, chart_sources, chart_duplicates)
+          chart_stats_vs_reading_time, chart_views_by_age, chart_sources, chart_duplicates)
 
 
 def _save(plt, fig, path: Path) -> None:
@@ -271,7 +307,7 @@ class ReportResult:
 
 
 def render_html(charts: Iterable[Chart], facts: Facts) -> str:
-    made = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    made = f"{now():%Y-%m-%d %H:%M} UTC"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',

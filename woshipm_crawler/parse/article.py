@@ -177,12 +177,31 @@ def parse_article_response(body: bytes | str, url: str, encoding: str | None = N
     return parse_article(page if page is not None else parse_page(body, encoding, content_type), url)
 
 
-def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None = None) -> dict:
+def layout_from(spec: dict) -> ArticleLayout:
+    """An ``ArticleLayout`` from its fields (``WOSHIPM_ARTICLE_LAYOUTS``); ValueError when one is missing
+    or a selector is not CSS."""
+    try:
+        layout = ArticleLayout(**{**spec, "authors": tuple(spec.get("authors") or ())})
+    except TypeError as error:
+        raise ValueError(f"a layout needs {', '.join(ArticleLayout.__dataclass_fields__)}: {error}") from None
+    for selector in (layout.wrapper, layout.title, layout.content, layout.meta, layout.time, layout.stats,
+                     layout.tags, *layout.authors):
+        try:
+            css(selector)
+        except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
+            raise ValueError(f"{selector!r} is no CSS selector ({error})") from None
+    return layout
+
+
+def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None = None,
+                  extra_furniture: tuple[str, ...] = (), layouts: tuple[ArticleLayout, ...] = ()) -> dict:
     """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside).
 
     The page's tree is consumed: the body is cleaned in place. Title, author name and tags are shown
     text (``text.clean_field``: no bidirectional or zero-width controls), within their bounds
     (``MAX_*``); each field cut to its bound adds (field, what was cut) to ``cuts``.
+    ``extra_furniture``: CSS selectors of more blocks to remove from the body (``WOSHIPM_EXTRA_FURNITURE``);
+    ``layouts``: more layouts, tried on a page without the known one (``WOSHIPM_ARTICLE_LAYOUTS``).
     """
     cuts = [] if cuts is None else cuts
     if isinstance(page, str):
@@ -193,12 +212,14 @@ def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None
     if page.parser_limit:
         raise ArticlePageError("too_deep", f"the HTML parser stopped early ({page.parser_limit}): the body is cut")
     kind = classify(page)
-    if kind == "layout_changed":
+    other = next((layout for layout in layouts if _first(page.root, layout.wrapper) is not None
+                  and _first(page.root, layout.content) is not None), None) if kind == "layout_changed" else None
+    if kind == "layout_changed" and other is None:
         raise layout_changed(page, "no article content")
     if kind in ("truncated", "interstitial", "js_shell"):
         raise ArticlePageError(kind, "no article content")
     try:
-        return _fields(page, url, ref, kind)
+        return _fields(page, url, ref, kind, other or LAYOUT_2018, cuts, extra_furniture)
     except ArticlePageError as error:
         # The general rule: a page that clearly holds an article (a title, long text) but gave none is
         # a layout the parser does not know, whatever step failed (a listing's cards on it, a wrapper
@@ -208,11 +229,11 @@ def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None
         raise
 
 
-def _fields(page: Page, url: str, ref: tuple[str, int], kind: str) -> dict:
-    if kind != "article":
+def _fields(page: Page, url: str, ref: tuple[str, int], kind: str, layout: ArticleLayout,
+            cuts: list[tuple[str, str]], extra_furniture: tuple[str, ...]) -> dict:
+    if kind not in ("article", "layout_changed"):
         raise ArticlePageError("no_body", f"no article content (the page reads as {kind})")
     root = page.root
-    layout = LAYOUT_2018
     wrapper = _first(root, layout.wrapper)
     if wrapper is None:
         raise ArticlePageError("no_body", "no article wrapper")
@@ -246,7 +267,7 @@ def _fields(page: Page, url: str, ref: tuple[str, int], kind: str) -> dict:
     fields["stats"] = {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")}
     fields["read_minutes"] = _count(STATS_RES["read_minutes"], stats_text)
     source = _source(wrapper)
-    body = clean_body(content, url)
+    body = clean_body(content, url, extra_furniture)
     body_text = html_to_text(body)
     if not body_text:
         raise ArticlePageError("no_body")
@@ -307,7 +328,7 @@ def _published(root, wrapper, layout: ArticleLayout) -> tuple[str, bool]:
         with contextlib.suppress(ValueError):  # WordPress writes "Z" and "YYYY-MM-DD HH:MM:SS" too
             return site.published_value(datetime.fromisoformat(meta.get("content", "").strip().replace("Z", "+00:00")))
     time_el = _first(wrapper, layout.time)
-    shown = (time_el.get("datetime") or _text(time_el)) if time_el is not None else ""
+    shown = (time_el.get("datetime") or time_el.get("data-time") or _text(time_el)) if time_el is not None else ""
     match = re.search(r"\d{4}-\d{2}-\d{2}", shown)
     if match:
         with contextlib.suppress(ValueError):
@@ -330,7 +351,9 @@ def _tags(root, layout: ArticleLayout, cuts: list[tuple[str, str]]) -> list[str]
     names: dict[str, None] = {}  # ordered, and a lookup that stays cheap at any count
     long_tags = 0
     for link in css(layout.tags)(root):
-        name = clean_field(_text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "") or "")
+        # a tag chip may show "#name"; no tag of the site starts with "#"
+        name = clean_field(_text(link).lstrip("#").strip()
+                           or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "") or "")
         if len(name) > MAX_TAG_CHARS:
             name, long_tags = name[:MAX_TAG_CHARS], long_tags + 1
         if name:
@@ -382,7 +405,7 @@ def _images(body) -> list[str]:
 
 
 # -- body cleaning --------------------------------------------------------------------------------
-def clean_body(content, url: str):
+def clean_body(content, url: str, extra_furniture: tuple[str, ...] = ()):
     """The article body of the ``.article--content`` element (moved out of it), furniture removed.
 
     Returns a ``div`` holding the body: attributes stripped to ``parse.tree.KEPT_ATTRIBUTES`` (no
@@ -399,7 +422,7 @@ def clean_body(content, url: str):
     # Comments go with what they hold (an IE conditional comment can hold a <script>).
     for node in body.xpath(".//comment() | .//processing-instruction()"):
         drop_keeping_tail(node)
-    for element in css_any(FURNITURE_SELECTORS)(body):
+    for element in css_any(FURNITURE_SELECTORS + tuple(extra_furniture))(body):
         drop_keeping_tail(element)
     for element in list(body.iter(*PLUGIN_TAGS)):
         unwrap(element)

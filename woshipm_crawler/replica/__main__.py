@@ -7,10 +7,11 @@ import errno
 import json
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 from ..util import atomic_write
-from .corpus import Corpus
+from .corpus import Calendar, Corpus
 from .server import ALLOWED_HOSTS, FAULT_NAMES, LAYOUT_NAMES, FaultSpec, LayoutSpec, ReplicaServer
 
 
@@ -43,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plain-before", metavar="YYYY-MM-DD",
                         help="an older era: articles published before that day have no summary and no images")
     parser.add_argument("--edit-ids", type=_ids, default=[], help="article ids served in a new revision")
-    parser.add_argument("--dump-manifest", metavar="FILE", help="write the manifest (JSON lines) and exit")
+    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="a living site: day 0 of its calendar (new articles each day, stats growing with age, "
+                        "seeded edits and removals; GET /__replica__/clock?advance=DAYS moves it on)")
+    parser.add_argument("--rate", type=float, default=24.0, help="with --today: articles published a day")
+    parser.add_argument("--day", type=int, default=0, help="with --today: days advanced (for --dump-manifest)")
+    parser.add_argument("--dump-manifest", metavar="FILE",
+                        help="write the manifest (JSON lines) and exit; with --today, as of the current day")
     parser.add_argument("--base-url", help="base URL of the manifest's urls (default: http://HOST:PORT)")
     parser.add_argument("--ready-file", metavar="FILE", type=Path,
                         help="once listening, write the replica's base URL there (for scripts waiting on it)")
@@ -57,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
 
+    calendar = Calendar(args.today, day=args.day, rate=args.rate) if args.today else None
     if args.dump_manifest:
-        corpus = Corpus(articles=args.articles, seed=seed, edits=args.edit_ids, plain_before=args.plain_before)
+        corpus = Corpus(articles=args.articles, seed=seed, edits=args.edit_ids, plain_before=args.plain_before,
+                        calendar=calendar)
         base_url = args.base_url or f"http://127.0.0.1:{args.port}"
         if args.dump_manifest == "-":
             _write_manifest(corpus, base_url, sys.stdout)
@@ -78,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         quirks=dict(item.split("=", 1) for item in args.quirk),
         layout=layout,
+        today=args.today,
+        rate=args.rate,
     )
+    if calendar is not None and args.day:
+        server.advance(args.day)
     try:
         server.start()
     except OSError as error:
@@ -90,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"woshipm replica: {args.articles} articles, seed {seed}, faults {args.faults or 'none'}, "
         f"layout {args.layout or 'current'} "
-        f"on {server.base_url}",
+        + (f"calendar day {args.day} from {args.today} ({args.rate:g} a day) " if calendar else "")
+        + f"on {server.base_url}",
         file=sys.stderr,
         flush=True,
     )

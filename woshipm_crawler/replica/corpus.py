@@ -7,17 +7,28 @@ permutation (plus a few old small ids), hence unique but not in date order.
 
 Articles are built lazily by index; only a small LRU of built articles is kept. The listing index
 (which article appears under which category/tag/author) is built on first use from cheap headers.
+
+The calendar (``Corpus(articles=N, calendar=Calendar(start, day, rate))``) makes the site live: on day
+0 (``start``, its clock at noon Beijing time) it has published N articles (the whole timeline is
+shifted to end there, and after the first ``SPARSE`` articles they follow each other at ``rate`` a
+day); every day after it publishes ``rate`` more. Views, comments and collects grow with each
+article's age on a curve that rises fast and then flattens (``growth``), and a seeded few articles
+are edited (a new revision 1 to 30 days after publication) or removed (404 or 410, 2 to 60 days
+after it: gone from the listings and the manifest; those past on day 0 are gone already).
+``removals`` removes given ids at once. Without a calendar, nothing of this applies and the corpus
+is as it always was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
 from woshipm_crawler import site
@@ -49,6 +60,37 @@ EPOCH = datetime(2019, 1, 3, 9, 0, tzinfo=CST)
 SPARSE = 150
 SPARSE_STEP = timedelta(hours=400)
 DENSE_STEP = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The replica's days: ``start`` is day 0 (``--today``), ``day`` the days advanced since, ``rate`` the
+    articles published a day; shares of the articles edited and removed some days after publication."""
+
+    start: date
+    day: int = 0
+    rate: float = 24.0
+    edit_share: float = 0.02
+    removal_share: float = 0.01
+
+    @property
+    def now(self) -> datetime:
+        """The replica's "now": noon of the current day, Beijing time."""
+        return datetime.combine(self.start + timedelta(days=self.day), time(12, 0), CST)
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(days=1) / self.rate
+
+    def advanced(self, days: int) -> Calendar:
+        return Calendar(self.start, self.day + days, self.rate, self.edit_share, self.removal_share)
+
+
+def growth(age: timedelta) -> float:
+    """The share of its final views (comments, collects) an article has at ``age``: most in its first
+    days, then a slow tail (39% at a day, 80% at three, 98% at a month, all after a year or so)."""
+    days = max(age.total_seconds(), 0.0) / 86400
+    return 1.0 - 0.85 * math.exp(-days / 1.5) - 0.15 * math.exp(-days / 60.0)
 
 
 def unit(*parts: object) -> float:
@@ -281,20 +323,34 @@ class Article:
 
 
 class Corpus:
-    """``Corpus(articles=150, seed=1, edits=())``: the replica's articles, built lazily by index.
+    """``Corpus(articles=150, seed=1, edits=(), calendar=None, removals=None)``: the replica's articles,
+    built lazily by index.
 
-    ``edits`` is a collection of article ids whose body gets a new revision (the site changing).
+    ``edits`` is a collection of article ids whose body gets a new revision (the site changing);
+    ``removals`` maps article ids to the status their page answers now (404 or 410): gone from every
+    listing. ``calendar``: see the module docstring; ``articles`` is then the count on day 0.
     ``plain_before`` (``YYYY-MM-DD``): an older era of the archive, whose articles published before
     that day have no summary and no image at all (hence no cover image); their text is the same.
     """
 
-    def __init__(self, articles: int = 150, seed: int | str = 1, edits=(), plain_before: str | None = None):
+    def __init__(self, articles: int = 150, seed: int | str = 1, edits=(), plain_before: str | None = None,
+                 calendar: Calendar | None = None, removals=None):
         if not 0 <= articles <= MAX_ARTICLES:
             raise ValueError(f"articles must be in 0..{MAX_ARTICLES}")
-        self.size = articles
+        self.size = self.base = articles
         self.seed = seed
         self.edits = frozenset(int(e) for e in edits)
         self.plain_before = plain_before
+        self.removals = {int(k): int(v) for k, v in (removals or {}).items()}
+        self.calendar = calendar
+        self._shown: list[int] | None = None
+        self._shift = timedelta(0)
+        if calendar is not None:
+            # Shifted so that article N (the first new one) would have its slot open at noon of day 0.
+            self._shift = calendar.advanced(-calendar.day).now - self._slot(articles)[0]
+            now = calendar.now
+            while self.size < MAX_ARTICLES and self.published_at(self.size) <= now:
+                self.size += 1
         self._id_offset = int(unit(seed, "id-offset") * ID_SPAN)
         self._id_inverse = pow(ID_MULTIPLIER, -1, ID_SPAN)
         self._tags = _tag_pool()
@@ -312,8 +368,42 @@ class Corpus:
         return self.size
 
     def __repr__(self) -> str:
-        return (f"Corpus(articles={self.size}, seed={self.seed!r}, edits={sorted(self.edits)}"
+        return (f"Corpus(articles={self.size}, seed={self.seed!r}, edits={sorted(self.edits)}, calendar={self.calendar}"
                 + (f", plain_before={self.plain_before!r})" if self.plain_before else ")"))
+
+    @property
+    def now(self) -> datetime | None:
+        """The calendar's now (None without a calendar: the corpus does not age)."""
+        return None if self.calendar is None else self.calendar.now
+
+    def _due(self, index: int, kind: str, share: float, first: float, span: float) -> datetime | None:
+        """When the seeded ``kind`` (an edit, a removal) happens to article ``index``, or None."""
+        if self.calendar is None or index in _SPECIAL_BY_INDEX or unit(self.seed, index, kind) >= share:
+            return None
+        return self.published_at(index) + timedelta(days=first + span * unit(self.seed, index, kind, "at"))
+
+    def removed(self, index: int) -> int | None:
+        """The status (404 or 410) article ``index`` answers now if the site removed it, else None."""
+        explicit = self.removals.get(self.article_id(index))
+        if explicit:
+            return explicit
+        when = self._due(index, "removal", self.calendar.removal_share if self.calendar else 0, 2, 58)
+        if when is not None and when <= self.calendar.now:
+            return 410 if unit(self.seed, index, "removal", "status") < 0.5 else 404
+        return None
+
+    def edited(self, index: int) -> bool:
+        """Whether article ``index`` is served in a new revision now (``edits``, or the calendar's)."""
+        if self.article_id(index) in self.edits:
+            return True
+        when = self._due(index, "edit", self.calendar.edit_share if self.calendar else 0, 1, 29)
+        return when is not None and when <= self.calendar.now
+
+    def _grown(self, value: int, index: int) -> int:
+        """A final count as it stands now: the calendar's articles gain theirs with age (``growth``)."""
+        if self.calendar is None:
+            return value
+        return int(value * growth(self.calendar.now - self.published_at(index)))
 
     # ---- ids and dates: pure functions of (seed, index) ----
 
@@ -339,22 +429,41 @@ class Corpus:
                 return index
         return None
 
-    def published_at(self, index: int) -> datetime:
+    def _slot(self, index: int) -> tuple[datetime, timedelta]:
+        """Where article ``index``'s time slot opens (unshifted), and its length."""
+        dense = self.calendar.step if self.calendar is not None else DENSE_STEP
+        if self.calendar is not None and self.base <= index:  # published after day 0: at the rate
+            return self._slot_before(self.base, dense) + dense * (index - self.base), dense
         if index < SPARSE:
-            start, step = EPOCH + SPARSE_STEP * index, SPARSE_STEP
-        else:
-            start, step = EPOCH + SPARSE_STEP * SPARSE + DENSE_STEP * (index - SPARSE), DENSE_STEP
+            return EPOCH + SPARSE_STEP * index, SPARSE_STEP
+        return EPOCH + SPARSE_STEP * SPARSE + dense * (index - SPARSE), dense
+
+    @staticmethod
+    def _slot_before(index: int, dense: timedelta) -> datetime:
+        """Where the slot of article ``index`` opens on the timeline without a calendar's days."""
+        if index <= SPARSE:
+            return EPOCH + SPARSE_STEP * index
+        return EPOCH + SPARSE_STEP * SPARSE + dense * (index - SPARSE)
+
+    def published_at(self, index: int) -> datetime:
+        start, step = self._slot(index)
         # Jitter stays inside the step, so publish time strictly increases with the index.
         jitter = int(unit(self.seed, index, "time") * step.total_seconds() * 0.8)
-        return start + timedelta(seconds=jitter)
+        return start + timedelta(seconds=jitter) + self._shift
 
     def path(self, index: int) -> str:
         """The article's URL path, from its header only (cheap)."""
         header = self.header(index)
         return f"/{header.category}/{header.id}.html"
 
-    def newest_first(self) -> range:
-        return range(self.size - 1, -1, -1)
+    def newest_first(self) -> range | list[int]:
+        """Indices of the articles the site shows, newest first (removed ones are gone)."""
+        every = range(self.size - 1, -1, -1)
+        if self.calendar is None and not self.removals:
+            return every
+        if self._shown is None:
+            self._shown = [index for index in every if self.removed(index) is None]
+        return self._shown
 
     # ---- headers ----
 
@@ -404,7 +513,7 @@ class Corpus:
             source_type=source,
             author_key=author_key,
             published=self.published_at(index),
-            views=int(300 + rng.lognormvariate(7.5, 1.0)),
+            views=self._grown(int(300 + rng.lognormvariate(7.5, 1.0)), index),
         )
 
     # ---- listings ----
@@ -485,7 +594,7 @@ class Corpus:
         rng = random.Random(f"{self.seed}:{index}")
         author = self.author(header.author_key)
         year = header.published.year
-        revision = 1 if header.id in self.edits else 0
+        revision = 1 if self.edited(index) else 0
 
         duplicate_of = None
         if index in DUPLICATE_GROUP[1:] and DUPLICATE_GROUP[0] < self.size:
@@ -544,9 +653,9 @@ class Corpus:
             title=self.title(index),
             author=author,
             has_time_meta="no_time_meta" not in specials and (year >= 2021 or rng.random() < 0.6),
-            comments=int(rng.paretovariate(1.6)) - 1 if rng.random() < 0.7 else 0,
-            collects=int(rng.paretovariate(1.2) * 3) - 3 if rng.random() < 0.8 else 0,
-            likes=int(rng.paretovariate(1.3) * 2) - 2,
+            comments=self._grown(int(rng.paretovariate(1.6)) - 1 if rng.random() < 0.7 else 0, index),
+            collects=self._grown(int(rng.paretovariate(1.2) * 3) - 3 if rng.random() < 0.8 else 0, index),
+            likes=self._grown(int(rng.paretovariate(1.3) * 2) - 2, index),
             summary=summary,
             editor_lead=editor_lead,
             summary_in_p=rng.random() < 0.5,
@@ -602,7 +711,8 @@ class Corpus:
         return {key: record[key] for key in MANIFEST_FIELDS}
 
     def manifest(self, base_url: str = site.DEFAULT_BASE_URL) -> Iterator[dict]:
-        """One record per article, newest first, with exactly the keys of ``items.MANIFEST_FIELDS``."""
+        """One record per article the site shows now, newest first, with exactly the keys of
+        ``items.MANIFEST_FIELDS`` (with a calendar: as of its current day)."""
         for index in self.newest_first():
             yield self.manifest_record(index, base_url)
 

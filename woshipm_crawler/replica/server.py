@@ -63,6 +63,13 @@ templates, WordPress pagination). The content, hence the manifest, is the same i
 
 ``latency`` (a ReplicaServer argument, ``--latency`` on the command line) delays every response by
 that many seconds, like a real server far away.
+
+The calendar (``today=date(2026, 3, 1), rate=24``, or ``calendar=Calendar(...)``; ``--today 2026-03-01
+--rate 24``): the site lives
+(``corpus.Calendar``). ``GET /__replica__/clock`` says where it stands (``{"today", "now", "day",
+"articles"}``, ``now`` an ISO time with offset, the time a crawl of that day takes as its clock) and
+``GET /__replica__/clock?advance=DAYS`` moves it on: new articles, grown stats, the seeded edits and
+removals of those days. ``removals={id: 404 or 410}`` (``set_removals``) removes given articles now.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 from woshipm_crawler import site
 
 from . import pages
-from .corpus import Corpus, unit
+from .corpus import Calendar, Corpus, unit
 
 LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endless", "past_count", "bad_ids")
 # Card links of the ``bad_ids`` quirk: no article URL a crawler may take (an id past SQLite's integers).
@@ -297,13 +304,20 @@ class ReplicaServer:
         layout: str | LayoutSpec = "",
         redirects: dict[int, str] | None = None,
         plain_before: str | None = None,
+        today=None,
+        rate: float = 24.0,
+        removals: dict[int, int] | None = None,
+        calendar: Calendar | None = None,
     ):
         if host not in ALLOWED_HOSTS:
             raise ValueError(f"the replica binds only to 127.0.0.1 (got {host!r})")
         self.host = "127.0.0.1"
         self.port = port
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
-        self.corpus = Corpus(articles=articles, seed=seed, edits=edits, plain_before=plain_before)
+        if calendar is None and today is not None:
+            calendar = Calendar(today, rate=rate)
+        self.corpus = Corpus(articles=articles, seed=seed, edits=edits, plain_before=plain_before,
+                             calendar=calendar, removals=removals)
         self.latency = latency
         self.layout = layout if isinstance(layout, LayoutSpec) else LayoutSpec.parse(layout)
         self.quirks = dict(quirks or {})
@@ -352,17 +366,42 @@ class ReplicaServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def set_corpus(self, articles: int | None = None, seed: int | str | None = None, edits=None) -> Corpus:
-        """Swap in a changed site: more articles, another seed, or new revisions of ``edits`` ids."""
+    def set_corpus(self, articles: int | None = None, seed: int | str | None = None, edits=None,
+                   calendar: Calendar | None = None, removals=None) -> Corpus:
+        """Swap in a changed site: more articles, another seed, new revisions of ``edits`` ids, another
+        day of the calendar, removed articles (``{id: status}``)."""
         old = self.corpus
         self.corpus = Corpus(
-            articles=old.size if articles is None else articles,
+            articles=(old.base if old.calendar else old.size) if articles is None else articles,
             seed=old.seed if seed is None else seed,
             edits=old.edits if edits is None else edits,
             plain_before=old.plain_before,
+            calendar=old.calendar if calendar is None else calendar,
+            removals=old.removals if removals is None else removals,
         )
         self._warm_up()
         return self.corpus
+
+    def advance(self, days: int) -> Corpus:
+        """Move the calendar ``days`` on (ValueError without a calendar)."""
+        if self.corpus.calendar is None:
+            raise ValueError("the replica has no calendar (start it with today=... / --today)")
+        return self.set_corpus(calendar=self.corpus.calendar.advanced(days))
+
+    def set_removals(self, removals: dict[int, int]) -> Corpus:
+        """These article ids answer their status (404 or 410) from now on; {} brings them back."""
+        return self.set_corpus(removals=removals)
+
+    def clock(self) -> dict:
+        """Where the calendar stands: today, now (ISO with offset), the day, the articles shown."""
+        corpus = self.corpus
+        calendar = corpus.calendar
+        return {
+            "today": calendar.now.date().isoformat() if calendar else None,
+            "now": calendar.now.isoformat() if calendar else None,
+            "day": calendar.day if calendar else None,
+            "articles": len(corpus.newest_first()),
+        }
 
     def set_faults(self, faults: str | FaultSpec) -> None:
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
@@ -560,6 +599,9 @@ class ReplicaServer:
         index = corpus.index_of(article_id)
         if index is None:
             return self._not_found(corpus)
+        removed = corpus.removed(index)
+        if removed:
+            return Response(removed, pages.render_not_found(corpus, self.base_url).encode("utf-8"))
         article = corpus.article(index)
         if article_id in self.redirects:
             location = urljoin(self.base_url, self.redirects[article_id])
@@ -630,6 +672,14 @@ class ReplicaServer:
             with self._lock:
                 rows = list(self.path_counts.items())
             return Response(200, json.dumps(rows, ensure_ascii=False).encode(), "application/json; charset=UTF-8")
+        if path == "/__replica__/clock":
+            try:
+                days = int(query.get("advance", ["0"])[0])
+                if days:
+                    self.advance(days)
+            except ValueError as error:
+                return Response(400, json.dumps({"error": str(error)}).encode(), "application/json; charset=UTF-8")
+            return Response(200, json.dumps(self.clock()).encode(), "application/json; charset=UTF-8")
         if path == "/__replica__/beacon":
             kind = query.get("kind", ["unknown"])[0]
             self._count(f"beacon:{kind}")

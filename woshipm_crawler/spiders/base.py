@@ -32,26 +32,36 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, IgnoreRequest
+from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.http import Request, Response
 from twisted.internet.defer import CancelledError
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
 from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
-from woshipm_crawler.parse.article import ArticlePageError, parse_article
+from woshipm_crawler.meta import (
+    ARTICLE_KIND,
+    LISTING_KIND,
+    META_FETCHED_AT,
+    META_KIND,
+    META_REVISIT,
+    render_failure,
+    response_page,
+)
+from woshipm_crawler.parse.article import ArticleLayout, ArticlePageError, layout_from, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.parse.page import classify
+from woshipm_crawler.parse.page import classify, css
 from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.report import ARTICLES_ATTEMPTED_KEY, count_failure
-from woshipm_crawler.util import utc_stamp
+from woshipm_crawler.report import ARTICLES_ATTEMPTED_KEY, REMOVALS_WITHHELD_KEY, count_failure
+from woshipm_crawler.util import set_clock, utc_stamp
 
 try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is
     from scrapy.exceptions import DownloadCancelledError
@@ -63,9 +73,15 @@ logger = logging.getLogger(__name__)
 # A page's articles go before the next listing page: streaming, and a scheduler queue that stays small.
 ARTICLE_PRIORITY = 10
 LISTING_PRIORITY = 0
-OPTIONS = ("max_pages", "limit", "since", "full", "refresh", "requeue")
+OPTIONS = ("max_pages", "limit", "since", "full", "refresh", "requeue", "revisit")
 REQUEUE_ALL = "all"
 BROKEN_LISTING_REASONS = ("loop", "page_count", "page_cap")
+# What a stored article answers when the site removed it (a redirect away from it is one too).
+REMOVED_STATUSES = (404, 410)
+# Revisits are claimed this many at a time, when the run has nothing else left to do.
+REVISIT_BATCH = 100
+# The fewest revisits a run may make by default, however small the archive (WOSHIPM_REVISIT_SHARE).
+REVISIT_FLOOR = 100
 
 
 class ArgumentError(ValueError):
@@ -116,15 +132,16 @@ def parse_flag(name: str, value) -> bool:
     raise ArgumentError(f"-a {name}={value}: expected 1 or 0")
 
 
-def parse_positive_int(name: str, value) -> int | None:
+def parse_positive_int(name: str, value, least: int = 1) -> int | None:
+    """A whole number of at least ``least`` (None when not given)."""
     if value is None or value == "":
         return None
     try:
         number = int(value)
     except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise ArgumentError(f"-a {name}={value}: expected a whole number of at least 1")
+        number = least - 1
+    if number < least:
+        raise ArgumentError(f"-a {name}={value}: expected a whole number of at least {least}")
     return number
 
 
@@ -145,6 +162,34 @@ def parse_requeue(value) -> str | None:
         raise ArgumentError(f"-a requeue={value}: expected all, or a failure reason as the summary names it "
                             "(e.g. requeue=http)")
     return text
+def run_settings(settings) -> tuple[tuple[str, ...], tuple[ArticleLayout, ...], str | None]:
+    """The clock set (``WOSHIPM_CLOCK``: before the state is opened, so that every stamp of the run and
+    the revisit schedule use it), the parser's extra furniture selectors and layouts read:
+    (selectors, layouts, the operator's line for a bad value or None)."""
+    try:
+        set_clock(settings.get("WOSHIPM_CLOCK") or None)
+    except ValueError as error:
+        return (), (), f"-s WOSHIPM_CLOCK: {error}"
+    selectors = tuple(s.strip() for s in settings.getlist("WOSHIPM_EXTRA_FURNITURE") if s.strip())
+    for selector in selectors:
+        try:
+            css(selector)
+        except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
+            return (), (), (f"-s WOSHIPM_EXTRA_FURNITURE: {selector!r} is no CSS selector ({error}); "
+                            "give them comma-separated")
+    specs = settings.get("WOSHIPM_ARTICLE_LAYOUTS") or []
+    try:
+        specs = json.loads(specs) if isinstance(specs, str) else specs
+        layouts = tuple(layout_from(dict(spec)) for spec in specs)
+    except Exception as error:  # noqa: BLE001 - JSON, a missing field, a selector that is no CSS
+        return (), (), f"-s WOSHIPM_ARTICLE_LAYOUTS: {error} (a JSON list of layouts: parse/article.py ArticleLayout)"
+    return selectors, layouts, None
+
+
+def article_item(fields: dict, fetched_at: str, removed_at: str | None = None) -> ArticleItem:
+    """The item of a parsed article page fetched at ``fetched_at`` (a crawl's, or an archived one's)."""
+    return ArticleItem(**fields, listings=[], crawled_at=fetched_at, stats_observed_at=fetched_at,
+                       removed_at=removed_at, duplicate_of=None)
 
 
 def guarded(on_error):
@@ -192,6 +237,7 @@ class ListingSpider(scrapy.Spider):
             self.full = parse_flag("full", options["full"])
             self.refresh = parse_flag("refresh", options["refresh"])
             self.requeue = parse_requeue(options["requeue"])
+            self.revisit = parse_positive_int("revisit", options["revisit"], least=0)  # 0: no revisit
         except ArgumentError as error:
             self.listings = []
             self.argument_error = str(error)
@@ -199,6 +245,8 @@ class ListingSpider(scrapy.Spider):
         self.requested = 0  # article requests this run made (for limit)
         self.in_flight: set[int] = set()  # article ids requested and not answered yet: bounded
         self.page_waits: dict[int, list[PageWait]] = {}  # article id -> since-pages waiting for its date
+        self.revisits_left: int | None = None  # revisits this run may still claim (set when it starts them)
+        self.removals_decided = False
 
     def unknown_arguments(self, names: list[str]) -> str:
         valid = [self.argument_name, *OPTIONS]
@@ -220,7 +268,10 @@ class ListingSpider(scrapy.Spider):
         spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
         spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
         spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
+        spider.extra_furniture, spider.layouts, error = run_settings(settings)
+        spider.argument_error = spider.argument_error or error
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         return spider
 
     @property
@@ -248,6 +299,10 @@ class ListingSpider(scrapy.Spider):
             logger.info("Re-queued %d failed article(s)%s: they are tried in this run", count,
                         "" if self.requeue == REQUEUE_ALL else f" whose last failure was {self.requeue}")
             self.stats.set_value("woshipm/requeued", count)
+        for gone in self.store.undecided_runs(self.job):  # killed before it decided its removals
+            decided = self.store.decide_removals(gone, *self.removal_rule(), by=self.job)
+            logger.warning("Removals found by the interrupted run %s: %d marked, %d withheld (of %d revisits)",
+                           gone, decided.marked, decided.withheld, decided.revisits)
         for listing in self.listings:
             begun = self.store.begin_walk(listing.key, self.job, full=self.full or self.refresh)
             if begun is None:
@@ -435,8 +490,9 @@ class ListingSpider(scrapy.Spider):
 
     # -- articles --------------------------------------------------------------------------------
 
-    def article_request(self, article_id: int, url: str) -> Request:
-        self.requested += 1
+    def article_request(self, article_id: int, url: str, *, revisit: bool = False) -> Request:
+        if not revisit:  # a revisit is not one of the articles ``limit`` counts
+            self.requested += 1
         self.in_flight.add(article_id)
         return Request(
             self.site.canonical(url),  # on this run's base URL (a frontier row may be older)
@@ -444,7 +500,7 @@ class ListingSpider(scrapy.Spider):
             errback=self.article_errback,
             priority=ARTICLE_PRIORITY,
             dont_filter=True,  # the frontier's claims already make each article one request
-            meta={META_KIND: ARTICLE_KIND, "article_id": article_id},
+            meta={META_KIND: ARTICLE_KIND, "article_id": article_id, META_REVISIT: revisit},
         )
 
     def article_failed(self, request: Request, detail: str, reason: str):
@@ -452,9 +508,26 @@ class ListingSpider(scrapy.Spider):
         asked = request.meta.get("redirect_urls", [request.url])[0]  # the article's URL, not a redirect's
         self.count_failure(reason, asked, detail, article=True)
         self.store.article_failed(article_id, reason)
+        if request.meta.get(META_REVISIT):
+            self.store.release_revisit(article_id)  # still due: a later run tries again
         yield from self.article_done(article_id, None)
 
+    def article_gone(self, request: Request, status: int, detail: str):
+        """The page answered 404 or 410, or redirected away: a stored article was removed (decided when
+        the run ends: ``decide_removals``); an article never stored is a failure counted as such."""
+        article_id = request.meta["article_id"]
+        if self.store.removal_found(article_id, status, self.job):
+            self.stats.inc_value("woshipm/removals/found")
+            logger.info("Removed from the site? %s — %s (marked when the run ends)", request.url, detail)
+            yield from self.article_done(article_id, None)
+        else:
+            yield from self.article_failed(request, detail, "not_found" if status == 404 else f"gone_{status}")
+
     def article_errback(self, failure):
+        status = getattr(getattr(failure.value, "response", None), "status", None)
+        if status in REMOVED_STATUSES:
+            yield from self.article_gone(failure.request, status, f"HTTP {status}")
+            return
         reason, detail = self.download_failure(failure)
         yield from self.article_failed(failure.request, detail, render_failure(failure.request) or reason)
 
@@ -479,10 +552,16 @@ class ListingSpider(scrapy.Spider):
             if failure:
                 raise ArticlePageError(failure, f"HTTP {response.status}")
             redirected = self.site.redirect_failure(response.url, article_id)
+            if redirected and self.store.is_known(article_id):  # away from a stored article: removed
+                status = (response.meta.get("redirect_reasons") or [302])[0]
+                yield from self.article_gone(response.request, status if isinstance(status, int) else 302,
+                                             f"redirected to {response.url}")
+                return
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
             cuts: list[tuple[str, str]] = []
-            fields = parse_article(response_page(response), self.site.canonical(response.url), cuts)
+            fields = parse_article(response_page(response), self.site.canonical(response.url), cuts,
+                                   self.extra_furniture, self.layouts)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
@@ -497,8 +576,58 @@ class ListingSpider(scrapy.Spider):
             self.stats.inc_value("woshipm/skipped/older_than_since")
             self.store.article_older(article_id, published)
         else:
-            yield ArticleItem(**fields, listings=[], crawled_at=utc_stamp(), duplicate_of=None)
+            yield article_item(fields, response.meta.get(META_FETCHED_AT) or utc_stamp())
         yield from self.article_done(article_id, published)
+
+    # -- revisits: when nothing else is left ------------------------------------------------------
+
+    def spider_idle(self, spider=None):
+        """New articles first; then the stored articles due (``schedule``), a batch at a time, within
+        the run's revisit share; last, the removals found are decided."""
+        if getattr(self, "store", None) is None:
+            return  # stopped before the state was open
+        if self.revisits_left is None:
+            self.revisits_left = self.revisit_cap()
+        batch = self.store.claim_due(self.job, min(REVISIT_BATCH, self.revisits_left))
+        if batch:
+            self.revisits_left -= len(batch)
+            self.stats.inc_value("woshipm/revisits/requested", len(batch))
+            for article_id, url in batch:
+                self.crawler.engine.crawl(self.article_request(article_id, url, revisit=True))
+            raise DontCloseSpider
+        left = self.store.due_count()
+        if left:
+            self.stats.set_value("woshipm/revisits/due_left", left)
+        if not self.removals_decided:
+            self.removals_decided = True
+            self.decide_removals()
+
+    def revisit_cap(self) -> int:
+        """``-a revisit=N``, else ``WOSHIPM_REVISIT_SHARE`` of the stored articles (at least REVISIT_FLOOR)."""
+        if self.revisit is not None:
+            return self.revisit
+        share = self.settings.getfloat("WOSHIPM_REVISIT_SHARE", 0.02)
+        return max(REVISIT_FLOOR, math.ceil(share * self.store.count())) if share > 0 else 0
+
+    def removal_rule(self) -> tuple[float, int]:
+        return (self.settings.getfloat("WOSHIPM_REMOVALS_SHARE_TO_FAIL", 0.2),
+                self.settings.getint("WOSHIPM_REMOVALS_MIN_TO_FAIL", 3))
+
+    def decide_removals(self) -> None:
+        decided = self.store.decide_removals(self.job, *self.removal_rule())
+        if not decided.found:
+            return
+        self.stats.set_value("woshipm/removals/marked", decided.marked)
+        self.stats.set_value("woshipm/revisits/observed_before", decided.revisits)
+        if decided.withheld:
+            share, _ = self.removal_rule()
+            message = (f"{decided.withheld} of {decided.revisits} revisits found the article gone (over "
+                       f"{share:.0%}): that looks like a site fault, not deletions; none is marked removed, "
+                       "a later run revisits them to confirm")
+            self.stats.set_value(REMOVALS_WITHHELD_KEY, message)
+            logger.error(message)
+        else:
+            logger.info("Removals: %d article(s) marked removed (%d found)", decided.marked, decided.found)
 
     def count_failure(self, reason: str, url: str, detail: str, *, article: bool = False) -> None:
         count_failure(self.crawler, reason, url, article=article)
