@@ -45,7 +45,9 @@ HOSTILE_BODY = "\n\n".join([
     r'\<a href="javascript:alert(7)">点我\</a>',
     "[点击这里](javascript:alert(8)) 和 [另一个](JaVaScRiPt:alert(9)) 和 [编码的](&#106;avascript:alert(10))",
     "<javascript:alert(11)> 与 ![图](data:image/png;base64,iVBORw0KGgo=) 与 [数据](data:text/html,<b>x</b>)",
-    "<script>alert(12)</script> <img src=y onerror=alert(13)>",
+    # Raw HTML in the stored Markdown (an older converter's, a bug's): nh3, the second wall, takes
+    # the script and the handler out.
+    '原始 HTML：<script>alert(12)</script><img src="https://img.example/y.png" onerror=alert(13)>',
     "模板 {{ 1+1 }} 与 {\\% include 'x' %} 保持原样。唯一标记词：鸢尾花蜂鸟。",
 ])
 HOSTILE_SHOWN = [  # the body's paragraphs as the page shows them
@@ -54,8 +56,8 @@ HOSTILE_SHOWN = [  # the body's paragraphs as the page shows them
     "<img src=x onerror=alert(6)>",
     '<a href="javascript:alert(7)">点我</a>',
     "[点击这里](javascript:alert(8)) 和 [另一个](JaVaScRiPt:alert(9)) 和 [编码的](javascript:alert(10))",
-    "<javascript:alert(11)> 与 ![图](data:image/png;base64,iVBORw0KGgo=) 与 [数据](data:text/html,<b>x</b>)",
-    "<script>alert(12)</script> <img src=y onerror=alert(13)>",
+    "<javascript:alert(11)> 与 ![图](data:image/png;base64,iVBORw0KGgo=) 与 [数据](data:text/html,x)",  # <b> is raw HTML: bold
+    "原始 HTML：",
     "模板 {{ 1+1 }} 与 {% include 'x' %} 保持原样。唯一标记词：鸢尾花蜂鸟。",
 ]
 HOSTILE_BODY_TEXT = [  # what the page shows of it, exactly
@@ -63,7 +65,6 @@ HOSTILE_BODY_TEXT = [  # what the page shows of it, exactly
     "<img src=x onerror=alert(6)>",
     '<a href="javascript:alert(7)">点我</a>',
     "<javascript:alert(11)>",
-    "<script>alert(12)</script> <img src=y onerror=alert(13)>",
     "模板 {{ 1+1 }} 与 {% include 'x' %} 保持原样。",
 ]
 
@@ -304,6 +305,7 @@ def test_hostile_article_markup_stays_text(export, articles):
     assert "[点击这里](javascript:alert(8)) 和 [另一个](JaVaScRiPt:alert(9))" in body
     assert not [a for a in tree.iter("a") if a.text_content() in ("点击这里", "另一个", "编码的", "数据")]
     assert "onerror=alert(2)" in text  # the tag is there, as text
+    assert [img.get("src") for img in tree.xpath("//article//img")] == ["https://img.example/y.png"]
     for listing in ("tags/index.html", "authors/index.html"):
         names = [a.text_content() for a in parse(site_dir / listing).xpath("//ul[@class='names']/li/a")]
         assert set(HOSTILE_TAGS if listing.startswith("tags") else [HOSTILE_AUTHOR]) <= set(names)

@@ -52,7 +52,7 @@ def test_tables_render_with_their_rows_and_cells(crawl, replica):
         source_rows = re.findall(r"<tr>", item["body_html"])
         assert rendered.count("<tr>") == len(source_rows), name
     pipe = by_id[replica.corpus.special["table_pipe"]]
-    assert "\\|" in pipe["body_markdown"]
+    assert "&#124;" in pipe["body_markdown"]  # a "|" in a cell: a reference, which no GFM renderer splits at
 
 
 def test_bold_lead_ins_render_as_strong(crawl, replica):

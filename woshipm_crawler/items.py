@@ -6,8 +6,9 @@ id            int, the WordPress post id
 url           canonical article URL on the crawled base: ``<base>/<category>/<id>.html``
 category      slug from the URL (may differ from the listing that showed the card)
 category_name Chinese name of ``category`` from seeds/categories.txt, None when unknown
-title         ``h2.article--title``
-author        {"name": str, "id": int | None, "url": str | None}; every URL of an item (``url``,
+title         ``h2.article--title`` as shown (no bidirectional or zero-width controls), at most 500
+              characters (``parse.article.MAX_TITLE_CHARS``: a longer one is cut, with a warning)
+author        {"name": str (at most 100 characters), "id": int | None, "url": str | None}; every URL of an item (``url``,
               ``author.url``, ``cover_image``, ``images``, links in the bodies) is http(s) or null
               (``site.safe_url``)
 published     always "YYYY-MM-DDTHH:MM:SS+08:00" (Beijing time, the site's clock); a page that shows
@@ -15,7 +16,7 @@ published     always "YYYY-MM-DDTHH:MM:SS+08:00" (Beijing time, the site's clock
 published_time_known  bool: True when the page gave the time of day, False when ``published`` is the
               date at 00:00 (so it loads as one timestamp type; filter on this before using the hour)
 summary       first blockquote of the body without the ``编辑导语：`` prefix; None when absent
-tags          [tag display names], page order
+tags          [tag display names], page order, at most 50 of at most 50 characters
 stats         {"views": int, "comments": int, "collects": int}
 read_minutes  int | None
 cover_image   URL of the first image of the body (the cover), None when there is none

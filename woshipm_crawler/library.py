@@ -23,11 +23,12 @@ Format decisions:
   a blockquote, one ``> `` per line, left out when None. The body follows the ``---`` rule; the
   page's ``## title`` is not repeated.
 - Text fields (title, summary, author, category) are escaped so that they are plain text in any
-  inline context: ``\\ ` * _ [ ] # ~ | $`` get a backslash, ``<`` becomes ``&lt;``, an ``&`` that
-  would start an entity gets a backslash, white space (newlines included) collapses to one space and
-  line-start markers (``-``, ``+``, ``=``, ``>``, ``1.``) are escaped. GitBook's template tags are
-  neutralised by splitting the ``{%`` / ``{{`` / ``{#`` pair with a backslash (``{\\%``): CommonMark
-  renders ``\\%`` as ``%``, and the template engine no longer sees a tag.
+  inline context, in CommonMark and in marked-style renderers (HonKit's kramed) alike:
+  ``\\ ` * _ [ ] # ~ $`` get a backslash; ``<``, ``|`` and an ``&`` that would start an entity become
+  ``&lt;``, ``&#124;``, ``&amp;`` (kramed ignores a backslash before them); white space (newlines
+  included) collapses to one space and line-start markers (``-``, ``+``, ``>``, ``1.``; ``=`` as
+  ``&#61;``) are escaped. GitBook's template tags are neutralised: ``{%`` becomes ``{&#37;``, ``{#``
+  ``{&#35;``, ``{{`` ``{\\{``, and the template engine no longer sees a tag.
 - Tags are code spans (as in the sample), fenced with more backticks than they contain; only the
   template neutraliser applies inside them (a code span shows its text verbatim anyway).
 - The body gets the template neutraliser too (defence in depth: the converter already did it, and
@@ -58,7 +59,7 @@ from urllib.parse import quote
 import numpy as np
 
 from woshipm_crawler import site
-from woshipm_crawler.markdown import neutralise_templates
+from woshipm_crawler.markdown import AMP, EQUALS, HASH, LT, PERCENT, PIPE, neutralise_templates
 from woshipm_crawler.util import TEMP_SUFFIX, AtomicFile, atomic_write, fsync_directory, pid_alive
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,15 @@ HINT_CLOSE = "{% endhint %}"
 
 # -- text neutralising ------------------------------------------------------------------------------
 
-_INLINE_SPECIAL_RE = re.compile(r"[\\`*_\[\]#~|$]|<|&(?=#?[0-9A-Za-z]+;)|(?<=\{)[%{]")
+_INLINE_SPECIAL_RE = re.compile(r"(?<=\{)[%{#]|[\\`*_\[\]#~$]|[<|]|&(?=#?[0-9A-Za-z]+;)")
 _LINE_START_MARKER_RE = re.compile(r"[-+=>]|\d{1,9}(?=[.)])")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _WHITESPACE_RE = re.compile(r"\s+")
-_UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&lt;")
+# Characters whose backslash escape marked-style renderers (HonKit's kramed) do not honour are written
+# as character references, which every renderer decodes as text (see markdown.escape_text).
+_REFERENCES = {"<": LT, "&": AMP, "%": PERCENT, "|": PIPE, "=": EQUALS}
+_UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&(?:lt|amp|#37|#35|#124|#61);")
+_UNESCAPED = {reference: char for char, reference in (*_REFERENCES.items(), ("#", HASH))}
 
 
 def _single_line(text: str) -> str:
@@ -102,7 +107,9 @@ def _single_line(text: str) -> str:
 
 def _escape_special(match: re.Match[str]) -> str:
     char = match.group(0)
-    return "&lt;" if char == "<" else "\\" + char
+    if char == "#" and match.start() and match.string[match.start() - 1] == "{":
+        return HASH  # kramed drops a "{#…}" it sees in a heading, escaped or not
+    return _REFERENCES.get(char) or "\\" + char
 
 
 def escape_inline(text: str) -> str:
@@ -111,17 +118,23 @@ def escape_inline(text: str) -> str:
     Safe in a heading, a link text, a table cell and at the start of a blockquote or list line.
     """
     line = _INLINE_SPECIAL_RE.sub(_escape_special, _single_line(text))
+    if line.endswith("\\#"):  # kramed takes trailing "#"s out of a heading, escaped or not
+        line = line[:-2] + HASH
     # A line starting with a block marker would become a list, quote or setext underline.
     marker = _LINE_START_MARKER_RE.match(line)
     if marker:
         end = marker.end()
-        line = "\\" + line if not marker.group(0)[0].isdigit() else line[:end] + "\\" + line[end:]
+        first = marker.group(0)[0]
+        if first == "=":
+            line = EQUALS + line[1:]
+        else:
+            line = "\\" + line if not first.isdigit() else line[:end] + "\\" + line[end:]
     return line
 
 
 def unescape_inline(markdown: str) -> str:
     """The text ``escape_inline`` was given (after white-space collapsing): its exact inverse."""
-    return _UNESCAPE_RE.sub(lambda m: m.group(1) or "<", markdown)
+    return _UNESCAPE_RE.sub(lambda m: m.group(1) or _UNESCAPED[m.group(0)], markdown)
 
 
 def _code_span(text: str) -> str:

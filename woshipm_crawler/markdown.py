@@ -54,10 +54,10 @@ Three stages:
 
 Choices:
 
-- Hard break: backslash + newline (CommonMark §6.7 "hard line breaks", second form). It renders as
-  ``<br />`` like two trailing spaces, but is visible, survives editors that trim trailing white space and
-  keeps the "no trailing spaces" rule. Runs of ``<br>`` collapse to one break; breaks at the edges of a
-  paragraph are dropped (a backslash before the end of a block would be literal text).
+- Hard break: two spaces + newline (CommonMark §6.7, first form; the library's header does the same).
+  The backslash form is not honoured by marked-style renderers (HonKit's kramed shows the backslash).
+  Runs of ``<br>`` collapse to one break; breaks at the edges of a paragraph are dropped (the spaces
+  would be nothing there); no other line ends in white space.
 - ``<br>`` in a table cell: a literal ``<br>`` (raw inline HTML) — a newline would end the row. Under
   text.py a ``<br>`` in a cell is a space, as is the rendered ``<br>``.
 - Bold: ``**…**``. CommonMark §6.2: a ``**`` run opens only when *left-flanking* (not followed by white
@@ -69,9 +69,13 @@ Choices:
   link, a backslash escape, or is punctuation only) the pair falls back to raw ``<strong>…</strong>``,
   which CommonMark and GitBook render as is. Italic is the same with ``*``/``<em>``.
 - Escaping is minimal: only characters that could start syntax at their place are escaped; line-start
-  markers (``1.``, ``#``, ``-``, ``>``, ``=``…) are escaped per output line. GitBook/Nunjucks
-  openers ``{%``, ``{{``, ``{#`` become ``{\\%``…; ``<tag`` in text becomes ``\\<tag``; entity-like
-  ``&x;`` becomes ``\\&x;``.
+  markers (``1.``, ``#``, ``-``, ``>``, ``=``…) are escaped per output line. Every escape renders the
+  same in CommonMark and in marked-style renderers (HonKit's kramed), which pass raw HTML and honour a
+  backslash only before ``\\ ` * _ { } [ ] ( ) # + - . ! > ~ |``: elsewhere text gets a character
+  reference. ``<`` that could open a tag becomes ``&lt;``, an entity-like ``&x;`` becomes ``&amp;x;``,
+  GitBook/Nunjucks openers ``{%``, ``{{``, ``{#`` become ``{&#37;``, ``{\\{``, ``{&#35;``, a ``|`` in a
+  cell ``&#124;``, a line of ``=`` starts with ``&#61;``, and every ``[`` of text is ``\\[``. So a text
+  that shows HTML or Markdown link syntax is text under any of them, never a tag or a link.
 - ``<pre>``: fenced block, language from ``language-x``/``lang-x``, fence longer than any backtick run
   inside; ``<br>`` inside ``<pre>`` becomes a newline (text.py ignores it: see the report).
 """
@@ -124,6 +128,7 @@ STRONG_OPEN, STRONG_CLOSE, EM_OPEN, EM_CLOSE = "\ufdd0", "\ufdd1", "\ufdd2", "\u
 # The same pairs settled as raw HTML (the fallback): they count as punctuation next to a delimiter.
 HTML_STRONG_OPEN, HTML_STRONG_CLOSE, HTML_EM_OPEN, HTML_EM_CLOSE = "\ufdd4", "\ufdd5", "\ufdd6", "\ufdd7"
 BREAK = "\x00"  # a <br> while a paragraph is assembled
+HARD_BREAK = "  \n"  # what it becomes in a paragraph
 # Table assembly: the end of a cell and of a row, between the td/tr hooks and ``convert_table``.
 CELL_END, ROW_END = "\ufdd8", "\ufdd9"
 # An empty line inside a code block, so the blank-line collapse of the post-pass leaves it alone.
@@ -162,8 +167,13 @@ _EMPTY_OR_ADJACENT_RE = re.compile("\ufdd0\ufdd1|\ufdd2\ufdd3|\ufdd1\ufdd0|\ufdd
 _NEEDS_ESCAPE_RE = re.compile(r"[\\`*_<&{\[\]|]")
 _ASTERISK_RE = re.compile(r"(?<! )\*|\*(?! )")  # a "*" between two spaces flanks neither way
 _UNDERSCORE_RE = re.compile(r"(?<!\w)_|_(?!\w)")  # intraword "_" neither opens nor closes (§6.2)
-_TAG_START_RE = re.compile(r"<(?=[A-Za-z/!?])")  # raw HTML, autolinks, comments
-_ENTITY_RE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+# Where a backslash escape would do in CommonMark but other renderers (marked, HonKit's kramed) ignore
+# it, text gets a character reference instead, which every renderer decodes as text: "<" that could
+# open a tag, an autolink or a comment (at the end of a text node too: the next node may start one),
+# "&" that could start a reference, "%" of a template opener, "|" in a table cell, "=" starting a line.
+_TAG_START_RE = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
+_ENTITY_RE = re.compile(r"&(?=#?[A-Za-z0-9]+;|\Z)")
+LT, AMP, PERCENT, HASH, PIPE, EQUALS = "&lt;", "&amp;", "&#37;", "&#35;", "&#124;", "&#61;"
 # The second character of a GitBook (Nunjucks) template opener: {{ }}, {% %}, {# #}.
 _TEMPLATE_RE = re.compile(r"(?<=\{)([{%#])")
 _TEMPLATE_SECOND = frozenset("{%#")
@@ -171,13 +181,14 @@ _CLOSE_BRACKET_RE = re.compile(r"\](?=[(\[:]|$)")  # "](" makes a link, "]:" a d
 # Line starts that would open a block (§4.1–4.4, §5.1–5.3). Lines are stripped, so no indentation.
 _LINE_START_RE = re.compile(r"#{1,6}(?=[ \t]|$)|[-+*](?=[ \t]|$)|>|~~~|(?:[-_=*][ \t]*)+$")
 _ORDERED_START_RE = re.compile(r"(\d{1,9})([.)])(?=[ \t]|$)")
-_TRAILING_HASHES_RE = re.compile(r"(?:^|(?<= ))#+$")
 _BACKTICK_RUN_RE = re.compile(r"`+")
 _LANGUAGE_RE = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.-]+)")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 _CODE_BLANK_RE = re.compile(f"[ ]*{CODE_BLANK}")  # with the indentation a list item gave it
 _URL_UNSAFE = {
     " ": "%20",
+    '"': "%22",
+    "`": "%60",
     "(": "%28",
     ")": "%29",
     "<": "%3C",
@@ -187,7 +198,7 @@ _URL_UNSAFE = {
     "\n": "",
     "\t": "",
 }
-_URL_UNSAFE_RE = re.compile(r"[ ()<>{}\n\t]")
+_URL_UNSAFE_RE = re.compile(r'[ "`()<>{}\n\t]')
 
 
 
@@ -198,6 +209,15 @@ def neutralise_templates(text: str) -> str:
     the text unchanged while GitBook no longer sees a tag. Idempotent: ``{\\%`` has no opener left.
     """
     return _TEMPLATE_RE.sub(r"\\\1", text)
+
+
+_TEMPLATE_REFERENCES = {"%": PERCENT, "#": HASH, "{": "\\{"}
+
+
+def _break_template_opener(match: re.Match) -> str:
+    """In text: ``{%`` becomes ``{&#37;`` (a backslash before ``%`` stays visible in some renderers),
+    ``{#`` ``{&#35;`` (kramed drops a ``{#…}`` it sees in a heading, escaped or not), ``{{`` ``{\\{``."""
+    return _TEMPLATE_REFERENCES[match.group(1)]
 
 
 def to_markdown(body_html: str, base_url: str | None = None) -> str:
@@ -681,7 +701,7 @@ class WoshipmConverter(MarkdownConverter):
         if text[:1] in _TEMPLATE_SECOND and parent_tags and "_noformat" not in parent_tags:
             previous = _previous_text(el)
             if previous is not None and previous.endswith("{"):
-                text = "\\" + text
+                text = _TEMPLATE_REFERENCES[text[0]] + text[1:]
         return text
 
     def plain_paragraph_text(self, tag: str, pieces: list[str | None], parent_tags) -> str:
@@ -796,8 +816,10 @@ class WoshipmConverter(MarkdownConverter):
         text = finish_inline(text, "heading")
         if not text:
             return ""
-        # A run of "#" after a space at the end would be read as the closing sequence (§4.2).
-        text = _TRAILING_HASHES_RE.sub(lambda m: "\\" + m.group(), text)
+        # A "#" at the end would be read as (part of) the closing sequence (§4.2; kramed takes any
+        # trailing "#", escaped or not): the last one is a reference.
+        if text.endswith("#"):
+            text = text[:-1] + HASH
         return super().convert_hN(n, el, text, parent_tags)
 
     def convert_pre(self, el, text, parent_tags):
@@ -939,7 +961,10 @@ def postprocess(markdown: str) -> str:
 
 
 def escape_text(text: str, link: bool = False, cell: bool = False) -> str:
-    """Backslash-escape what could start inline syntax here; leave prose alone otherwise."""
+    """Escape what could start inline syntax here; leave prose alone otherwise.
+
+    The result renders as ``text`` in CommonMark and in marked-style renderers (HonKit's kramed), raw
+    HTML passed or not: no tag, link or template opener can come out of text."""
     if not _NEEDS_ESCAPE_RE.search(text):
         return text
     text = text.replace("\\", "\\\\").replace("`", "\\`")
@@ -947,18 +972,22 @@ def escape_text(text: str, link: bool = False, cell: bool = False) -> str:
         text = _ASTERISK_RE.sub(r"\\*", text)
     if "_" in text:
         text = _UNDERSCORE_RE.sub(r"\\_", text)
+    if "&" in text:  # before "<" and "{", which bring their own "&"
+        text = _ENTITY_RE.sub(AMP, text)
     if "<" in text:
-        text = _TAG_START_RE.sub(r"\\<", text)
-    if "&" in text:
-        text = _ENTITY_RE.sub(r"\\&", text)
+        text = _TAG_START_RE.sub(LT, text)
     if "{" in text:
-        text = neutralise_templates(text)
+        text = _TEMPLATE_RE.sub(_break_template_opener, text)
+    # Every "[" of text is escaped: renderers that do not match brackets as CommonMark does (marked,
+    # kramed) would otherwise make a link, a footnote or a definition of ``[x\](javascript:…)``.
+    if "[" in text:
+        text = text.replace("[", "\\[")
     if link:
-        text = text.replace("[", "\\[").replace("]", "\\]")
+        text = text.replace("]", "\\]")
     elif "]" in text:
         text = _CLOSE_BRACKET_RE.sub(r"\\]", text)
     if cell:
-        text = text.replace("|", "\\|")
+        text = text.replace("|", PIPE)  # GFM renderers split a row at every "|", escaped or not
     return text
 
 
@@ -973,7 +1002,7 @@ def _safe_url(url: str) -> str:
 def finish_inline(text: str, mode: str) -> str:
     """Turn an assembled inline run into final Markdown.
 
-    ``mode`` is "paragraph" (breaks → backslash hard breaks), "heading" (breaks → spaces) or "cell"
+    ``mode`` is "paragraph" (breaks → hard breaks), "heading" (breaks → spaces) or "cell"
     (breaks → ``<br>``).
     """
     if BREAK not in text and not _ANY_SENTINEL_RE.search(text):  # the common case: plain prose
@@ -994,7 +1023,7 @@ def finish_inline(text: str, mode: str) -> str:
     text = BREAK.join(lines)
     if _ANY_SENTINEL_RE.search(text):
         text = _ANY_SENTINEL_RE.sub(_final_delimiter, _settle_emphasis(text))
-    return text.replace(BREAK, "<br>" if mode == "cell" else "\\\n") if BREAK in text else text
+    return text.replace(BREAK, "<br>" if mode == "cell" else HARD_BREAK) if BREAK in text else text
 
 
 def _final_delimiter(match: re.Match) -> str:
@@ -1019,7 +1048,7 @@ def _escape_line_start(line: str) -> str:
     if first.isdigit():
         return _ORDERED_START_RE.sub(r"\1\\\2", line, count=1)
     if first in "#-+*>~_=" and _LINE_START_RE.match(line):
-        return "\\" + line
+        return EQUALS + line[1:] if first == "=" else "\\" + line
     return line
 
 
@@ -1097,6 +1126,7 @@ def _settle_emphasis(text: str, max_passes: int = 8) -> str:
                 and _movable(before_ch)
                 and text[start - 2 : start - 1] not in _OPENERS_SET
                 and text[start - 2 : start - 1] != "\\"
+                and not (before_ch == ";" and _REFERENCE_END_RE.search(text, max(0, start - 12), start))
             ):
                 text = text[: start - 1] + delimiters + before_ch + text[end:]
                 changed = True
@@ -1112,6 +1142,7 @@ def _settle_emphasis(text: str, max_passes: int = 8) -> str:
 
 _OPENERS_SET = frozenset(_OPENERS)
 # ASCII punctuation that is never Markdown syntax next to text and that escape_text never escapes.
+_REFERENCE_END_RE = re.compile(r"&#?[A-Za-z0-9]+;\Z")  # its ";" never moves: the reference would break
 _MOVABLE_ASCII = frozenset(":,.;?\"'%")  # not "!": it starts an image
 _CLOSERS_SET = frozenset(STRONG_CLOSE + EM_CLOSE)
 

@@ -141,6 +141,9 @@ class CrawlReport:
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
+        cut = stats_with_prefix(self.stats, "woshipm/cut/")
+        if cut:
+            lines.append("fields cut to their bounds (stored cut): " + ", ".join(f"{k} {v}" for k, v in cut.items()))
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
         frontier = stats_with_prefix(self.stats, "woshipm/frontier/")

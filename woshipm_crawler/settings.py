@@ -61,6 +61,11 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
+# No woshipm page comes near these (bench/bench_page_sizes.py, docs/benchmarks.md: the largest page
+# measured is ~0.2 MB): a larger answer, a gzip bomb's inflated body included, is stopped there and
+# is a counted failure (too_large), before it costs memory. Scrapy's defaults are 1 GiB and 32 MiB.
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 
 # -- retries and backoff ----------------------------------------------------------------------------
 # 429 and 5xx are retried (woshipm_crawler.retry). A 429 or 503 pauses the whole site for its

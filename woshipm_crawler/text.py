@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 import numpy as np
 from lxml import html as lxml_html
@@ -36,6 +37,53 @@ _WS_RE = re.compile(r"\s+")
 # What word_count counts as one word each: CJK extension A, unified ideographs, compatibility ideographs.
 CJK_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _LATIN_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’.\-][A-Za-z0-9]+)*")
+
+
+# Invisible characters that steer or hide what is shown (issue 24): the bidirectional embeddings,
+# overrides and isolates (U+202A–202E, U+2066–2069), the direction marks (U+200E, U+200F, U+061C), the
+# zero-width space and joiners (U+200B–200D), the word joiner (U+2060) and the BOM / zero-width no-break
+# space (U+FEFF). ``strip_invisible`` removes them from titles, author names, tags and bodies alike.
+INVISIBLE_RE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+ZWNJ, ZWJ = "\u200c", "\u200d"
+_CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _emoji(ch: str) -> bool:
+    """Part of an emoji sequence a ZWJ joins: a pictograph (U+1F000–1FAFF, U+2600–27BF: ⚕, ♀, ♂…), or
+    the emoji presentation selector U+FE0F after one."""
+    code = ord(ch)
+    return 0x1F000 <= code <= 0x1FAFF or 0x2600 <= code <= 0x27BF or code == 0xFE0F
+
+
+def _joining_letter(ch: str) -> bool:
+    """A letter or mark of the scripts ZWJ/ZWNJ shape (Arabic, Syriac, Thaana, the Indic scripts, Sinhala,
+    Thai, Lao, Tibetan, Myanmar: U+0600–109F)."""
+    return 0x0600 <= ord(ch) <= 0x109F and unicodedata.category(ch)[0] in "LM"
+
+
+def _keeps_joiner(match: re.Match) -> bool:
+    """A ZWJ between two parts of an emoji (👩‍💻), or a ZWJ/ZWNJ between two letters of a joining
+    script: content, not a control."""
+    ch, text, start = match.group(), match.string, match.start()
+    if ch not in (ZWJ, ZWNJ) or start == 0 or match.end() == len(text):
+        return False
+    before, after = text[start - 1], text[match.end()]
+    if ch == ZWJ and _emoji(before) and _emoji(after):
+        return True
+    return _joining_letter(before) and _joining_letter(after)
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without the characters of INVISIBLE_RE, except a joiner that is content (_keeps_joiner)."""
+    if not INVISIBLE_RE.search(text):
+        return text
+    return INVISIBLE_RE.sub(lambda m: m.group() if _keeps_joiner(m) else "", text)
+
+
+def clean_field(text: str) -> str:
+    """A one-line field (title, author name, tag) as shown: no invisible characters, no control
+    characters, runs of white space one space, no space at either end."""
+    return normalize_ws(_CONTROL_CHARS_RE.sub("", strip_invisible(text)))
 
 
 def normalize_ws(text: str) -> str:

@@ -17,8 +17,10 @@ served under any path)::
     pagefind/<segment>/                      the search index, in segments
     .build/                                  what the next build compares with (site.sqlite3)
 
-The pages are rendered by markdown-it-py with raw HTML off and Jinja2 templates that escape every
-value (``book_render``): nothing in an article becomes markup, a script or a link of another scheme.
+The pages are rendered by markdown-it-py and Jinja2 templates that escape every value
+(``book_render``): no text of an article becomes markup, a script or a link of another scheme.
+A second wall (issue 24): the HTML rendered from a file (an article's header and body, the report)
+goes through nh3 (``sanitise_content``) before it enters a template, whatever reached the Markdown.
 
 **Incremental.** A build stats every article file; only new or changed files (size or mtime) are
 read. Each page's inputs (its article's bytes, the titles and links it lists, the templates) are
@@ -48,6 +50,7 @@ from pathlib import Path
 
 import jinja2
 import markupsafe
+import nh3
 
 from woshipm_crawler import site
 from woshipm_crawler.library import ARTICLES_DIR, BOOK_TITLE, MarkdownLibrary, category_label
@@ -60,7 +63,7 @@ logger = logging.getLogger(__name__)
 BOOK_SUBDIR = "book"
 BUILD_DIR = ".build"
 MANIFEST = "site.sqlite3"
-LAYOUT_VERSION = "site-1"  # bumped when what a page holds changes beyond its templates
+LAYOUT_VERSION = "site-2"  # bumped when what a page holds changes beyond its templates (2: nh3 over content)
 PAGE_SIZE = 100  # articles on one page of a tag's or an author's list
 CATEGORY_NEWEST = 20
 TEMPLATES = "book_templates"
@@ -243,6 +246,24 @@ def read_row(root: Path, article: int, sig: FileSig) -> tuple[Row, str]:
         author_name=parsed.author_name, author_url=parsed.author_url, tags=tuple(dict.fromkeys(parsed.tags)),
     )
     return row, text
+
+
+# -- the second wall -------------------------------------------------------------------------------
+
+# The Markdown's own elements only: no script, handler, style, frame or form; links and images
+# http(s) or relative (nh3's defaults, plus the attributes book_render sets).
+CONTENT_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    "*": {"class", "id"},
+    "a": {"href", "hreflang", "title"},
+    "img": {*nh3.ALLOWED_ATTRIBUTES.get("img", ()), "loading", "referrerpolicy"},
+}
+
+
+def sanitise_content(html: str) -> markupsafe.Markup:
+    """HTML rendered from a library file, as a template may insert it (nh3, issue 24's second wall)."""
+    return markupsafe.Markup(nh3.clean(html, attributes=CONTENT_ATTRIBUTES, url_schemes={"http", "https"},
+                                       link_rel=None))
 
 
 # -- pages -------------------------------------------------------------------------------------------
@@ -430,7 +451,7 @@ class SitePlan:
             header = parsed.header_html(lambda tag: f"{root}tags/{tag_key(tag)}/index.html", author)
             return self._html(
                 "article.html", page, title=row.title, category=label, month=f"{row.year}-{row.month}",
-                header_html=markupsafe.Markup(header), body_html=markupsafe.Markup(body_html),
+                header_html=sanitise_content(header), body_html=sanitise_content(body_html),
                 previous=neighbour(before, "上一篇（更早）"), next=neighbour(after, "下一篇（更新）"),
                 month_href="index.html", category_href="../../index.html",
                 crumbs=[("首页", root + "index.html"), (label, "../../index.html"),
@@ -492,7 +513,7 @@ class SitePlan:
         text = (self.report_dir / "report.md").read_text(encoding="utf-8")
         page = "report/index.html"
         yield Page(page, ("report", hashlib.sha256(text.encode()).hexdigest()), lambda: self._html(
-            "page.html", page, title="数据报告", body_html=markupsafe.Markup(MARKDOWN.render(text)),
+            "page.html", page, title="数据报告", body_html=sanitise_content(MARKDOWN.render(text)),
             crumbs=[("首页", "../index.html")], here="数据报告"))
         for png in sorted(self.report_dir.glob("*.png")):
             data = png.read_bytes()

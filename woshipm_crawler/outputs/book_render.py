@@ -1,5 +1,6 @@
 """One library article file read back for the site (woshipm_crawler.outputs.book): its header fields
-and its HTML, with markdown-it-py (CommonMark) and raw HTML off.
+and its HTML, with markdown-it-py (CommonMark, raw HTML as in the library: the converter writes
+``<strong>``, ``<em>``, ``<br>`` where Markdown's own markers cannot stand).
 
 The file's format is ``library.render_article``'s: ``# title``, the ``{% hint %}`` header block (one
 ``**Label:** value`` line each), the summary as a quote, ``---``, the body. The header block is cut out
@@ -7,7 +8,9 @@ by its exact opening and closing lines (the library breaks every other ``{%`` in
 backslash, so no title, tag or body can hold them) and rendered as the hint box HonKit drew; every
 other byte is CommonMark. What a page can carry from the article:
 
-- no HTML from the text: markdown-it escapes it (``html: False``), so ``<script>`` shows as text;
+- no HTML from the text: the library writes a text ``<`` as ``&lt;`` (``markdown.escape_text``,
+  ``library.escape_inline``), so ``<script>`` in a text shows as text; raw HTML that reached the
+  Markdown anyway is left to ``book.sanitise_content`` (nh3), the second wall, like everything rendered;
 - no link or image to anything but http(s) or a relative path (``safe_link``): ``javascript:``,
   ``data:``, ``vbscript:`` and the like stay text, however they are cased, spaced or entity-encoded
   (markdown-it decodes entities before the check);
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -49,7 +53,7 @@ class _Markdown(MarkdownIt):
 
 
 def _markdown() -> MarkdownIt:
-    md = _Markdown("commonmark", {"html": False})
+    md = _Markdown("commonmark", {"html": True})
     md.enable(["table", "strikethrough"])  # GitHub's tables and ~~text~~, as HonKit renders them
     return md
 
@@ -138,6 +142,8 @@ class Article:
                 lines.append(_inline_text(token.children or []))
             elif token.type in ("fence", "code_block"):
                 lines.append(token.content)
+            elif token.type == "html_block" and token.content.strip():
+                lines.append(lxml_html.fragment_fromstring(token.content, create_parent="div").text_content())
             for child in token.children or ():
                 if child.type == "image":
                     child.attrs["loading"] = "lazy"

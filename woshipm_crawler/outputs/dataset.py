@@ -7,8 +7,9 @@ articles.parquet          one row per article, metadata only (schema: ARTICLES_S
 article_bodies.parquet    id + body_text, body_markdown, body_html: bodies apart, so metadata loads at once
 article_tags.parquet      (id, position, tag): one row per tag of an article
 article_listings.parquet  (id, listing, kind, slug, first_seen, last_seen): one row per listing membership
-articles.csv              the flat columns (FLAT_COLUMNS), UTF-8 with a BOM so Excel keeps the Chinese
-articles.xlsx             the flat columns, one sheet per category, newest first
+articles.csv              the flat columns (FLAT_COLUMNS), UTF-8 with a BOM so Excel keeps the Chinese;
+                          text that would compute gets a leading ' (csv_cell)
+articles.xlsx             the flat columns, one sheet per category, newest first; text as string cells
 README.md                 the dataset card: schema, counts, date range, how it was collected, load examples
 
 An article's ``listings`` come from the state's listings table (every membership ever recorded,
@@ -254,6 +255,16 @@ def flat_row(item: Mapping) -> list:
     return [value(item) for _, value, _ in FLAT_COLUMNS]
 
 
+# A spreadsheet computes a cell that begins with one of these (a formula, or DDE: ``=cmd|' /C calc'!A0``).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that never computes (OWASP, "CSV Injection"): text beginning with = + - @ tab or CR
+    gets a leading ``'``, which Excel and LibreOffice show as a text marker. Other values as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 class _CsvSink:
     def __init__(self, target: Path):
         # utf-8-sig: the BOM tells Excel the file is UTF-8 (without it the Chinese turns to mojibake).
@@ -262,7 +273,7 @@ class _CsvSink:
         self.writer.writerow(FLAT_HEADERS)
 
     def add(self, item: dict) -> None:
-        self.writer.writerow(flat_row(item))
+        self.writer.writerow([csv_cell(value) for value in flat_row(item)])
 
     def close(self) -> None:
         self.handle.close()
@@ -291,8 +302,18 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
+
+    def text_cell(sheet, value: object) -> object:
+        """Text as a string cell, never a formula (openpyxl makes one of any text starting with "=");
+        XML 1.0 cannot carry C0 controls, so they are left out. Other values as they are."""
+        if not isinstance(value, str):
+            return value
+        text = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+        text.data_type = "s"
+        return text
 
     keys: dict[str, list[tuple[str, int]]] = {}
     for item in store.iter_items():
@@ -326,11 +347,11 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
                 # Excel has no time zones: the Beijing wall-clock time, as the site shows it.
                 row[FLAT_HEADERS.index("published")] = _timestamp(item["published"]).replace(tzinfo=None)
                 row[FLAT_HEADERS.index("published_date")] = _published_date(item)
-            title = WriteOnlyCell(sheet, value=row[title_column])
-            if item["url"]:
+            row = [text_cell(sheet, value) for value in row]
+            title = row[title_column]
+            if item["url"] and title is not None:  # a string cell
                 title.hyperlink = item["url"]
                 title.font = link_font
-            row[title_column] = title
             sheet.append(row)
             done += 1
             if progress:
@@ -465,7 +486,11 @@ def render_card(summary: DatasetSummary, files: list[str]) -> str:
         "bodies (`body_html`, `body_text`, `body_markdown`) inline; it has no `published_date`. "
         "`articles.csv` and `articles.xlsx` hold the flat columns "
         + ", ".join(f"`{name}`" for name in FLAT_HEADERS)
-        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times). Text formats cannot say "
+        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times). No cell computes: every text "
+        "cell of `articles.xlsx` is a string cell, never a formula, and a text cell of `articles.csv` that "
+        "begins with `=`, `+`, `-`, `@`, a tab or a carriage return starts with an added `'` (OWASP's advice "
+        "against CSV injection; strip it to get the text). JSONL and Parquet keep the exact text. "
+        "Text formats cannot say "
         "\"integer or null\": pandas reads `duplicate_of` from JSONL or CSV as float64 (DuckDB as BIGINT); "
         "the Parquet files load it as `Int64`.",
         "",

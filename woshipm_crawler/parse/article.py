@@ -29,7 +29,7 @@ from woshipm_crawler.parse.tree import (
     strip_attributes,
     unwrap,
 )
-from woshipm_crawler.text import content_hash, html_to_text, word_count
+from woshipm_crawler.text import clean_field, content_hash, html_to_text, strip_invisible, word_count
 
 
 # -- page structure: one layout's selectors together (fundus's versioned parsers) ----------------
@@ -125,6 +125,23 @@ class ArticlePageError(ValueError):
 
 
 # The fields every article has, and the parts of a layout they are read from.
+# Field bounds (README, "Field bounds"). No real title comes near 500 characters (the replica's longest,
+# the long_title special, has 300), no author name near 100, no article near 50 tags (the site shows
+# 3–10) or a tag near 50 characters. Beyond a bound the field is cut to it and the cut is reported
+# (``parse_article``'s ``cuts``: the spider counts and logs it); the article is stored.
+MAX_TITLE_CHARS = 500
+MAX_AUTHOR_CHARS = 100
+MAX_TAGS = 50
+MAX_TAG_CHARS = 50
+
+
+def _bounded(text: str, limit: int, what: str, cuts: list[tuple[str, str]]) -> str:
+    if len(text) <= limit:
+        return text
+    cuts.append((what, f"{len(text)} characters, cut to {limit}"))
+    return text[:limit]
+
+
 CHECKED_FIELDS = ("title", "author", "published", "body", "tags")
 
 
@@ -160,11 +177,14 @@ def parse_article_response(body: bytes | str, url: str, encoding: str | None = N
     return parse_article(page if page is not None else parse_page(body, encoding, content_type), url)
 
 
-def parse_article(page: Page | str, url: str) -> dict:
+def parse_article(page: Page | str, url: str, cuts: list[tuple[str, str]] | None = None) -> dict:
     """Every field of an article page, keyed as in ``items.ARTICLE_FIELDS`` (crawl fields aside).
 
-    The page's tree is consumed: the body is cleaned in place.
+    The page's tree is consumed: the body is cleaned in place. Title, author name and tags are shown
+    text (``text.clean_field``: no bidirectional or zero-width controls), within their bounds
+    (``MAX_*``); each field cut to its bound adds (field, what was cut) to ``cuts``.
     """
+    cuts = [] if cuts is None else cuts
     if isinstance(page, str):
         page = parse_page(page)
     ref = site.article_ref(url)
@@ -185,7 +205,7 @@ def parse_article(page: Page | str, url: str) -> dict:
         if looks_like_article(page):
             raise layout_changed(page, "no article wrapper")
         raise ArticlePageError("no_body", "no article wrapper")
-    title = _text(_first(wrapper, layout.title))
+    title = clean_field(_text(_first(wrapper, layout.title)))
     if not title:
         if looks_like_article(page) and _first(wrapper, layout.title) is None:
             raise layout_changed(page, "no title element")
@@ -204,12 +224,12 @@ def parse_article(page: Page | str, url: str) -> dict:
         "url": url,
         "category": category,
         "category_name": site.category_name(category),
-        "title": title,
-        "author": _author(wrapper, url, layout),
+        "title": _bounded(title, MAX_TITLE_CHARS, "title", cuts),
+        "author": _author(wrapper, url, layout, cuts),
         "published": published,
         "published_time_known": published_time_known,
         "summary": _pop_summary(content),
-        "tags": _tags(root, layout),
+        "tags": _tags(root, layout, cuts),
     }
     stats_text = _text(_first(wrapper, layout.stats))
     fields["stats"] = {key: _count(STATS_RES[key], stats_text) or 0 for key in ("views", "comments", "collects")}
@@ -248,7 +268,7 @@ def _text(element) -> str:
     return WHITE_SPACE_RE.sub(" ", element_text(element)).strip() if element is not None else ""
 
 
-def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
+def _author(wrapper, url: str, layout: ArticleLayout, cuts: list[tuple[str, str]]) -> dict:
     link = None  # lxml elements without children are falsy: no `or` between lookups
     for selector in layout.authors:
         link = _first(wrapper, selector)
@@ -257,8 +277,8 @@ def _author(wrapper, url: str, layout: ArticleLayout) -> dict:
     if link is None:
         return {"name": None, "id": None, "url": None}
     author_url = site.safe_url(link.get("href"), url)
-    return {"name": _text(link) or None, "id": site.author_id(author_url) if author_url else None,
-            "url": author_url}
+    name = _bounded(clean_field(_text(link)), MAX_AUTHOR_CHARS, "author", cuts)
+    return {"name": name or None, "id": site.author_id(author_url) if author_url else None, "url": author_url}
 
 
 PUBLISHED_META = "meta[property='article:published_time'], meta[name='article:published_time']"
@@ -294,13 +314,21 @@ def _count(pattern: re.Pattern, text: str) -> int | None:
     return int(float(number))
 
 
-def _tags(root, layout: ArticleLayout) -> list[str]:
-    names: list[str] = []
+def _tags(root, layout: ArticleLayout, cuts: list[tuple[str, str]]) -> list[str]:
+    """The tags in page order, each once, at most MAX_TAGS of at most MAX_TAG_CHARS."""
+    names: dict[str, None] = {}  # ordered, and a lookup that stays cheap at any count
+    long_tags = 0
     for link in css(layout.tags)(root):
-        name = _text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "")
-        if name and name not in names:
-            names.append(name)
-    return names
+        name = clean_field(_text(link) or site.tag_name(site.tag_slug_from_url(link.get("href", "")) or "") or "")
+        if len(name) > MAX_TAG_CHARS:
+            name, long_tags = name[:MAX_TAG_CHARS], long_tags + 1
+        if name:
+            names.setdefault(name)
+    if long_tags:
+        cuts.append(("tags", f"{long_tags} tag(s) longer than {MAX_TAG_CHARS} characters, cut to it"))
+    if len(names) > MAX_TAGS:
+        cuts.append(("tags", f"{len(names)} tags, the first {MAX_TAGS} kept"))
+    return list(names)[:MAX_TAGS]
 
 
 def _pop_summary(content) -> str | None:
@@ -387,8 +415,22 @@ def clean_body(content, url: str):
     strip_attributes(body)
     for element in list(body.iter(*UNWRAPPED_TAGS)):
         unwrap(element)
+    _strip_invisible(body)
     _drop_empty(body)
     return body
+
+
+def _strip_invisible(body) -> None:
+    """Bidirectional and zero-width controls go from the body's text (and images' alt text); a joiner
+    inside an emoji or a joining script stays (``text.strip_invisible``)."""
+    for element in body.iter():
+        if element.text:
+            element.text = strip_invisible(element.text)
+        if element.tail:
+            element.tail = strip_invisible(element.tail)
+        alt = element.get("alt") if element.tag == "img" else None
+        if alt:
+            element.set("alt", strip_invisible(alt))
 
 
 # Wrappers nested deeper than FLATTEN_DEPTH lose their tag when they hold no text of their own: every

@@ -7,6 +7,7 @@ Links are absolute on ``base`` like the real site's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -626,8 +627,9 @@ Allow: /wp-admin/admin-ajax.php
 # text but what ``HOSTILE_TEXT`` names (the paragraphs a parser must keep), so that the article's
 # manifest record stays what the model says, with these exceptions: ``HOSTILE_TEXT`` opens the body
 # text; ``unsafe`` gives the author link a ``javascript:`` URL (the item's ``author.url`` is then
-# null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null).
-HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate")
+# null); ``baddate`` shows an impossible date and no ``article:published_time`` (``published`` null);
+# ``scripttext`` and ``formula`` show other fields (HOSTILE_FIELDS).
+HOSTILE_KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "scripttext", "formula", "hugefields", "bidi")
 DEEP_LEVELS = {"deep": 1000, "toodeep": 3000}  # libxml2 stops at 2048 levels even with huge_tree
 HOSTILE_TEXT = {
     "unsafe": "甲乙丙丁戊己庚辛壬",
@@ -635,6 +637,52 @@ HOSTILE_TEXT = {
     "deep": "深处的段落\n\n深处之后的段落",
     "toodeep": "深处的段落\n\n深处之后的段落",
     "baddate": "",
+    "formula": "",
+    "hugefields": "",
+    # As a reader sees it: the controls gone, the joiners inside the emoji and the Persian word kept.
+    "bidi": "正文反转与 👨\u200d👩\u200d👧 家庭表情，ZWSP 和 می\u200cخواهم",
+    "scripttext": (
+        '<script>alert("body")</script> 和 <img src=x onerror=alert(5)>\n\n'
+        '<a href="javascript:alert(6)">链接</a> [点我](javascript:alert(7)) \\[x](javascript:alert(8)) [^1]\n\n'
+        "[y]: javascript:alert(9)\n\n"
+        "<script>alert(10)</script> &lt;b&gt; <javascript:alert(11)> {% raw %}{{ 12 }}{% endraw %} {{ 13 }}\n\n"
+        '{#x" onclick="alert(14)} 标题\n\n'
+        "a|b </td><script>alert(15)</script>\n\n"
+        "===\n\n"
+        "第一行\n第二行"
+    ),
+}
+# ``scripttext`` also shows these as the title, the author's name and tags: text that looks like HTML,
+# Markdown and template syntax, as a page about front-end work (or a compromised editor) would.
+SCRIPT_TITLE = '<script>alert("title")</script>"><img src=x onerror=alert(1)> {% raw %}{{ 2 }} [t](javascript:alert(3)) &amp; AT&T'
+SCRIPT_AUTHOR = '<img src=x onerror=alert("author")>'
+SCRIPT_TAGS = ('<script>alert("tag")</script>', '"><svg onload=alert(4)>')
+# ``formula``: fields a spreadsheet would compute (a formula, a DDE call), the author also the credit.
+FORMULA_FIELDS = {
+    "title": '=HYPERLINK("http://evil.example","点我")',
+    "author": "=cmd|' /C calc'!A0",
+    "tags": ("+1+1", "-2+3", "@SUM(1+1)"),
+    "summary": "=1+1 开头的摘要",
+}
+# ``hugefields``: a 1 MB title and 20,000 tags (as a broken or hostile CMS could serve them).
+HUGE_FIELDS = {
+    "title": "LongTitle-" * 100_000,
+    "author": "作者" * 200,
+    "tags": tuple(f"标签{n}" for n in range(20_000)) + ("长" * 80,),
+}
+# ``bidi``: bidirectional controls (an override that shows text reversed, isolates, marks) and
+# zero-width characters in the title, author and tags, next to joiners that are content.
+BIDI_FIELDS = {
+    "title": "产品\u202e经理\u202c的\u200b一天\u2066x\u2069\ufeff\u200e 👩\u200d💻",
+    "author": "A\u200dli\u2060ce\u200f\u061c",
+    "tags": ("\u202e用户体验\u202c", "数据\u200b分析", "\u2067AI\u2069"),
+}
+# The fields a kind replaces: title, author (name; the credit of the copyright line too), tags, summary.
+HOSTILE_FIELDS = {
+    "scripttext": {"title": SCRIPT_TITLE, "author": SCRIPT_AUTHOR, "tags": SCRIPT_TAGS},
+    "formula": FORMULA_FIELDS,
+    "hugefields": HUGE_FIELDS,
+    "bidi": BIDI_FIELDS,
 }
 IMPOSSIBLE_DATE = "2021-02-30"
 
@@ -663,11 +711,43 @@ def _hostile_block(kind: str, levels: int = 0) -> str:
     if kind in DEEP_LEVELS:
         half = (levels or DEEP_LEVELS[kind]) // 2
         return "<div><span>" * half + "<p>深处的段落</p>" + "</span></div>" * half + "<p>深处之后的段落</p>"
+    if kind == "bidi":
+        return ("<p>正文\u202e反转\u202c与 👨\u200d👩\u200d👧 家庭\u2060表情，\ufeffZW\u200bSP 和 "
+                "می\u200cخواهم\u200f</p>")
+    if kind == "scripttext":
+        return (
+            "<p>&lt;script&gt;alert(\"body\")&lt;/script&gt; 和 &lt;img src=x onerror=alert(5)&gt;</p>"
+            '<p>&lt;a href="javascript:alert(6)"&gt;链接&lt;/a&gt; [点我](javascript:alert(7)) '
+            "\\[x](javascript:alert(8)) [^1]</p>"
+            "<p>[y]: javascript:alert(9)</p>"
+            "<p>&lt;<span>script</span>&gt;alert(10)&lt;/<span>script</span>&gt; &amp;lt;b&amp;gt; "
+            "&lt;javascript:alert(11)&gt; {% raw %}{{ 12 }}{% endraw %} {<span>{</span> 13 }}</p>"
+            '<h3>{#x" onclick="alert(14)} 标题</h3>'
+            "<table><tr><td>a|b</td><td>&lt;/td&gt;&lt;script&gt;alert(15)&lt;/script&gt;</td></tr></table>"
+            "<p>===</p>"
+            "<p>第一行<br>第二行</p>"
+        )
     return ""
+
+
+def with_fields(article: Article, fields: dict) -> Article:
+    """A copy of ``article`` showing other ``title``, ``author`` (name), ``tags`` or ``summary``."""
+    changes: dict = {key: fields[key] for key in ("title", "summary") if key in fields}
+    if "author" in fields:
+        name = fields["author"]
+        changes["author"] = dataclasses.replace(article.author, name=name)
+        if article.credit == article.author.name and article.copyright_line:
+            changes["credit"] = name
+            changes["copyright_line"] = article.copyright_line.replace(f"@{article.author.name}", f"@{name}")
+    if "tags" in fields:
+        changes["header"] = dataclasses.replace(article.header, tags=tuple(fields["tags"]))
+    return dataclasses.replace(article, **changes)
 
 
 def render_hostile(corpus: Corpus, base: str, article: Article, kind: str, levels: int = 0) -> str:
     """The article page with the hostile change ``kind`` (``levels``: how deep ``deep`` nests)."""
+    if kind in HOSTILE_FIELDS:
+        article = with_fields(article, HOSTILE_FIELDS[kind])
     text = render_article(corpus, base, article)
     if kind == "baddate":
         text = re.sub(r'<meta property="article:published_time"[^>]*>\n?', "", text)

@@ -23,6 +23,9 @@ Hostile and malformed article pages (``pages.render_hostile``; what each adds is
 - ``embed``: an unclosed ``<embed>`` and ``<object>``s (libxml2 nests what follows inside them).
 - ``deep`` / ``toodeep``: paragraphs inside 1,000 / 3,000 nested ``<div><span>`` (libxml2's limit is 2,048).
 - ``baddate``: the page shows ``2021-02-30`` and has no ``article:published_time``.
+- ``gzipbomb``: the article answers ``Content-Encoding: gzip`` with ~4.7 MB that inflate to 1 GiB of zeros.
+- ``endlessbody``: the article answers a chunked body that never ends (``ENDLESS_CHUNK`` over and over,
+  until the client goes away).
 - ``gbk``: the page is sent as GB18030 bytes with ``Content-Type: text/html`` (no charset) and keeps
   its ``<meta charset="UTF-8">``.
 
@@ -59,12 +62,14 @@ that many seconds, like a real server far away.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import sys
 import threading
 import time
+import zlib
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -80,7 +85,10 @@ LISTING_QUIRKS = ("empty_page", "check_page", "loop_redirect", "repeat", "endles
 # Card links of the ``bad_ids`` quirk: no article URL a crawler may take (an id past SQLite's integers).
 BAD_CARD_LINKS = (f"/pd/{2**63}.html", "JavaScript:/pd/7.html")
 FAULT_NAMES = ("429", "503", "slow", "drop", "truncate", "jsshell", "interstitial", "ratelimit", "gbk",
-               *pages.HOSTILE_KINDS)
+               "gzipbomb", "endlessbody", *pages.HOSTILE_KINDS)
+GZIP_BOMB_BYTES = 1 << 30  # what the ``gzipbomb`` body inflates to: 1 GiB of zeros, ~4.7 MB on the wire
+ENDLESS_BODY_LIMIT = 4 << 30  # an ``endlessbody`` answer stops here at the latest (a client that reads on)
+ENDLESS_CHUNK = b"<p>" + "无尽的段落。".encode() * 5000 + b"</p>\n"
 RATE_LIMIT_RETRY_AFTER = 2
 ENDLESS_ID_BASE = 900_000_000  # ids of the cards an endless listing makes up (their pages 404)
 RATE_LIMIT_IN_FLIGHT_S = 1.0
@@ -145,6 +153,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     fault_key: int | str | None = None  # set on pages faults may hit
     article_id: int | None = None
+    endless: bool = False  # the body is ENDLESS_CHUNK over and over, chunked, never ending
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -183,7 +192,10 @@ class _Handler(BaseHTTPRequestHandler):
         drop = response.headers.pop("X-Replica-Drop", None)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        if response.endless:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
             self.send_header(name, value)
         if drop:
@@ -197,7 +209,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if response.endless:
+            self._write_endless()
+            return
         self.wfile.write(response.body)
+
+    def _write_endless(self) -> None:
+        """Chunks until the client goes away (or ENDLESS_BODY_LIMIT): a body with no end."""
+        self.close_connection = True
+        chunk = f"{len(ENDLESS_CHUNK):x}\r\n".encode() + ENDLESS_CHUNK + b"\r\n"
+        sent = 0
+        try:
+            while sent < ENDLESS_BODY_LIMIT:
+                self.wfile.write(chunk)
+                sent += len(ENDLESS_CHUNK)
+        except OSError:  # the client stopped reading: what it should do
+            return
+        self.wfile.write(b"0\r\n\r\n")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -530,6 +558,12 @@ class ReplicaServer:
                     fault_key=article_id,
                     article_id=article_id,
                 )
+        if self.faults.hits("gzipbomb", article_id, seed):
+            self._count("fault:gzipbomb")
+            return Response(200, gzip_bomb(), headers={"Content-Encoding": "gzip"}, article_id=article_id)
+        if self.faults.hits("endlessbody", article_id, seed):
+            self._count("fault:endlessbody")
+            return Response(200, endless=True, article_id=article_id)
         if self.faults.hits("jsshell", article_id, seed):
             self._count("fault:jsshell")
             text = pages.render_js_shell(corpus, self.base_url, article)
@@ -610,6 +644,15 @@ class ReplicaServer:
             response.headers["X-Replica-Drop"] = "1"
             return response
         return response
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """GZIP_BOMB_BYTES of zeros, gzip-compressed (made once, ~2 s)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    zeros = bytes(1 << 24)
+    return b"".join([*(compressor.compress(zeros) for _ in range(GZIP_BOMB_BYTES // len(zeros))),
+                     compressor.flush()])
 
 
 def _decode_path(path: str) -> str:

@@ -35,8 +35,9 @@ from datetime import date
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Request, Response
+from twisted.internet.defer import CancelledError
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
@@ -47,6 +48,11 @@ from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import classify
 from woshipm_crawler.pipelines import StatePipeline
 from woshipm_crawler.util import utc_stamp
+
+try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is
+    from scrapy.exceptions import DownloadCancelledError
+except ImportError:  # pragma: no cover
+    DownloadCancelledError = CancelledError
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +294,8 @@ class ListingSpider(scrapy.Spider):
             self.end_walk(walk, "failed")
 
     def listing_errback(self, failure):
-        yield from self.listing_failed(failure.request, failure.getErrorMessage(), "http")
+        reason, detail = self.download_failure(failure)
+        yield from self.listing_failed(failure.request, detail, reason)
 
     @guarded(listing_failed)
     def parse_listing_page(self, response: Response, listing: Listing, page: int):
@@ -428,9 +435,21 @@ class ListingSpider(scrapy.Spider):
         yield from self.article_done(article_id, None)
 
     def article_errback(self, failure):
-        yield from self.article_failed(
-            failure.request, failure.getErrorMessage(), render_failure(failure.request) or "http"
-        )
+        reason, detail = self.download_failure(failure)
+        yield from self.article_failed(failure.request, detail, render_failure(failure.request) or reason)
+
+    def download_failure(self, failure) -> tuple[str, str]:
+        """(reason, detail) of a request that got no response: ``too_large`` when the size cap stopped
+        it (its announced length, the bytes received, or its body inflating past DOWNLOAD_MAXSIZE),
+        else ``http``; the detail is never empty."""
+        error = failure.value
+        cap = failure.request.meta.get("download_maxsize", self.settings.getint("DOWNLOAD_MAXSIZE"))
+        if isinstance(error, (DownloadCancelledError, CancelledError)) or (
+            isinstance(error, IgnoreRequest) and "DOWNLOAD_MAXSIZE" in str(error)
+        ):
+            # Scrapy cancels a download only at the cap; the bytes-received case carries no message.
+            return "too_large", str(error) or f"more than DOWNLOAD_MAXSIZE ({cap} bytes) received: stopped"
+        return "http", failure.getErrorMessage() or failure.type.__name__
 
     @guarded(article_failed)
     def parse_article_page(self, response: Response):
@@ -442,11 +461,15 @@ class ListingSpider(scrapy.Spider):
             redirected = self.site.redirect_failure(response.url, article_id)
             if redirected:
                 raise ArticlePageError(redirected, f"answered from {response.url}")
-            fields = parse_article(response_page(response), self.site.canonical(response.url))
+            cuts: list[tuple[str, str]] = []
+            fields = parse_article(response_page(response), self.site.canonical(response.url), cuts)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
             yield from self.article_failed(response.request, str(error), error.reason)
             return
+        for name, detail in cuts:  # a field past its bound (parse.article.MAX_*): stored cut, and said so
+            self.stats.inc_value(f"woshipm/cut/{name}")
+            logger.warning("Cut (%s): %s — %s", name, fields["url"], detail)
         self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=fields, error=None)
         self.stats.inc_value("woshipm/articles_parsed")
         published = fields["published"]
