@@ -56,7 +56,8 @@ HOSTILE_SHOWN = [  # the body's paragraphs as the page shows them
     "<img src=x onerror=alert(6)>",
     '<a href="javascript:alert(7)">点我</a>',
     "[点击这里](javascript:alert(8)) 和 [另一个](JaVaScRiPt:alert(9)) 和 [编码的](javascript:alert(10))",
-    "<javascript:alert(11)> 与 ![图](data:image/png;base64,iVBORw0KGgo=) 与 [数据](data:text/html,x)",  # <b> is raw HTML: bold
+    # (the <b> of the last link is raw HTML: bold)
+    "<javascript:alert(11)> 与 ![图](data:image/png;base64,iVBORw0KGgo=) 与 [数据](data:text/html,x)",
     "原始 HTML：",
     "模板 {{ 1+1 }} 与 {% include 'x' %} 保持原样。唯一标记词：鸢尾花蜂鸟。",
 ]

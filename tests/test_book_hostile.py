@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from lxml import html as lxml_html
 from crawling import run_crawl
+from lxml import html as lxml_html
 from test_library import HOSTILE_TITLES
 from test_markdown import TEXT_CASES, rendered_text
 
