@@ -1,8 +1,7 @@
-"""Benchmarks of ``scrapy export`` and ``scrapy book`` (issue 16): time and peak memory per format at
-10,000 and 100,000 articles; book build time per article at 300 and 3,000; an incremental rebuild.
+"""Benchmarks of ``scrapy export`` (issue 16): time and peak memory per format at 10,000 and 100,000
+articles. (``scrapy book``, the library site: bench/bench_site.py.)
 
     python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
-    python bench/bench_outputs.py book [--sizes 300 3000] [--write]
 
 No crawl: the state store is filled directly from the replica's manifest (``Corpus(articles=N)``;
 above 10,000 the first 10,000 rows are repeated with new ids, titles and URLs), with ``body_html``
@@ -19,7 +18,6 @@ import argparse
 import contextlib
 import html
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +30,6 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from woshipm_crawler.outputs import book  # noqa: E402
 from woshipm_crawler.outputs.dataset import FORMATS  # noqa: E402
 from woshipm_crawler.replica.corpus import Corpus  # noqa: E402
 from woshipm_crawler.state import StateStore  # noqa: E402
@@ -147,38 +144,6 @@ def bench_export(sizes: list[int]) -> list[dict]:
     return rows
 
 
-def _node_modules_cache() -> Path:
-    """honkit and the hints plugin, installed once for every timed build (installing is not timed)."""
-    cache = OUT / "npm"
-    book.ensure_honkit(cache, log=lambda line: print(line, file=sys.stderr))
-    return cache / "node_modules"
-
-
-def bench_book(sizes: list[int], added: int = 20) -> list[dict]:
-    modules = _node_modules_cache()
-    rows = []
-    for n in sizes:
-        export_dir = OUT / f"book-{n}"
-        shutil.rmtree(export_dir, ignore_errors=True)
-        (export_dir / "book" / book.SOURCE_DIR).mkdir(parents=True)
-        os.symlink(modules, export_dir / "book" / book.SOURCE_DIR / "node_modules")
-        items = manifest_items(n + added, corpus_size=n + added)
-        newest = items[:added]  # the manifest is newest first: these are the articles a later crawl adds
-        fill_state(export_dir / "state.sqlite3", items[added:])
-        seconds, rss, out = run_child(scrapy(["book"], export_dir))
-        full = {"articles": n, "run": "full build", "seconds": seconds, "rss_mib": rss,
-                "per_article_ms": seconds / n * 1000, "summary": out.strip().splitlines()[-1]}
-        rows.append(full)
-        print(json.dumps(full, ensure_ascii=False), file=sys.stderr)
-        fill_state(export_dir / "state.sqlite3", newest)
-        seconds, rss, out = run_child(scrapy(["book"], export_dir))
-        rows.append({"articles": n + added, "run": f"after {added} new articles", "seconds": seconds,
-                     "rss_mib": rss, "ratio_to_full": seconds / full["seconds"],
-                     "summary": out.strip().splitlines()[-1]})
-        print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
-    return rows
-
-
 def export_table(rows: list[dict]) -> str:
     lines = ["| articles | format | seconds | × read-only | peak RSS MiB | output MB |",
              "| ---: | --- | ---: | ---: | ---: | ---: |"]
@@ -186,23 +151,6 @@ def export_table(rows: list[dict]) -> str:
         mb = f"{r['mb']:.0f}" if r["mb"] is not None else ""
         lines.append(f"| {r['articles']:,} | {r['format']} | {r['seconds']:.1f} | {r['ratio']:.1f} | "
                      f"{r['rss_mib']:.0f} | {mb} |")
-    return "\n".join(lines)
-
-
-def book_table(rows: list[dict]) -> str:
-    lines = ["| articles | run | seconds | ms per article | vs full build | peak RSS MiB | result |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
-    for r in rows:
-        per = f"{r['per_article_ms']:.0f}" if "per_article_ms" in r else ""
-        ratio = f"{r['ratio_to_full']:.0%}" if "ratio_to_full" in r else ""
-        result = r["summary"].split(" -> ")[0]
-        lines.append(f"| {r['articles']:,} | {r['run']} | {r['seconds']:.1f} | {per} | {ratio} | "
-                     f"{r['rss_mib']:.0f} | {result} |")
-    full = [r for r in rows if "per_article_ms" in r]
-    if len(full) >= 2:
-        growth = full[-1]["per_article_ms"] / full[0]["per_article_ms"]
-        lines += ["", f"Per-article time at {full[-1]['articles']:,} / at {full[0]['articles']:,}: "
-                      f"{growth:.2f}× (target ≤ 1.5×)."]
     return "\n".join(lines)
 
 
@@ -225,15 +173,12 @@ def write_doc(part: str, table: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("export", "book"))
+    parser.add_argument("what", choices=("export",))
     parser.add_argument("--sizes", type=int, nargs="+")
     parser.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    if args.what == "export":
-        table = export_table(bench_export(args.sizes or [10_000, 100_000]))
-    else:
-        table = book_table(bench_book(args.sizes or [300, 3000]))
+    table = export_table(bench_export(args.sizes or [10_000, 100_000]))
     print(table)
     if args.write:
         write_doc(args.what, table)

@@ -356,7 +356,7 @@ class MarkdownLibrary:
     def _known_paths(self) -> dict[int, set[PurePosixPath]]:
         if self._paths_by_id is None:
             self._paths_by_id = defaultdict(set)
-            for category, year, month, names in self._month_folders():
+            for category, year, month, names in self.month_folders():
                 for name in names:
                     self._paths_by_id[int(name[:-3])].add(PurePosixPath(ARTICLES_DIR, category, year, month, name))
         return self._paths_by_id
@@ -401,7 +401,7 @@ class MarkdownLibrary:
         one to list: the one written last."""
         counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
         ids = array("q")
-        for category, year, month, names in self._month_folders():
+        for category, year, month, names in self.month_folders():
             counts[category][year][month] = len(names)
             ids.extend(int(name[:-3]) for name in names)
         ordered = np.sort(np.frombuffer(ids, dtype=np.int64))  # 8 bytes an article, no Python ints
@@ -410,7 +410,7 @@ class MarkdownLibrary:
         chosen: dict[int, PurePosixPath] = {}
         if twice:
             copies: dict[int, list[PurePosixPath]] = defaultdict(list)
-            for category, year, month, names in self._month_folders():
+            for category, year, month, names in self.month_folders():
                 for name in names:
                     if int(name[:-3]) in twice:
                         copies[int(name[:-3])].append(PurePosixPath(ARTICLES_DIR, category, year, month, name))
@@ -440,7 +440,7 @@ class MarkdownLibrary:
         ]
         return tree, chosen
 
-    def _month_folders(self):
+    def month_folders(self):
         """``(category, year, month, [article file names])`` of every month folder on disk."""
         articles = self.root / ARTICLES_DIR
         for category in _subfolders(articles, r"[a-z][a-z0-9-]*"):

@@ -1,4 +1,4 @@
-"""``scrapy book``: the library as small HonKit books plus an index (woshipm_crawler.outputs.book)."""
+"""``scrapy book``: the Markdown library as one static site with search (woshipm_crawler.outputs.book)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from woshipm_crawler.commands import OutputCommand
+from woshipm_crawler.library import LIBRARY_SUBDIR
 from woshipm_crawler.outputs import book
 from woshipm_crawler.outputs.report import REPORT_SUBDIR
 from woshipm_crawler.pipelines import export_dir
@@ -21,7 +22,7 @@ class Command(OutputCommand, ScrapyCommand):
         return "[--category SLUG[,SLUG...]] [--since YYYY-MM-DD] [--out DIR]"
 
     def short_desc(self) -> str:
-        return "Build the library as HonKit books (one per category and year) and their index"
+        return "Build the library as one site: navigation by category, month, tag and author, and search"
 
     def add_options(self, parser) -> None:
         super().add_options(parser)
@@ -35,14 +36,19 @@ class Command(OutputCommand, ScrapyCommand):
             since = date.fromisoformat(opts.since) if opts.since else None
         except ValueError:
             raise UsageError(f"--since wants YYYY-MM-DD, not {opts.since!r}", print_help=False) from None
-        state, out, progress = self.begin(opts)
+        _, out, progress = self.begin(opts)
+        root = export_dir(self.settings)
         try:
-            result = book.build_books(state, out, categories, since, export_dir(self.settings) / REPORT_SUBDIR,
-                                      progress, log=lambda line: print(line, file=sys.stderr))
+            result = book.build_site(root / LIBRARY_SUBDIR, out, categories, since, root / REPORT_SUBDIR, progress,
+                                     log=lambda line: print(line, file=sys.stderr))
         except book.BookError as exc:
             raise UsageError(str(exc), print_help=False) from None
         progress.end()
-        print(f"book of {result.articles} articles: {len(result.built)} books built, {len(result.unchanged)} "
-              f"unchanged, {len(result.failed)} failed -> {result.index}")
+        for line in result.failed:
+            print(f"not read: {line}", file=sys.stderr)
+        failed = f"; FAILED: {len(result.failed)} article files not read" if result.failed else ""
+        print(f"site of {result.articles} articles: {result.written} pages written, {result.unchanged} unchanged, "
+              f"{result.removed} removed; search: {result.indexed} articles indexed, {result.segments} "
+              f"segment{'s' if result.segments != 1 else ''}{failed} -> {result.index}")
         if result.failed:
             self.exitcode = 1

@@ -1,81 +1,90 @@
-"""The library as books: ``scrapy book`` builds ``<export dir>/book/`` with HonKit.
+"""The library as one site: ``scrapy book`` builds ``<export dir>/book/`` from the Markdown library.
 
-HonKit's build time grows faster than the book (measured here: 25 articles 5 s, 100 articles 16 s,
-400 articles 620 s: every page carries the whole table of contents), so the library is built as many
-small books plus ``index.html`` linking them: one book per category and year, or, for a year with
-more than ``MAX_BOOK_ARTICLES`` articles in the category, one per month (a month that large: one
-per day). Books keep their calendar period as new articles arrive, so an incremental run rebuilds
-only the newest period's books, and time per article stays flat as the library grows. Layout::
+Every article file of the library (``library.render_article``'s format) becomes one page; around
+them, the pages a reader finds their way with, all linked relatively (the folder can be moved or
+served under any path)::
 
-    index.html                    every book by category and period (plain HTML, no HonKit)
-    <category>/<period>/          one HonKit website (open its index.html); period YYYY, YYYY-MM or YYYY-MM-DD
-    report/                       the dataset report as a book, when ``scrapy report`` has run
-    .src/<category>/<period>/     the books' sources: book.json, README.md, SUMMARY.md, articles/MM/<id>.md
-    .src/node_modules/            honkit + gitbook-plugin-hints, installed with npm when missing
+    index.html                               categories, each by year and month, with counts
+    articles/<category>/index.html           a category by year and month, and its newest articles
+    articles/<category>/<YYYY>/<MM>/index.html   a month's articles; the months before and after
+    articles/<category>/<YYYY>/<MM>/<id>.html    an article; its month, category, home; the articles
+                                             before and after it in its category; its tags, its author
+    tags/index.html, tags/<key>/…            every tag; a tag's articles
+    authors/index.html, authors/<key>/…      every author; an author's articles
+    search.html                              search over every article (Pagefind; book_search)
+    report/index.html                        the dataset report, when ``scrapy report`` has run
+    assets/                                  the stylesheet and the search page's script
+    pagefind/<segment>/                      the search index, in segments
+    .build/                                  what the next build compares with (site.sqlite3)
 
-Articles are the library's files (``library.render_article``); ``gitbook-plugin-hints`` renders their
-``{% hint %}`` header. A book is rebuilt only when its inputs changed: the SHA-256 of its sources
-is stored beside its output (``.woshipm-book-hash``). One Node process builds every book that needs
-it (``honkit_build.js``), so HonKit loads once.
+The pages are rendered by markdown-it-py and Jinja2 templates that escape every value
+(``book_render``): no text of an article becomes markup, a script or a link of another scheme.
+A second wall (issue 24): the HTML rendered from a file (an article's header and body, the report)
+goes through nh3 (``sanitise_content``) before it enters a template, whatever reached the Markdown.
 
-No page content runs in a book (issue 24): the Markdown reads as text under HonKit's kramed as under
-CommonMark (``markdown.escape_text``, ``library.escape_inline``), the titles HonKit's theme inserts
-unescaped reach it HTML-escaped (``honkit_title``), and every built page's content goes through nh3
-(``sanitise_page``), a second wall.
+**Incremental.** A build stats every article file; only new or changed files (size or mtime) are
+read. Each page's inputs (its article's bytes, the titles and links it lists, the templates) are
+hashed and kept in ``.build/site.sqlite3``; a page is rendered only when that hash changed, and a
+page whose reason is gone (an article removed, a tag no longer used) is deleted. The search index is
+re-built only for the segments that changed (``book_search``). A list longer than ``PAGE_SIZE``
+(a tag's, an author's) is cut into pages of fixed place, counted from the oldest article, so a new
+article changes the list's first page and its newest part only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
-import html
 import json
 import logging
-import re
+import os
 import shutil
-import subprocess
-import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
 
+import jinja2
+import markupsafe
 import nh3
-from lxml import html as lxml_html
 
 from woshipm_crawler import site
-from woshipm_crawler.library import (
-    BOOK_TITLE,
-    CATEGORY_SLUG_RE,
-    LibraryEntry,
-    escape_inline,
-    published_date,
-    render_article,
-    render_month_readme,
-)
-from woshipm_crawler.outputs.dataset import dataset_items
-from woshipm_crawler.state import StateStore
+from woshipm_crawler.library import ARTICLES_DIR, BOOK_TITLE, MarkdownLibrary, category_label
+from woshipm_crawler.outputs import book_search
+from woshipm_crawler.outputs.book_render import MARKDOWN, parse_article
 from woshipm_crawler.util import atomic_write
 
 logger = logging.getLogger(__name__)
 
 BOOK_SUBDIR = "book"
-SOURCE_DIR = ".src"
-HASH_FILE = ".woshipm-book-hash"
-NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
-NPM_INSTALL_TIMEOUT_S = 300  # a first install takes ~30 s; a registry out of reach would hang
-# Bumped when the sources' layout or book.json changes, so every book is rebuilt once.
-LAYOUT_VERSION = "2"  # 2: titles HTML-escaped for the theme, Markdown safe under kramed, pages sanitised
-# Above this a book is split into shorter periods (HonKit slows down sharply past ~100 pages).
-MAX_BOOK_ARTICLES = 60
-BOOKS_PER_PROCESS = 200
-PERIOD_RE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
-BOOK_JSON = {
-    "plugins": ["hints", "-sharing", "-fontsettings"],
-    "language": "zh-hans",
-}
+BUILD_DIR = ".build"
+MANIFEST = "site.sqlite3"
+LAYOUT_VERSION = "site-2"  # bumped when what a page holds changes beyond its templates (2: nh3 over content)
+PAGE_SIZE = 100  # articles on one page of a tag's or an author's list
+CATEGORY_NEWEST = 20
+TEMPLATES = "book_templates"
+SEARCH_PAGE = "search.html"
+SEARCH_DOCUMENTS = f"{BUILD_DIR}/search"  # what each article is indexed from (book_search)
+ASSETS = ("site.css", "search.js")
+# What the HonKit books of earlier versions left in the same folder: removed on the first build.
+HONKIT_HASH_FILE, HONKIT_SOURCES = ".woshipm-book-hash", ".src"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
+    digest TEXT NOT NULL, category TEXT NOT NULL, year TEXT NOT NULL, month TEXT NOT NULL,
+    published TEXT NOT NULL, title TEXT NOT NULL, author_key TEXT, author_name TEXT, author_url TEXT,
+    tags TEXT NOT NULL, segment TEXT, indexed TEXT
+);
+CREATE TABLE IF NOT EXISTS pages (path TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+_COLUMNS = ("id", "path", "mtime_ns", "size", "digest", "category", "year", "month", "published", "title",
+            "author_key", "author_name", "author_url", "tags", "segment", "indexed")
 
 
 class BookError(RuntimeError):
@@ -83,335 +92,599 @@ class BookError(RuntimeError):
 
 
 @dataclass
-class Slice:
-    """One small book: the articles of a category published in a period (YYYY, YYYY-MM or YYYY-MM-DD)."""
+class Row:
+    """One article as the site knows it (a row of the manifest)."""
 
+    id: int
+    path: str  # the library file, relative to the library root
+    mtime_ns: int
+    size: int
+    digest: str  # SHA-256 of the file
     category: str
-    period: str
-    entries: list[LibraryEntry] = field(default_factory=list)
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
-    files: set[str] = field(default_factory=set)  # article files written, relative to the source
+    year: str
+    month: str
+    published: str  # YYYY-MM-DD; YYYY-MM-00 when the header has no date of the file's month
+    title: str
+    author_key: str | None
+    author_name: str | None
+    author_url: str | None
+    tags: tuple[str, ...]
+    segment: str | None = None  # the search segment it is indexed in
+    indexed: str | None = None  # the digest it had when indexed
 
     @property
-    def key(self) -> str:
-        return f"{self.category}/{self.period}"
+    def sort_key(self) -> tuple[str, int]:
+        return self.published, self.id
 
     @property
-    def label(self) -> str:
-        return f"{site.category_name(self.category) or self.category} {self.period}"
+    def page(self) -> str:
+        return f"{ARTICLES_DIR}/{self.category}/{self.year}/{self.month}/{self.id}.html"
+
+    @property
+    def month_page(self) -> str:
+        return f"{ARTICLES_DIR}/{self.category}/{self.year}/{self.month}/index.html"
+
+    def values(self) -> tuple:
+        return tuple(json.dumps(self.tags, ensure_ascii=False) if name == "tags" else getattr(self, name)
+                     for name in _COLUMNS)
 
 
 @dataclass
 class BookResult:
-    built: list[str]
-    unchanged: list[str]
-    failed: list[str]
     articles: int
+    written: int  # pages (and assets) written
+    unchanged: int
+    removed: int
+    indexed: int  # articles indexed for search in this build
+    segments: int  # search segments of the site
     index: Path
+    failed: list[str]  # "path: why" of article files that could not be read
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if path.read_bytes() == data:
-            return
-    atomic_write(path, data)
+def tag_key(tag: str) -> str:
+    """A tag's folder name: tag names hold any character, so a digest, never the name."""
+    return hashlib.sha1(tag.encode("utf-8")).hexdigest()[:12]
 
 
-# What HonKit's theme must not meet raw: "<" (a tag, or "</script>" in its inline JSON), '"' (it ends
-# the aria-label attribute) and "&" that starts a reference (it would be decoded).
-_HONKIT_RAW_RE = re.compile(r'[<"]|&(?=[#A-Za-z0-9])')
-_HONKIT_RAW = {"<": "&lt;", '"': "&quot;", "&": "&amp;"}
+def author_key(name: str | None, url: str | None) -> str | None:
+    """An author's folder name: the site's user id from the profile URL, else a digest of the name."""
+    if url and (match := site.AUTHOR_PATH_RE.search(url.split("?")[0].split("#")[0])):
+        return match.group(1)
+    return "n" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:12] if name else None
 
 
-def honkit_title(text: str) -> str:
-    """A title as HonKit is given it (book.json, and SUMMARY.md after ``escape_inline``).
-
-    HonKit reads a SUMMARY link's text with its references decoded, and its theme inserts that text
-    unescaped into ``<title>``, the header, the sidebar, the previous/next ``aria-label`` and an inline
-    script's JSON (templates rendered with autoescape off). So the text HonKit reads is the title with
-    ``<``, ``"`` and a reference-like ``&`` HTML-escaped: each of those places shows the title as it is.
-    (Only the search plugin's result list shows it as text, references and all.)
-    """
-    return _HONKIT_RAW_RE.sub(lambda m: _HONKIT_RAW[m.group()], text)
+# -- the manifest ---------------------------------------------------------------------------------
 
 
-def _summary_text(text: str) -> str:
-    return escape_inline(honkit_title(text))
+class Manifest:
+    """``.build/site.sqlite3``: each article's row and each page's input hash, as last built."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def rows(self) -> dict[int, Row]:
+        rows = {}
+        for values in self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM articles"):
+            fields = dict(zip(_COLUMNS, values, strict=True))
+            fields["tags"] = tuple(json.loads(fields["tags"]))
+            rows[fields["id"]] = Row(**fields)
+        return rows
+
+    def pages(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT path, digest FROM pages"))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def save_rows(self, rows: Iterable[Row], removed: Iterable[int]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM articles WHERE id = ?", ((i,) for i in removed))
+            conn.executemany(f"INSERT OR REPLACE INTO articles VALUES ({', '.join('?' * len(_COLUMNS))})",
+                             (row.values() for row in rows))
 
 
-def _slice_pages(part: Slice) -> dict[str, str]:
-    """README.md, SUMMARY.md and the month READMEs of a book (articles newest first)."""
-    months: dict[str, list[LibraryEntry]] = defaultdict(list)
-    for entry in part.entries:
-        months[entry.month].append(entry)
-    summary = ["# Summary", "", f"* [{_summary_text(part.label)}](README.md)"]
-    pages: dict[str, str] = {}
-    for month in sorted(months, reverse=True):
-        entries = sorted(months[month], key=lambda e: e.sort_key, reverse=True)
-        year = entries[0].year
-        summary.append(f"* [{year}-{month}](articles/{month}/README.md)")
-        summary.extend(f"    * [{_summary_text(e.title)}](articles/{month}/{e.id}.md)" for e in entries)
-        pages[f"articles/{month}/README.md"] = render_month_readme(part.category, year, month, entries)
-    count = len(part.entries)
-    pages["README.md"] = (
-        f"# {escape_inline(part.label)}\n\n{count} article{'s' if count != 1 else ''}, newest first.\n\n"
-        '<a href="../../index.html">← all books</a>\n'
+# -- reading the library ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileSig:
+    path: str
+    mtime_ns: int
+    size: int
+
+
+def scan_library(root: Path, categories: set[str], since: date | None) -> dict[int, FileSig]:
+    """Every article file (id -> its path and stat) of the wanted categories and months. An id with
+    two files (a crash between writing a moved article and removing its old copy): the newer one."""
+    found: dict[int, FileSig] = {}
+    for category, year, month, names in MarkdownLibrary(root).month_folders():
+        if categories and category not in categories:
+            continue
+        if since is not None and (int(year), int(month)) < (since.year, since.month):
+            continue
+        folder = f"{ARTICLES_DIR}/{category}/{year}/{month}"
+        for name in names:
+            stat = os.stat(root / folder / name)
+            sig = FileSig(f"{folder}/{name}", stat.st_mtime_ns, stat.st_size)
+            article = int(name[:-3])
+            if article in found:
+                logger.warning("article %s has two files: %s, %s", article, found[article].path, sig.path)
+                if found[article].mtime_ns >= sig.mtime_ns:
+                    continue
+            found[article] = sig
+    return found
+
+
+def read_row(root: Path, article: int, sig: FileSig) -> tuple[Row, str]:
+    """The manifest row of an article file, and its text."""
+    data = (root / sig.path).read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    parsed = parse_article(text)
+    _, category, year, month, _ = sig.path.split("/")
+    published = parsed.published if parsed.published and parsed.published[:7] == f"{year}-{month}" else None
+    row = Row(
+        id=article, path=sig.path, mtime_ns=sig.mtime_ns, size=len(data), digest=hashlib.sha256(data).hexdigest(),
+        category=category, year=year, month=month, published=published or f"{year}-{month}-00",
+        title=parsed.title or str(article), author_key=author_key(parsed.author_name, parsed.author_url),
+        author_name=parsed.author_name, author_url=parsed.author_url, tags=tuple(dict.fromkeys(parsed.tags)),
     )
-    pages["SUMMARY.md"] = "\n".join(summary) + "\n"
-    pages["book.json"] = json.dumps({"title": honkit_title(f"{part.label} · {BOOK_TITLE}"), **BOOK_JSON},
-                                    ensure_ascii=False)
-    return pages
+    return row, text
 
 
-def ensure_honkit(source_root: Path, log: Callable[[str], None] = print) -> None:
-    """Install honkit and gitbook-plugin-hints under ``source_root/node_modules`` when missing."""
-    modules = source_root / "node_modules"
-    if (modules / "honkit" / "package.json").exists() and (modules / "gitbook-plugin-hints").exists():
-        return
-    npm = shutil.which("npm")
-    if not npm or not shutil.which("node"):
-        raise BookError("node and npm are needed to build the book (Debian: apt-get install nodejs npm)")
-    log(f"installing {', '.join(NPM_PACKAGES)} into {modules} ...")
-    source_root.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(
-            [npm, "install", "--prefix", str(source_root), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
-             *NPM_PACKAGES],
-            capture_output=True, text=True, timeout=NPM_INSTALL_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise BookError(
-            f"npm install did not finish in {NPM_INSTALL_TIMEOUT_S} s: can npm reach its registry (a proxy, or a "
-            "certificate authority npm needs, e.g. NODE_EXTRA_CA_CERTS)?"
-        ) from None
-    if done.returncode != 0:
-        raise BookError(f"npm install failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+# -- the second wall -------------------------------------------------------------------------------
 
-
-def _add_report(book_dir: Path, report_dir: Path, slices: dict[str, Slice]) -> Slice | None:
-    """The dataset report as a one-page book, when ``scrapy report`` has written it."""
-    page = report_dir / "report.md"
-    if not page.exists():
-        return None
-    part = Slice("report", "")  # key "report/": the book lives in <book dir>/report
-    source = book_dir / SOURCE_DIR / "report"
-    files = {"README.md": page.read_bytes()}
-    files.update({png.name: png.read_bytes() for png in sorted(report_dir.glob("*.png"))})
-    files["SUMMARY.md"] = b"# Summary\n\n* [Dataset report](README.md)\n"
-    files["book.json"] = json.dumps({"title": f"Dataset report · {BOOK_TITLE}", **BOOK_JSON}).encode()
-    for name, data in files.items():
-        _write_if_changed(source / name, data)
-        part.digest.update(name.encode() + b"\0" + data)
-    slices["report"] = part
-    return part
-
-
-def book_periods(days: Iterable[tuple[str, date]]) -> dict[tuple[str, date], str]:
-    """(category, day) -> the period of its book: the year, or the month (or the day) when the
-    category has more than MAX_BOOK_ARTICLES articles in the year (or the month)."""
-    days = list(days)
-    per_year = Counter((category, day.year) for category, day in days)
-    per_month = Counter((category, day.year, day.month) for category, day in days)
-    periods = {}
-    for category, day in set(days):
-        if per_year[category, day.year] <= MAX_BOOK_ARTICLES:
-            periods[category, day] = f"{day.year:04d}"
-        elif per_month[category, day.year, day.month] <= MAX_BOOK_ARTICLES:
-            periods[category, day] = f"{day.year:04d}-{day.month:02d}"
-        else:
-            periods[category, day] = day.isoformat()
-    return periods
-
-
-def _day(item: Mapping, log: Callable[[str], None] | None = None) -> date | None:
-    """The article's day, or None for one an older crawler stored with an impossible date (it has no
-    place in the library, hence none in a book; ``python -m woshipm_crawler.export`` names it)."""
-    try:
-        return published_date(item.get("published"))
-    except ValueError as error:
-        if log:
-            log(f"article {item.get('id')} left out of the books: {error}")
-        return None
-
-
-def build_books(state_path: Path, book_dir: Path, categories: Iterable[str] | None = None,
-                since: date | None = None, report_dir: Path | None = None,
-                progress: Callable[..., None] | None = None, log: Callable[[str], None] = print) -> BookResult:
-    """Write every book's sources, build the books whose inputs changed, write the index.
-
-    A build of the whole library (no ``categories``, no ``since``) also removes the books of
-    periods that no longer exist (a year split into months once it grew)."""
-    wanted = set(categories or ())
-    book_dir = Path(book_dir).absolute()  # HonKit runs in another working directory: no relative paths
-    source_root = book_dir / SOURCE_DIR
-    slices: dict[str, Slice] = {}
-    count = 0
-    with StateStore(state_path) as store:
-        # Periods depend on how many articles a category has in a year: counted over the whole
-        # library, so a slice (--category, --since) builds the same books as a full build.
-        periods = book_periods((item["category"], day) for item in store.iter_items() if (day := _day(item, log)))
-        for item in dataset_items(store):
-            day = _day(item)
-            if day is None or (wanted and item["category"] not in wanted) or (since and day < since):
-                continue
-            period, month = periods[item["category"], day], f"{day.month:02d}"
-            part = slices.setdefault(f"{item['category']}/{period}", Slice(item["category"], period))
-            text = render_article(item).encode("utf-8")
-            relative = f"articles/{month}/{item['id']}.md"
-            _write_if_changed(source_root / part.key / relative, text)
-            part.files.add(relative)
-            part.digest.update(relative.encode() + b"\0" + text)
-            part.entries.append(LibraryEntry(item["id"], item["category"], f"{day.year:04d}", month,
-                                             item["title"] or "", day.isoformat()))
-            count += 1
-            if progress:
-                progress("articles", count)
-    for part in slices.values():
-        source = source_root / part.key
-        for path in (source / "articles").glob("*/*.md"):  # articles that left the book
-            relative = path.relative_to(source).as_posix()
-            if path.name != "README.md" and relative not in part.files:
-                path.unlink()
-        for name, text in _slice_pages(part).items():
-            data = text.encode("utf-8")
-            _write_if_changed(source / name, data)
-            part.digest.update(name.encode() + b"\0" + data)
-    if report_dir is not None:
-        _add_report(book_dir, report_dir, slices)
-
-    stale: list[tuple[Slice, str]] = []
-    unchanged: list[str] = []
-    for key, part in sorted(slices.items()):
-        part.digest.update(LAYOUT_VERSION.encode())
-        digest = part.digest.hexdigest()
-        stored = book_dir / key / HASH_FILE
-        if stored.exists() and stored.read_text().strip() == digest and (book_dir / key / "index.html").exists():
-            unchanged.append(key)
-        else:
-            stale.append((part, digest))
-    if not wanted and since is None:
-        _remove_stale_books(book_dir, set(slices))
-    built, failed = _run_honkit(source_root, book_dir, stale, progress, log)
-    index = book_dir / "index.html"
-    atomic_write(index, render_index(book_dir).encode("utf-8"))
-    return BookResult(built, unchanged, failed, count, index)
-
-
-def _remove_stale_books(book_dir: Path, live: set[str]) -> None:
-    """Books (output and sources) of periods the library no longer has."""
-    for marker in list(book_dir.glob(f"*/*/{HASH_FILE}")) + list(book_dir.glob(f"{SOURCE_DIR}/*/*/book.json")):
-        folder = marker.parent
-        key = f"{folder.parent.name}/{folder.name}"
-        if key not in live and CATEGORY_SLUG_RE.fullmatch(folder.parent.name) and PERIOD_RE.fullmatch(folder.name):
-            shutil.rmtree(folder)
-            logger.info("removed book %s: its period is gone", key)
-
-
-# The second wall (issue 24): whatever Markdown reached HonKit (an older state's, a renderer's quirk),
-# the content part of every page it built goes through nh3 (ammonia): the Markdown's own elements, no
-# script, handler, style, frame or form, links and images http(s) or relative. The page around it
-# (HonKit's theme and scripts) is left as it is; lxml parses and writes the page once.
-CONTENT_XPATH = "//section[contains(concat(' ', normalize-space(@class), ' '), ' markdown-section ')]"
+# The Markdown's own elements only: no script, handler, style, frame or form; links and images
+# http(s) or relative (nh3's defaults, plus the attributes book_render sets).
 CONTENT_ATTRIBUTES = {
     **nh3.ALLOWED_ATTRIBUTES,
-    "*": {"class", "id"},  # the hints block's and highlight.js's classes, heading anchors
-    "a": {"href", "hreflang", "target"},
+    "*": {"class", "id"},
+    "a": {"href", "hreflang", "title"},
+    "img": {*nh3.ALLOWED_ATTRIBUTES.get("img", ()), "loading", "referrerpolicy"},
 }
 
 
-def sanitise_page(path: Path) -> None:
-    """Replace the content section of a built page by its sanitised self (nh3)."""
-    document = lxml_html.document_fromstring(path.read_text(encoding="utf-8"))
-    sections = document.xpath(CONTENT_XPATH)
-    if not sections:
-        return
-    for section in sections:
-        inner = html.escape(section.text or "", quote=False) + "".join(
-            lxml_html.tostring(child, encoding="unicode") for child in section)
-        clean = nh3.clean(inner, attributes=CONTENT_ATTRIBUTES, url_schemes={"http", "https"}, link_rel=None)
-        section.text = None
-        for child in list(section):
-            section.remove(child)
-        for piece in lxml_html.fragments_fromstring(clean) if clean.strip() else ():
-            if isinstance(piece, str):
-                section.text = (section.text or "") + piece
-            else:
-                section.append(piece)
-    atomic_write(path, lxml_html.tostring(document, encoding="utf-8", doctype="<!DOCTYPE HTML>"))
+def sanitise_content(html: str) -> markupsafe.Markup:
+    """HTML rendered from a library file, as a template may insert it (nh3, issue 24's second wall)."""
+    return markupsafe.Markup(nh3.clean(html, attributes=CONTENT_ATTRIBUTES, url_schemes={"http", "https"},
+                                       link_rel=None))
 
 
-def _run_honkit(source_root: Path, book_dir: Path, stale: list[tuple[Slice, str]],
-                progress: Callable[..., None] | None, log: Callable[[str], None]) -> tuple[list[str], list[str]]:
-    """Build the stale books, ``BOOKS_PER_PROCESS`` per Node process (HonKit loads once per process,
-    and a process's memory grows with the books it built); a book's hash is stored once it is built."""
-    if not stale:
-        return [], []
-    ensure_honkit(source_root, log)
-    digests = {str(book_dir / part.key): (part.key, digest) for part, digest in stale}
-    jobs = [[str(source_root / part.key), str(book_dir / part.key)] for part, _ in stale]
-    built: list[str] = []
+# -- pages -------------------------------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("woshipm_crawler.outputs", TEMPLATES),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def _templates_digest() -> str:
+    digest = hashlib.sha256(LAYOUT_VERSION.encode())
+    folder = resources.files("woshipm_crawler.outputs").joinpath(TEMPLATES)
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_file():
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()
+
+
+def _root(page: str) -> str:
+    """The relative path from ``page`` to the site's root folder."""
+    return "../" * page.count("/")
+
+
+@dataclass
+class Page:
+    path: str
+    key: object  # everything the page shows, hashed to decide whether to render it
+    render: Callable[[], bytes]
+
+
+class SitePlan:
+    """Every page of the site for these rows: path, the inputs' key, and how to render it."""
+
+    def __init__(self, rows: dict[int, Row], library_root: Path, report_dir: Path | None,
+                 bundles: list[str], texts: dict[int, str]):
+        self.rows = rows
+        self.library_root = library_root
+        self.report_dir = report_dir
+        self.bundles = bundles
+        self.texts = texts  # article texts already read in this build
+        self._parsed: tuple | None = None
+        self.env = _environment()
+        self.has_report = report_dir is not None and (report_dir / "report.md").is_file()
+        menu = {slug: n for n, slug in enumerate(site.categories())}
+        self.by_category: dict[str, list[Row]] = defaultdict(list)
+        self.by_month: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+        self.by_tag: dict[str, list[Row]] = defaultdict(list)
+        self.by_author: dict[str, list[Row]] = defaultdict(list)
+        for row in sorted(rows.values(), key=lambda r: r.sort_key):
+            self.by_category[row.category].append(row)
+            self.by_month[row.category, row.year, row.month].append(row)
+            for tag in row.tags:
+                self.by_tag[tag].append(row)
+            if row.author_key:
+                self.by_author[row.author_key].append(row)
+        self.categories = sorted(self.by_category, key=lambda slug: (menu.get(slug, len(menu)), slug))
+
+    # -- helpers --
+
+    def _html(self, template: str, page: str, **context) -> bytes:
+        context.setdefault("crumbs", [])
+        context.setdefault("here", "")
+        text = self.env.get_template(template).render(
+            root=_root(page), site_title=BOOK_TITLE, has_report=self.has_report, **context)
+        return text.encode("utf-8")
+
+    @staticmethod
+    def _entry(row: Row, page: str, category: bool = True, author: bool = True) -> dict:
+        return {"title": row.title, "href": _root(page) + row.page, "published": row.published.removesuffix("-00"),
+                "category": category_label(row.category) if category else None,
+                "author": row.author_name if author else None}
+
+    @staticmethod
+    def _entry_key(row: Row) -> tuple:
+        return row.id, row.title, row.published, row.category, row.year, row.month, row.author_name
+
+    def _years(self, rows: list[Row]) -> list[dict]:
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for row in rows:
+            counts[row.year][row.month] += 1
+        return [{"year": year, "count": sum(counts[year].values()),
+                 "months": [{"month": f"{m:02d}", "count": counts[year].get(f"{m:02d}", 0)} for m in range(1, 13)]}
+                for year in sorted(counts, reverse=True)]
+
+    # -- the pages --
+
+    def pages(self) -> Iterator[Page]:
+        yield self.home()
+        for category in self.categories:
+            yield self.category(category)
+            months = sorted({(row.year, row.month) for row in self.by_category[category]})
+            for n, (year, month) in enumerate(months):
+                before = months[n - 1] if n else None
+                after = months[n + 1] if n + 1 < len(months) else None
+                yield self.month(category, year, month, before, after)
+            articles = self.by_category[category]
+            for n, row in enumerate(articles):
+                yield from self.article(row, articles[n - 1] if n else None,
+                                        articles[n + 1] if n + 1 < len(articles) else None)
+        yield self.names("tags", "全部标签", {tag_key(tag): (tag, len(rows)) for tag, rows in self.by_tag.items()})
+        for tag, rows in self.by_tag.items():
+            yield from self.listing(f"tags/{tag_key(tag)}", f"标签：{tag}", rows, None)
+        yield self.names("authors", "全部作者", {key: (rows[-1].author_name or key, len(rows))
+                                                 for key, rows in self.by_author.items()})
+        for key, rows in self.by_author.items():
+            yield from self.listing(f"authors/{key}", f"作者：{rows[-1].author_name or key}", rows,
+                                    rows[-1].author_url)
+        yield self.search()
+        if self.has_report:
+            yield from self.report()
+        folder = resources.files("woshipm_crawler.outputs").joinpath(TEMPLATES)
+        for name in ASSETS:
+            data = folder.joinpath(name).read_bytes()
+            yield Page(f"assets/{name}", hashlib.sha256(data).hexdigest(), lambda data=data: data)
+
+    def home(self) -> Page:
+        page = "index.html"
+        categories = [{"slug": slug, "label": category_label(slug), "count": len(self.by_category[slug]),
+                       "href": f"{ARTICLES_DIR}/{slug}/index.html", "folder": f"{ARTICLES_DIR}/{slug}/",
+                       "years": self._years(self.by_category[slug])} for slug in self.categories]
+        return Page(page, ("home", categories, self.has_report), lambda: self._html(
+            "home.html", page, title="首页", categories=categories, total=len(self.rows)))
+
+    def category(self, slug: str) -> Page:
+        page = f"{ARTICLES_DIR}/{slug}/index.html"
+        rows = self.by_category[slug]
+        newest = rows[::-1][:CATEGORY_NEWEST]
+        years = self._years(rows)
+        key = ("category", slug, len(rows), years, [self._entry_key(r) for r in newest], self.has_report)
+        label = category_label(slug)
+        return Page(page, key, lambda: self._html(
+            "category.html", page, title=label, heading=label, count=len(rows), years=years,
+            newest=[self._entry(r, page, category=False) for r in newest],
+            crumbs=[("首页", _root(page) + "index.html")], here=label))
+
+    def month(self, slug: str, year: str, month: str, before, after) -> Page:
+        page = f"{ARTICLES_DIR}/{slug}/{year}/{month}/index.html"
+        rows = self.by_month[slug, year, month][::-1]
+        label = category_label(slug)
+
+        def neighbour(other, direction):
+            if other is None:
+                return None
+            return {"href": f"{_root(page)}{ARTICLES_DIR}/{slug}/{other[0]}/{other[1]}/index.html",
+                    "title": f"{other[0]}-{other[1]}", "label": direction}
+
+        key = ("month", slug, year, month, [self._entry_key(r) for r in rows], before, after, self.has_report)
+        return Page(page, key, lambda: self._html(
+            "month.html", page, title=f"{label} {year}-{month}", heading=f"{label} {year}-{month}", count=len(rows),
+            items=[self._entry(r, page, category=False) for r in rows],
+            previous=neighbour(before, "上个月"), next=neighbour(after, "下个月"),
+            crumbs=[("首页", _root(page) + "index.html"), (label, "../../index.html")], here=f"{year}-{month}"))
+
+    def _parse(self, row: Row) -> tuple:
+        """(parsed file, body HTML, plain text) of an article, for its page and its search document
+        (rendered one after the other: the last one is kept)."""
+        if self._parsed is None or self._parsed[0] != row.id:
+            text = self.texts.get(row.id)
+            if text is None:
+                text = (self.library_root / row.path).read_bytes().decode("utf-8", errors="replace")
+            parsed = parse_article(text)
+            self._parsed = (row.id, parsed, *parsed.body())
+        return self._parsed[1:]
+
+    def article(self, row: Row, before: Row | None, after: Row | None) -> Iterator[Page]:
+        """An article's page, and the document its search words are indexed from (book_search)."""
+        page = row.page
+
+        def neighbour(other, direction):
+            if other is None:
+                return None
+            return {"href": _root(page) + other.page, "title": other.title, "label": direction}
+
+        key = ("article", row.digest, row.page, [self._entry_key(r) if r else None for r in (before, after)],
+               self.has_report)
+
+        def render() -> bytes:
+            parsed, body_html, _ = self._parse(row)
+            root = _root(page)
+            label = category_label(row.category)
+            author = f"{root}authors/{row.author_key}/index.html" if row.author_key else None
+            header = parsed.header_html(lambda tag: f"{root}tags/{tag_key(tag)}/index.html", author)
+            return self._html(
+                "article.html", page, title=row.title, category=label, month=f"{row.year}-{row.month}",
+                header_html=sanitise_content(header), body_html=sanitise_content(body_html),
+                previous=neighbour(before, "上一篇（更早）"), next=neighbour(after, "下一篇（更新）"),
+                month_href="index.html", category_href="../../index.html",
+                crumbs=[("首页", root + "index.html"), (label, "../../index.html"),
+                        (f"{row.year}-{row.month}", "index.html")],
+                here=row.title)
+
+        def document() -> bytes:
+            _, _, text = self._parse(row)
+            sections = [row.title, text, row.author_name or "", *row.tags]
+            words = " ".join(" ".join(book_search.search_words(section)) for section in sections)
+            return self.env.get_template("search_document.html").render(
+                title=row.title, text=text, words=words, language=book_search.LANGUAGE).encode("utf-8")
+
+        yield Page(page, key, render)
+        yield Page(f"{SEARCH_DOCUMENTS}/{page}", ("document", row.digest, row.title, row.author_name, row.tags),
+                   document)
+
+    def names(self, folder: str, heading: str, names: dict[str, tuple[str, int]]) -> Page:
+        page = f"{folder}/index.html"
+        ordered = sorted(names.items(), key=lambda item: (-item[1][1], item[1][0]))
+        items = [{"href": f"{key}/index.html", "label": label, "count": count} for key, (label, count) in ordered]
+        return Page(page, (folder, ordered, self.has_report), lambda: self._html(
+            "names.html", page, title=heading, heading=heading, names=items,
+            crumbs=[("首页", "../index.html")], here=heading))
+
+    def listing(self, folder: str, heading: str, rows: list[Row], external: str | None) -> Iterator[Page]:
+        """A tag's or an author's articles: one page, or, past PAGE_SIZE, the newest PAGE_SIZE on
+        ``index.html`` and every article on ``p<k>.html`` pages of PAGE_SIZE counted from the oldest."""
+        chunks = [rows[k:k + PAGE_SIZE] for k in range(0, len(rows), PAGE_SIZE)] if len(rows) > PAGE_SIZE else []
+        # A page is named by where it starts, which a newer article does not move.
+        labels = [chunk[0].published.removesuffix("-00") for chunk in chunks]
+        crumbs_root = "../../"
+        top = "标签" if folder.startswith("tags/") else "作者"
+
+        def one(page: str, shown: list[Row], current: int | None) -> Page:
+            pages = [{"href": f"p{k + 1}.html", "label": f"第 {k + 1} 页（{label} 起）", "current": k == current}
+                     for k, label in enumerate(labels)]
+            count = len(rows) if current is None else None  # a fixed page does not change with the total
+            key = ("listing", page, heading, count, [self._entry_key(r) for r in shown], labels, current,
+                   external, self.has_report)
+            return Page(page, key, lambda: self._html(
+                "listing.html", page, title=heading, heading=heading, count=count,
+                items=[self._entry(r, page) for r in shown[::-1]], pages=pages, external=external,
+                crumbs=[("首页", crumbs_root + "index.html"), (top, "../index.html")], here=heading))
+
+        yield one(f"{folder}/index.html", rows[-PAGE_SIZE:], None)
+        for k, chunk in enumerate(chunks):
+            yield one(f"{folder}/p{k + 1}.html", chunk, k)
+
+    def search(self) -> Page:
+        page = SEARCH_PAGE
+        bundles = [f"{book_search.BUNDLES_DIR}/{name}/" for name in self.bundles]
+        return Page(page, ("search", bundles, len(self.rows), self.has_report), lambda: self._html(
+            "search.html", page, title="搜索", bundles=bundles, total=len(self.rows),
+            crumbs=[("首页", "index.html")], here="搜索"))
+
+    def report(self) -> Iterator[Page]:
+        assert self.report_dir is not None
+        text = (self.report_dir / "report.md").read_text(encoding="utf-8")
+        page = "report/index.html"
+        yield Page(page, ("report", hashlib.sha256(text.encode()).hexdigest()), lambda: self._html(
+            "page.html", page, title="数据报告", body_html=sanitise_content(MARKDOWN.render(text)),
+            crumbs=[("首页", "../index.html")], here="数据报告"))
+        for png in sorted(self.report_dir.glob("*.png")):
+            data = png.read_bytes()
+            yield Page(f"report/{png.name}", hashlib.sha256(data).hexdigest(), lambda data=data: data)
+
+
+# -- the build ---------------------------------------------------------------------------------------
+
+
+def _digest(key: object, templates: str) -> str:
+    return hashlib.sha256((templates + repr(key)).encode("utf-8")).hexdigest()
+
+
+def _save_pages(manifest: Manifest, built: dict[str, str], live: dict[str, str]) -> list[str]:
+    """Record the pages' hashes; return the pages that are no longer part of the site."""
+    old_pages = [path for path in built if path not in live]
+    with manifest.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?)",
+                         ((path, digest) for path, digest in live.items() if built.get(path) != digest))
+        conn.executemany("DELETE FROM pages WHERE path = ?", ((path,) for path in old_pages))
+    return old_pages
+
+
+def _remove_honkit_books(site_dir: Path) -> None:
+    """The HonKit books an earlier version built here (each marked by its hash file) and their sources."""
+    for marker in [*site_dir.glob(f"*/*/{HONKIT_HASH_FILE}"), *site_dir.glob(f"*/{HONKIT_HASH_FILE}")]:
+        shutil.rmtree(marker.parent, ignore_errors=True)
+    shutil.rmtree(site_dir / HONKIT_SOURCES, ignore_errors=True)
+
+
+def _remove_page(site_dir: Path, page: str) -> None:
+    path = site_dir / page
+    path.unlink(missing_ok=True)
+    folder = path.parent
+    while folder != site_dir:  # folders left empty (a month, a tag)
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        folder = folder.parent
+
+
+@contextlib.contextmanager
+def _build_lock(site_dir: Path) -> Iterator[None]:
+    (site_dir / BUILD_DIR).mkdir(parents=True, exist_ok=True)
+    with open(site_dir / BUILD_DIR / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BookError(f"another scrapy book is building {site_dir}: wait for it to end") from None
+        yield
+
+
+def build_site(library_root: Path, site_dir: Path, categories: Iterable[str] | None = None,
+               since: date | None = None, report_dir: Path | None = None,
+               progress: Callable[..., None] | None = None, log: Callable[[str], None] = print) -> BookResult:
+    """Bring the site in ``site_dir`` up to date with the library in ``library_root``.
+
+    ``categories``/``since``: only these categories / articles published on or after this day (the
+    site then holds only those)."""
+    library_root, site_dir = Path(library_root).resolve(), Path(site_dir).resolve()
+    if not (library_root / ARTICLES_DIR).is_dir():
+        raise BookError(f"no Markdown library at {library_root}: crawl first (scrapy crawl category -a "
+                        "category=all), or write it from the state (python -m woshipm_crawler.export)")
+    wanted = set(categories or ())
+    with _build_lock(site_dir):
+        manifest = Manifest(site_dir / BUILD_DIR / MANIFEST)
+        try:
+            return _build(manifest, library_root, site_dir, wanted, since, report_dir, progress, log)
+        finally:
+            manifest.close()
+
+
+def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[str], since: date | None,
+           report_dir: Path | None, progress, log) -> BookResult:
+    templates = _templates_digest()
+    if manifest.meta("templates") != templates:  # pages may index differently: search from scratch
+        manifest.conn.execute("UPDATE articles SET segment = NULL, indexed = NULL")
+    if manifest.meta("built") is None:
+        _remove_honkit_books(site_dir)
+    files = scan_library(library_root, wanted, since)
+    old_rows = manifest.rows()
+    current: dict[str, list[int]] = defaultdict(list)  # the search segments as last indexed
+    for row in old_rows.values():
+        if row.segment is not None:
+            current[row.segment].append(row.id)
+    rows: dict[int, Row] = {}
+    texts: dict[int, str] = {}
     failed: list[str] = []
-    script = resources.files("woshipm_crawler.outputs").joinpath("honkit_build.js")
-    with resources.as_file(script) as script_path, tempfile.TemporaryDirectory(dir=source_root) as work:
-        for start in range(0, len(jobs), BOOKS_PER_PROCESS):
-            batch = jobs[start:start + BOOKS_PER_PROCESS]
-            jobs_file, errors_file = Path(work) / "jobs.json", Path(work) / "stderr.txt"
-            jobs_file.write_text(json.dumps(batch))
-            with errors_file.open("w") as errors:
-                process = subprocess.Popen(["node", str(script_path), str(jobs_file)], stdout=subprocess.PIPE,
-                                           stderr=errors, text=True, cwd=source_root)
-                for line in process.stdout:
-                    status, _, rest = line.rstrip("\n").partition(" ")
-                    output, _, reason = rest.partition(": ")
-                    if output not in digests:
-                        continue
-                    key, digest = digests[output]
-                    if status == "built":
-                        for page in (book_dir / key).rglob("*.html"):
-                            sanitise_page(page)
-                        atomic_write(book_dir / key / HASH_FILE, digest.encode())
-                        built.append(key)
-                    else:
-                        failed.append(key)
-                        log(f"book {key} failed: {reason}")
-                    if progress:
-                        progress("books", len(built) + len(failed), len(jobs))
-                process.wait()
-            missing = [digests[out][0] for _, out in batch if digests[out][0] not in built + failed]
-            if missing:
-                failed.extend(missing)
-                log(f"HonKit stopped before building {len(missing)} book(s): {errors_file.read_text()[-500:]}")
-    return built, failed
-
-
-def render_index(book_dir: Path) -> str:
-    """Every built book under ``book_dir``, by category (menu order) and period (newest first)."""
-    books: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for hash_file in book_dir.glob(f"*/*/{HASH_FILE}"):
-        category, period = hash_file.parent.parent.name, hash_file.parent.name
-        if category.startswith("."):
+    changed: list[Row] = []
+    for n, (article, sig) in enumerate(files.items()):
+        old = old_rows.get(article)
+        if old is not None and (old.path, old.mtime_ns, old.size) == (sig.path, sig.mtime_ns, sig.size):
+            rows[article] = old
             continue
-        articles = book_dir / SOURCE_DIR / category / period / "articles"
-        books[category].append((period, sum(1 for p in articles.glob("*/*.md") if p.name != "README.md")))
-    menu = {slug: n for n, slug in enumerate(site.categories())}
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        f"<title>{html.escape(BOOK_TITLE)}</title>",
-        "<style>body{font-family:'Noto Sans CJK SC',sans-serif;max-width:900px;margin:2em auto;padding:0 1em}"
-        "li{margin:.2em 0}</style></head><body>",
-        f"<h1>{html.escape(BOOK_TITLE)}</h1>",
-        f"<p>{sum(n for years in books.values() for _, n in years)} articles in {len(books)} categories, "
-        "one book per category and year (or month, for a busy year).</p>",
-    ]
-    if (book_dir / "report" / HASH_FILE).exists():
-        parts.append('<p><a href="report/index.html">Dataset report</a></p>')
-    for category in sorted(books, key=lambda slug: (menu.get(slug, len(menu)), slug)):
-        name = site.category_name(category) or category
-        parts.append(f'<h2 id="{html.escape(category)}">{html.escape(name)}</h2><ul>')
-        parts.extend(f'<li><a href="{html.escape(category)}/{period}/index.html">{period}</a> '
-                     f'({n} article{"s" if n != 1 else ""})</li>'
-                     for period, n in sorted(books[category], reverse=True))
-        parts.append("</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        try:
+            row, text = read_row(library_root, article, sig)
+        except OSError as error:
+            failed.append(f"{sig.path}: {error}")
+            continue
+        if since is not None and row.published < since.isoformat():
+            continue
+        if old is not None:  # where it is indexed stays known until it is indexed again
+            row.segment, row.indexed = old.segment, old.indexed
+        rows[article] = row
+        texts[article] = text
+        changed.append(row)
+        if progress:
+            progress("articles read", n + 1, len(files))
+    # Rows of articles gone from the library leave the manifest only once the search no longer has them.
+    gone = [article for article in old_rows if article not in rows]
+    manifest.save_rows(changed, ())
+
+    # The search segments: planned first (the search page lists them), indexed once the pages exist.
+    stale = {row.id for row in rows.values() if row.indexed != row.digest}
+    counter = int(manifest.meta("segments") or 0)
+
+    def new_name() -> str:
+        nonlocal counter
+        counter += 1
+        return f"s{counter:06d}"
+
+    order = {row.id: row.sort_key for row in rows.values()}
+    search_plan = book_search.plan(current, rows, stale, order.__getitem__, new_name)
+
+    plan = SitePlan(rows, library_root, report_dir, sorted(search_plan.members), texts)
+    built = manifest.pages()
+    live: dict[str, str] = {}
+    later: list[Page] = []
+    written = unchanged = 0
+
+    def write(page: Page) -> None:
+        nonlocal written, unchanged
+        if built.get(page.path) == live[page.path] and (site_dir / page.path).exists():
+            unchanged += 1
+            return
+        atomic_write(site_dir / page.path, page.render(), durable=False)
+        written += 1
+        if progress:
+            progress("pages", written + unchanged, len(pages))
+
+    pages = list(plan.pages())
+    for page in pages:
+        live[page.path] = _digest(page.key, templates)
+        if page.path == SEARCH_PAGE:  # it lists the new segments: written once they exist
+            later.append(page)
+        else:
+            write(page)
+    # Search: index the new segments, then record them. A failure leaves the search page and the
+    # segments as they were; the next build plans the same again.
+    try:
+        book_search.index_segments(site_dir, site_dir / SEARCH_DOCUMENTS, site_dir / BUILD_DIR,
+                                   {name: [rows[i].page for i in search_plan.members[name]]
+                                    for name in search_plan.build})
+    except book_search.SearchError as error:
+        live[SEARCH_PAGE] = built.get(SEARCH_PAGE, "")  # the old search page stays, and is redone next time
+        _save_pages(manifest, built, live)
+        raise BookError(str(error)) from None
+    for page in later:
+        write(page)
+    old_pages = _save_pages(manifest, built, live)
+    for path in old_pages:
+        _remove_page(site_dir, path)
+    with manifest.transaction() as conn:
+        for name in search_plan.build:
+            conn.executemany("UPDATE articles SET segment = ?, indexed = digest WHERE id = ?",
+                             ((name, i) for i in search_plan.members[name]))
+        conn.executemany("DELETE FROM articles WHERE id = ?", ((i,) for i in gone))
+        for key, value in (("segments", str(counter)), ("templates", templates), ("built", "1")):
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    book_search.drop_segments(site_dir, search_plan.members)
+    return BookResult(len(rows), written, unchanged, len(old_pages), search_plan.indexed, len(search_plan.members),
+                      site_dir / "index.html", failed)
+
