@@ -4,7 +4,7 @@
 
 Run from the project root, so it gets the project's settings and therefore the same downloader
 stack as our spiders (download handler, retry and render middlewares, robots.txt); bench_crawl.py
-passes the same concurrency and FAST_SETTINGS. Its stats are written by the project's CrawlReport
+passes the same concurrency and FAST_SETTINGS. Its stats are written by the project's CrawlSummary
 extension, like a real crawl's.
 """
 

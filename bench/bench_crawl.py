@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
 from bench.crawls import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
-from woshipm_crawler.replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer  # noqa: E402
 
 SEED = 1
 CRAWL_TIMEOUT = 3600

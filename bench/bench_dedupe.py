@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 from woshipm_crawler import dedupe  # noqa: E402
-from woshipm_crawler.replica import Corpus  # noqa: E402
+from woshipm_replica import Corpus  # noqa: E402
 
 
 def texts(count: int) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.crawls import run_crawl  # noqa: E402
-from woshipm_crawler.replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer  # noqa: E402
 
 ALL = {"category": "all"}
 NO_EARLY_STOP = {"WOSHIPM_FAILURES_TO_STOP": "1000000", "WOSHIPM_MAX_FAILED_SHARE": "1"}

@@ -46,9 +46,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from a checkout
 
 from bench.crawls import run_crawl, state_rows  # noqa: E402
-from woshipm_crawler.replica import ReplicaServer  # noqa: E402
-from woshipm_crawler.replica.corpus import Calendar  # noqa: E402
 from woshipm_crawler.schedule import REVISIT_AGES  # noqa: E402
+from woshipm_replica import ReplicaServer  # noqa: E402
+from woshipm_replica.corpus import Calendar  # noqa: E402
 
 DAY0 = date(2026, 1, 5)
 TARGET_ARCHIVE = 150_000

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from woshipm_crawler.outputs.dataset import FORMATS  # noqa: E402
-from woshipm_crawler.replica.corpus import Corpus  # noqa: E402
 from woshipm_crawler.state import StateStore  # noqa: E402
+from woshipm_replica.corpus import Corpus  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "outputs"
 BASE_URL = "http://127.0.0.1:8000"

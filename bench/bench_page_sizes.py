@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from woshipm_crawler import settings, site  # noqa: E402
-from woshipm_crawler.replica import ReplicaServer, pages  # noqa: E402
+from woshipm_replica import ReplicaServer, pages  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pages"
 

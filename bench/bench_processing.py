@@ -37,7 +37,7 @@ import trafilatura  # noqa: E402
 from lxml import html as lxml_html  # noqa: E402
 
 from woshipm_crawler.parse.article import LAYOUT_2018, parse_article_response  # noqa: E402
-from woshipm_crawler.replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
+from woshipm_replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
 
 PAGES_PER_CLASS = 10
 
@@ -149,7 +149,7 @@ def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
     from bs4 import Tag
     from lxml import etree
 
-    from woshipm_crawler import markdown, text
+    from woshipm_crawler import markdown, textmodel
     from woshipm_crawler.parse import article
     from woshipm_crawler.parse import page as page_module
 
@@ -177,10 +177,10 @@ def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
             step("fields")
             body = article.clean_body(content, page.url)
             step("clean body")
-            body_text = text.html_to_text(body)
+            body_text = textmodel.html_to_text(body)
             step("text model")
             etree.tostring(body, encoding="unicode", method="html")
-            text.word_count(body_text), text.content_hash(body_text)
+            textmodel.word_count(body_text), textmodel.content_hash(body_text)
             step("body_html, count, hash")
             markdown.prepare(body)
             step("Markdown pre-pass")

@@ -33,7 +33,7 @@ def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int)
     import scrapy
     from scrapy.crawler import CrawlerProcess
 
-    from woshipm_crawler import meta
+    from woshipm_crawler import handoff
 
     class BenchSpider(scrapy.Spider):
         name = "bench_render"
@@ -41,7 +41,7 @@ def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int)
         async def start(self):
             urls = Path(url_file).read_text().split()[:pages]
             for url in urls:
-                yield scrapy.Request(url, meta={meta.META_KIND: meta.ARTICLE_KIND})
+                yield scrapy.Request(url, meta={handoff.META_KIND: handoff.ARTICLE_KIND})
 
         def parse(self, response):
             if not response.css("div.article--content p"):
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--max-pages", type=int, help="PLAYWRIGHT_MAX_PAGES_PER_CONTEXT (default: render's)")
     args = parser.parse_args()
 
-    from woshipm_crawler.replica import ReplicaServer
+    from woshipm_replica import ReplicaServer
 
     server = ReplicaServer(articles=max(args.pages), seed=1, faults="jsshell=1").start()
     url_file = Path(tempfile.mkdtemp()) / "articles.txt"

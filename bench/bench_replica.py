@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from woshipm_crawler.replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -4,7 +4,7 @@
     python bench/bench_scale.py --quick        # 300-article paced runs; memory at 1,000 and 10,000
     python bench/bench_scale.py --only pace,kill,ratelimit,memory
 
-The replica runs in its own process (``python -m woshipm_crawler.replica``, ``--latency`` on every
+The replica runs in its own process (``python -m woshipm_replica``, ``--latency`` on every
 response), the crawl is ``scrapy crawl category -a category=all`` in another, so neither one's
 memory or CPU is counted as the other's. What the site saw comes from the replica's own log
 (``/__replica__/paths``: every path with its request count, in order of first request).
@@ -67,12 +67,12 @@ def free_port() -> int:
 
 
 class Replica:
-    """``python -m woshipm_crawler.replica`` in its own process."""
+    """``python -m woshipm_replica`` in its own process."""
 
     def __init__(self, articles: int, latency: float = 0.0, faults: str = "") -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "woshipm_crawler.replica", "--port", str(self.port),
+        command = [sys.executable, "-m", "woshipm_replica", "--port", str(self.port),
                    "--articles", str(articles), "--latency", str(latency)]
         if faults:
             command += ["--faults", faults]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from woshipm_crawler.items import MANIFEST_FIELDS
-from woshipm_crawler.text import normalize_ws
+from woshipm_crawler.textmodel import normalize_ws
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ if [ ! -x "$PYTHON" ]; then
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/woshipm-replica.XXXXXX")
-"$PYTHON" -m woshipm_crawler.replica --port "$PORT" --ready-file "$WORK/url" &
+"$PYTHON" -m woshipm_replica --port "$PORT" --ready-file "$WORK/url" &
 REPLICA_PID=$!
 trap 'kill "$REPLICA_PID" 2>/dev/null || true; wait "$REPLICA_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 trap 'exit 143' TERM

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
-from woshipm_crawler.replica import ReplicaServer
 from woshipm_crawler.util import set_clock
+from woshipm_replica import ReplicaServer
 
 # Scrapy 2.14's get_crawler() (the lowest version we support) wants an installed reactor: the one
 # `scrapy crawl` installs, as the project's settings name it.

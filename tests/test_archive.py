@@ -14,7 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 from woshipm_crawler import archive
 from woshipm_crawler.archive import WarcSegments, iter_responses
 from woshipm_crawler.parse.article import parse_article_response
-from woshipm_crawler.replica import ReplicaServer
+from woshipm_replica import ReplicaServer
 
 
 def read_with_warcio(directory: Path) -> list[tuple[str, str, int | None, bytes]]:

@@ -627,7 +627,7 @@ def test_book_and_report_from_a_fresh_folder_with_the_default_export_dir(tmp_pat
 
     from crawling import PROJECT_ROOT, run_crawl
 
-    from woshipm_crawler.replica import ReplicaServer
+    from woshipm_replica import ReplicaServer
 
     fresh = tmp_path / "newcomer"
     fresh.mkdir()

@@ -28,9 +28,9 @@ from woshipm_crawler.library import BOOK_TITLE, LIBRARY_SUBDIR, MarkdownLibrary,
 from woshipm_crawler.outputs import book, book_search
 from woshipm_crawler.outputs.book_render import MARKDOWN
 from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium
-from woshipm_crawler.replica import ReplicaServer, pages
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.text import html_to_text, normalize_ws
+from woshipm_crawler.textmodel import html_to_text, normalize_ws
+from woshipm_replica import ReplicaServer, pages
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

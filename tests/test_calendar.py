@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from woshipm_crawler import util
-from woshipm_crawler.replica import Corpus, ReplicaServer
-from woshipm_crawler.replica.corpus import Calendar, growth
+from woshipm_replica import Corpus, ReplicaServer
+from woshipm_replica.corpus import Calendar, growth
 
 DAY0 = date(2026, 3, 1)
 
@@ -92,7 +92,7 @@ def test_seeded_edits_and_removals_happen_days_after_publication():
     assert manifest_ids == {after.article_id(i) for i in shown}
     assert all(after.article_id(i) not in manifest_ids for i in removed)
     # the edge-case articles (indices of SPECIAL_INDEX) are never touched
-    from woshipm_crawler.replica.corpus import SPECIAL_INDEX
+    from woshipm_replica.corpus import SPECIAL_INDEX
     assert not set(SPECIAL_INDEX.values()) & (set(edited) | set(removed))
 
 
@@ -124,7 +124,7 @@ def test_server_clock_advances_and_removed_pages_answer_their_status():
 
 def test_cli_manifest_as_of_a_day(tmp_path):
     out = tmp_path / "manifest.jsonl"
-    subprocess.run([sys.executable, "-m", "woshipm_crawler.replica", "--dump-manifest", str(out), "--articles", "160",
+    subprocess.run([sys.executable, "-m", "woshipm_replica", "--dump-manifest", str(out), "--articles", "160",
                     "--seed", "5", "--today", "2026-03-01", "--rate", "4", "--day", "3", "--base-url", "http://h"],
                    check=True, timeout=60)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

@@ -9,7 +9,7 @@ from crawling import field_match_rates, print_rates, run_crawl
 
 from woshipm_crawler import site
 from woshipm_crawler.items import REQUIRED_FIELDS
-from woshipm_crawler.replica import ReplicaServer
+from woshipm_replica import ReplicaServer
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from woshipm_crawler import site
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.library import render_article
 from woshipm_crawler.outputs.dataset import FLAT_HEADERS
-from woshipm_crawler.text import normalize_ws
+from woshipm_crawler.textmodel import normalize_ws
 
 pytestmark = pytest.mark.slow
 

@@ -11,12 +11,12 @@ import pytest
 from datasketch import MinHash
 
 from woshipm_crawler import dedupe
-from woshipm_crawler.replica import Corpus, vocab
 from woshipm_crawler.state import StateStore
+from woshipm_replica import Corpus, vocab
 
 # A template-generated Chinese corpus, far more self-similar than real articles: every article draws
 # from the same sentence frames, vocabulary and footer, which is the hard case for a threshold.
-# The replica's own vocabulary (woshipm_crawler.replica.vocab), with the test's own sentence frames.
+# The replica's own vocabulary (woshipm_replica.vocab), with the test's own sentence frames.
 ROLES, DOMAINS, CONCEPTS, VERBS, OUTCOMES, CONNECTORS = (
     list(words) for words in (vocab.ROLES, vocab.DOMAINS, vocab.CONCEPTS, vocab.VERBS, vocab.OUTCOMES,
                               vocab.CONNECTORS)

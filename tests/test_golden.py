@@ -17,7 +17,7 @@ import pytest
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.listing import parse_listing
 from woshipm_crawler.parse.page import parse_page
-from woshipm_crawler.text import content_hash, word_count
+from woshipm_crawler.textmodel import content_hash, word_count
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 SPECS = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(PAGES.glob("*.json"))}

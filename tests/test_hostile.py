@@ -26,8 +26,8 @@ from woshipm_crawler.markdown import to_markdown
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import page_encoding, parse_page
-from woshipm_crawler.replica import ReplicaServer, pages
-from woshipm_crawler.replica.server import BAD_CARD_LINKS
+from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.server import BAD_CARD_LINKS
 
 KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "gbk")
 FIXTURES = Path(__file__).parent / "fixtures" / "pages"

@@ -16,8 +16,8 @@ from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, 
 
 from woshipm_crawler import site
 from woshipm_crawler.export import main as export_main
-from woshipm_crawler.replica import ReplicaServer
 from woshipm_crawler.state import StateStore
+from woshipm_replica import ReplicaServer
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

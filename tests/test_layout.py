@@ -14,8 +14,8 @@ from woshipm_crawler import settings as project_settings
 from woshipm_crawler.alarms import fallen_fields, furniture_paragraphs, present_fields
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.page import classify, parse_page
-from woshipm_crawler.replica import ReplicaServer, pages
-from woshipm_crawler.replica.server import LayoutSpec
+from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.server import LayoutSpec
 
 FAILED_LINE_RE = re.compile(r"Failed \(layout_changed\): \S+/(\d+)\.html")
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from crawling import FAST_SETTINGS, PROJECT_ROOT, run_crawl, state_rows
 
-from woshipm_crawler.replica import ReplicaServer
-from woshipm_crawler.replica.corpus import Calendar
 from woshipm_crawler.state import StateStore
+from woshipm_replica import ReplicaServer
+from woshipm_replica.corpus import Calendar
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

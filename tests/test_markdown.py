@@ -10,7 +10,7 @@ from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
 from woshipm_crawler.markdown import join_blocks, to_markdown
-from woshipm_crawler.text import html_to_text, normalize_ws
+from woshipm_crawler.textmodel import html_to_text, normalize_ws
 
 BASE = "https://www.woshipm.com/pd/6012345.html"
 _MD = MarkdownIt("commonmark").enable("table")

@@ -9,7 +9,7 @@ import pytest
 from crawling import run_crawl
 from markdown_it import MarkdownIt
 
-from woshipm_crawler.text import html_to_text, normalize_ws
+from woshipm_crawler.textmodel import html_to_text, normalize_ws
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 from scrapy.settings import Settings
 
 from woshipm_crawler import settings as project_settings
-from woshipm_crawler.report import CrawlReport
+from woshipm_crawler.summary import CrawlSummary
 
 
 class Stats(dict):
@@ -30,7 +30,7 @@ def outcome(attempted: int, failed: dict[str, int], reason: str = "finished", **
     merged = Settings()
     merged.setmodule(project_settings)
     merged.setdict(settings)
-    return CrawlReport(SimpleNamespace(stats=stats, settings=merged), progress=False).outcome(reason)
+    return CrawlSummary(SimpleNamespace(stats=stats, settings=merged), progress=False).outcome(reason)
 
 
 def test_a_run_that_read_no_article_is_failed_whatever_the_reason():
@@ -68,5 +68,5 @@ def test_top_failures_name_the_three_most_frequent_reasons_with_an_example():
     stats = Stats({f"woshipm/failed/{name}": count for name, count in
                    {"a": 1, "b": 5, "c": 3, "listing_http": 4}.items()})
     stats["woshipm/failed_example/b"] = "http://x/b"
-    report = CrawlReport(SimpleNamespace(stats=stats, settings=Settings()), progress=False)
+    report = CrawlSummary(SimpleNamespace(stats=stats, settings=Settings()), progress=False)
     assert report.top_failures() == "b 5 (e.g. http://x/b); listing_http 4; c 3"

@@ -226,7 +226,7 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
     from scrapy.utils.test import get_crawler
 
     from woshipm_crawler.pipelines import LibraryPipeline, StatePipeline
-    from woshipm_crawler.text import content_hash
+    from woshipm_crawler.textmodel import content_hash
 
     def item(article_id: int, category: str) -> dict:
         return {"id": article_id, "url": f"https://www.woshipm.com/{category}/{article_id}.html",
@@ -257,7 +257,7 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
 
 
 def test_an_export_that_fills_the_disk_fails_in_one_line_and_leaves_no_temp_file(tmp_path):
-    from woshipm_crawler.text import content_hash
+    from woshipm_crawler.textmodel import content_hash
 
     with StateStore(tmp_path / "state.sqlite3") as store:
         for article_id in range(1, 41):
@@ -310,14 +310,14 @@ def test_a_pipeline_that_cannot_finish_turns_the_summary_to_failed(caplog):
     from scrapy.utils.test import get_crawler
 
     from woshipm_crawler.pipelines import StatePipeline
-    from woshipm_crawler.report import CrawlReport
+    from woshipm_crawler.summary import CrawlSummary
 
     crawler = SimpleNamespace(stats=MemoryStatsCollector(get_crawler()), settings=Settings())
     owner = StatePipeline(Settings())
     owner.crawler = crawler
     owner.finish = lambda: (_ for _ in ()).throw(OverflowError("Python int too large to convert to SQLite INTEGER"))
     owner.close_spider()
-    verdict, why = CrawlReport(crawler, progress=False).outcome("finished")
+    verdict, why = CrawlSummary(crawler, progress=False).outcome("finished")
     assert verdict == "FAILED"
     assert why == ("the run could not finish its outputs: StatePipeline: Python int too large to convert to "
                    "SQLite INTEGER")

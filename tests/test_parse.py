@@ -10,8 +10,8 @@ from woshipm_crawler.items import MANIFEST_FIELDS
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing
 from woshipm_crawler.parse.page import css, css_any
-from woshipm_crawler.replica import ReplicaServer
-from woshipm_crawler.text import normalize_ws
+from woshipm_crawler.textmodel import normalize_ws
+from woshipm_replica import ReplicaServer
 
 PAGE_FIELDS = [f for f in MANIFEST_FIELDS if f not in ("listings", "duplicate_of")]  # facts of the crawl
 

@@ -25,14 +25,14 @@ from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from woshipm_crawler import meta
+from woshipm_crawler import handoff
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.page import classify, parse_page
 from woshipm_crawler.render import chromium
 from woshipm_crawler.render.abort import abort_request
 from woshipm_crawler.render.middleware import RenderMiddleware, needs_browser, render_meta, wait_for_content
-from woshipm_crawler.replica import ReplicaServer
-from woshipm_crawler.replica.server import Response
+from woshipm_replica import ReplicaServer
+from woshipm_replica.server import Response
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,16 +212,16 @@ def _response(request, status, html):
 
 def test_middleware_auto_rerequests_a_503_check_once_and_leaves_plain_pages_alone():
     mw, stats = _middleware("auto")
-    article = Request("https://www.woshipm.com/a/1.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
+    article = Request("https://www.woshipm.com/a/1.html", meta={handoff.META_KIND: handoff.ARTICLE_KIND})
     plain = _response(article, 200, ARTICLE_HTML.format(title="t", body="b"))
     assert mw.process_response(article, plain) is plain
     retry = mw.process_response(article, _response(article, 503, CHALLENGE_HTML))
     assert isinstance(retry, Request) and retry.meta["playwright"] and retry.dont_filter
-    assert retry.meta[meta.META_RENDER_REASON] == "interstitial"
+    assert retry.meta[handoff.META_RENDER_REASON] == "interstitial"
     # The rendered page still shows the check: no third attempt, handed to the spider with a reason.
     rendered = _response(retry, 503, CHALLENGE_HTML)
     assert mw.process_response(retry, rendered) is rendered
-    assert meta.render_failure(rendered) == "interstitial"
+    assert handoff.render_failure(rendered) == "interstitial"
     assert rendered.meta["dont_retry"] and 503 in rendered.meta["handle_httpstatus_list"]
     assert stats.get_value("render/interstitial") == 1
     assert stats.get_value("render/requests") == 1
@@ -232,17 +232,17 @@ def test_middleware_ignores_non_article_requests_and_never_mode_marks_failures()
     mw, stats = _middleware("never")
     listing = Request("https://www.woshipm.com/category/ai")
     shell = _response(listing, 200, SHELL_HTML.format(port=1))
-    assert mw.process_response(listing, shell) is shell and meta.render_failure(shell) is None
-    article = Request("https://www.woshipm.com/a/2.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
+    assert mw.process_response(listing, shell) is shell and handoff.render_failure(shell) is None
+    article = Request("https://www.woshipm.com/a/2.html", meta={handoff.META_KIND: handoff.ARTICLE_KIND})
     shell = _response(article, 200, SHELL_HTML.format(port=1))
     assert mw.process_response(article, shell) is shell
-    assert meta.render_failure(shell) == "js_shell"
+    assert handoff.render_failure(shell) == "js_shell"
     assert stats.get_value("render/shell") == 1 and stats.get_value("render/requests") is None
 
 
 def test_middleware_always_sends_articles_to_the_browser_directly():
     mw, stats = _middleware("always")
-    article = Request("https://www.woshipm.com/a/1.html", meta={meta.META_KIND: meta.ARTICLE_KIND})
+    article = Request("https://www.woshipm.com/a/1.html", meta={handoff.META_KIND: handoff.ARTICLE_KIND})
     listing = Request("https://www.woshipm.com/category/ai")
     assert mw.process_request(article) is None and mw.process_request(listing) is None
     assert article.meta["playwright"] and "playwright" not in listing.meta
@@ -251,28 +251,28 @@ def test_middleware_always_sends_articles_to_the_browser_directly():
 
 def test_middleware_renders_a_listing_answered_by_a_shell_and_hands_the_parsed_page_on():
     mw, stats = _middleware("auto")
-    listing = Request("https://www.woshipm.com/category/ai", meta={meta.META_KIND: meta.LISTING_KIND})
+    listing = Request("https://www.woshipm.com/category/ai", meta={handoff.META_KIND: handoff.LISTING_KIND})
     cards = ('<html><body><article class="postlist-item"><h2 class="post-title">'
              '<a href="/ai/7.html">卡片</a></h2></article></body></html>')
     plain = _response(listing, 200, cards)
     assert mw.process_response(listing, plain) is plain
-    page = meta.take_page(plain)  # parsed once, here; the spider reads this tree
-    assert page is not None and classify(page) == "listing" and meta.take_page(plain) is None
+    page = handoff.take_page(plain)  # parsed once, here; the spider reads this tree
+    assert page is not None and classify(page) == "listing" and handoff.take_page(plain) is None
     # An error page (the retry middleware may send it again) keeps its meta picklable: no tree.
     error = _response(listing, 500, "<html><body>Internal error</body></html>")
-    assert mw.process_response(listing, error) is error and meta.META_PAGE not in listing.meta
+    assert mw.process_response(listing, error) is error and handoff.META_PAGE not in listing.meta
     retry = mw.process_response(listing, _response(listing, 200, SHELL_HTML.format(port=1)))
     assert isinstance(retry, Request) and retry.meta["playwright"]
     assert retry.meta["playwright_page_methods"][0].args == ("article.postlist-item", 20_000)
-    assert meta.META_PAGE not in retry.meta
+    assert handoff.META_PAGE not in retry.meta
     rendered = _response(retry, 200, cards)
-    assert mw.process_response(retry, rendered) is rendered and meta.render_failure(rendered) is None
+    assert mw.process_response(retry, rendered) is rendered and handoff.render_failure(rendered) is None
     assert stats.get_value("render/succeeded") == 1 and stats.get_value("render/shell") == 1
     # Still no cards after the browser: the spider is told, rather than reading the end of a listing.
     retry = mw.process_response(listing, _response(listing, 503, CHALLENGE_HTML))
     failed = _response(retry, 503, CHALLENGE_HTML)
     mw.process_response(retry, failed)
-    assert meta.render_failure(failed) == "interstitial"
+    assert handoff.render_failure(failed) == "interstitial"
 
 
 def test_bad_mode_is_rejected():
@@ -331,7 +331,7 @@ SPIDER = textwrap.dedent(
 
     import scrapy
 
-    from woshipm_crawler import meta
+    from woshipm_crawler import handoff
 
 
     class RenderProbe(scrapy.Spider):
@@ -348,7 +348,7 @@ SPIDER = textwrap.dedent(
         async def start(self):
             for path in self.paths.split(","):
                 yield scrapy.Request(
-                    self.base + path, meta={meta.META_KIND: meta.ARTICLE_KIND}, errback=self.failed
+                    self.base + path, meta={handoff.META_KIND: handoff.ARTICLE_KIND}, errback=self.failed
                 )
 
         def parse(self, response):
@@ -357,13 +357,13 @@ SPIDER = textwrap.dedent(
                 "status": response.status,
                 "text": " ".join(t.strip() for t in response.css("div.article--content ::text").getall()),
                 "rendered": "playwright" in response.flags,
-                "failure": meta.render_failure(response),
+                "failure": handoff.render_failure(response),
             }
 
         def failed(self, failure):
             request = failure.request
             yield {"path": request.url[len(self.base):], "status": None, "text": "", "rendered": False,
-                   "failure": meta.render_failure(request), "error": repr(failure.value)}
+                   "failure": handoff.render_failure(request), "error": repr(failure.value)}
 
         def closed(self, reason):
             with open(self.stats_path, "w") as f:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from crawling import field_match_rates, print_rates, run_crawl
 
-from woshipm_crawler.replica import ReplicaServer
-from woshipm_crawler.replica.server import FaultSpec
+from woshipm_replica import ReplicaServer
+from woshipm_replica.server import FaultSpec
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FAULTS = "jsshell=0.3,interstitial=0.1"

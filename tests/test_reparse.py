@@ -15,8 +15,8 @@ import pytest
 from crawling import field_match_rates, run_crawl, state_rows
 from lxml import html
 
-from woshipm_crawler.replica import ReplicaServer
 from woshipm_crawler.state import StateStore
+from woshipm_replica import ReplicaServer
 
 pytestmark = pytest.mark.slow
 FAILED_LINE_RE = re.compile(r"Failed \(layout_changed\): \S+/(\d+)\.html")

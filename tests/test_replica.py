@@ -14,10 +14,10 @@ from urllib.parse import quote, urlsplit
 import pytest
 from parsel import Selector
 
-from woshipm_crawler import site, text
+from woshipm_crawler import site, textmodel
 from woshipm_crawler.items import MANIFEST_FIELDS
-from woshipm_crawler.replica import SPECIAL_INDEX, Corpus, FaultSpec, ReplicaServer, pages
-from woshipm_crawler.replica.blocks import body_html
+from woshipm_replica import SPECIAL_INDEX, Corpus, FaultSpec, ReplicaServer, pages
+from woshipm_replica.blocks import body_html
 
 BASE = "https://www.woshipm.com"
 
@@ -69,8 +69,8 @@ def test_manifest_has_exactly_the_item_keys(manifest):
     assert len(manifest) == 150
     for record in manifest.values():
         assert tuple(record) == MANIFEST_FIELDS
-        assert record["word_count"] == text.word_count(record["body_text"])
-        assert record["content_hash"] == text.content_hash(record["body_text"])
+        assert record["word_count"] == textmodel.word_count(record["body_text"])
+        assert record["content_hash"] == textmodel.content_hash(record["body_text"])
         assert all(not u.startswith("data:") and u.startswith("http") for u in record["images"])
         assert len(set(record["images"])) == len(record["images"])
         assert record["cover_image"] == (record["images"][0] if record["images"] else None)
@@ -80,7 +80,7 @@ def test_manifest_has_exactly_the_item_keys(manifest):
 def test_body_text_is_the_text_model_of_the_rendered_body(corpus):
     for index in range(len(corpus)):
         article = corpus.article(index)
-        assert text.html_to_text(body_html(article.blocks)) == article.body_text, index
+        assert textmodel.html_to_text(body_html(article.blocks)) == article.body_text, index
 
 
 def test_ids_unique_and_not_in_date_order(corpus):
@@ -284,7 +284,7 @@ def test_every_manifest_value_is_on_its_page(replica, manifest):
         sel = page(replica, urlsplit(record["url"]).path)
         content = sel.css("div.article--content")
         assert len(content) == 1
-        page_paragraphs = set(text.html_to_text(content[0].root).split("\n\n"))
+        page_paragraphs = set(textmodel.html_to_text(content[0].root).split("\n\n"))
         for paragraph in record["body_text"].split("\n\n"):
             assert paragraph in page_paragraphs, (record["id"], paragraph[:40])
         wrapper_text = sel.css("div.article--wrapper").xpath("string()").get()
@@ -635,7 +635,7 @@ def test_truncate_js_shell_and_slow():
         inner = Selector(text=state["article"]["html"])
         assert inner.css("h2.article--title::text").get() == article.title
         first = article.body_text.split("\n\n")[0]
-        assert first in text.html_to_text(inner.css(".article--content")[0].root)
+        assert first in textmodel.html_to_text(inner.css(".article--content")[0].root)
         assert server.stats["fault:jsshell"] == 1 and server.stats["fault:truncate"] == 2
         assert fetch(server, "/__replica__/beacon?kind=shell")[0] == 204
         assert json.loads(fetch(server, "/__replica__/stats")[2])["beacon:shell"] == 1
@@ -669,7 +669,7 @@ def test_set_corpus_grows_and_edits(replica):
         record = server.corpus.manifest_record(10, server.base_url)
         assert record["content_hash"] != before[target]["content_hash"]
         sel = page(server, server.corpus.path(10))
-        assert record["body_text"].split("\n\n")[-1] in text.html_to_text(
+        assert record["body_text"].split("\n\n")[-1] in textmodel.html_to_text(
             sel.css(".article--content")[0].root
         )
 
@@ -685,7 +685,7 @@ def test_cli_dump_manifest(tmp_path):
         [
             sys.executable,
             "-m",
-            "woshipm_crawler.replica",
+            "woshipm_replica",
             "--dump-manifest",
             str(out),
             "--articles",

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from crawling import run_crawl
 
-from woshipm_crawler.replica import ReplicaServer
 from woshipm_crawler.state import StateStore
+from woshipm_replica import ReplicaServer
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

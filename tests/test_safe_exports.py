@@ -15,7 +15,7 @@ import pytest
 from crawling import run_crawl
 
 from woshipm_crawler.outputs.dataset import FLAT_HEADERS, FORMULA_STARTS, csv_cell
-from woshipm_crawler.replica import ReplicaServer, pages
+from woshipm_replica import ReplicaServer, pages
 
 FORMULA = pages.FORMULA_FIELDS
 

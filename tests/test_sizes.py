@@ -14,7 +14,7 @@ import pytest
 from crawling import PROJECT_ROOT
 
 from woshipm_crawler import settings
-from woshipm_crawler.replica import ReplicaServer
+from woshipm_replica import ReplicaServer
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from woshipm_crawler import text
-from woshipm_crawler.util import set_clock
+from woshipm_crawler import textmodel
 from woshipm_crawler.state import (
     SCHEMA_VERSION,
     BadId,
@@ -24,6 +23,7 @@ from woshipm_crawler.state import (
     emission_key,
     jsonl_has,
 )
+from woshipm_crawler.util import set_clock
 
 LARGEST_SQLITE_INTEGER = 2**63 - 1
 
@@ -36,7 +36,7 @@ def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
         "title": f"产品经理的第{article_id}课：“需求”从哪里来",
         "published": "2024-05-01T10:00:00+08:00",
         "body_text": body,
-        "content_hash": text.content_hash(body),
+        "content_hash": textmodel.content_hash(body),
         "stats": {"views": 1, "comments": 0, "collects": 0},
         "listings": ["category:pd"],
         "crawled_at": "2024-06-01T00:00:00Z",
@@ -79,7 +79,7 @@ def test_new_changed_unchanged_and_versions(store):
         stats={"views": 99, "comments": 2, "collects": 1},
         crawled_at="2024-06-02T00:00:00Z",
     )
-    again["content_hash"] = text.content_hash(again["body_text"])
+    again["content_hash"] = textmodel.content_hash(again["body_text"])
     again["listings"] = ["tag:ai"]
     result = store.commit_item(again, "job-2")
     assert (result.outcome, result.version, result.emit) == (Outcome.UNCHANGED, 1, False)
@@ -103,7 +103,7 @@ def test_new_changed_unchanged_and_versions(store):
     # missing content_hash is computed from body_text
     bare = {"id": 8, "body_text": "另一篇"}
     assert store.commit_item(bare, "job-3").outcome is Outcome.NEW
-    assert store.article_row(8)["content_hash"] == text.content_hash("另一篇")
+    assert store.article_row(8)["content_hash"] == textmodel.content_hash("另一篇")
 
 
 def test_listings_first_and_last_seen(store):

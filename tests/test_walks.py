@@ -17,9 +17,9 @@ import pytest
 from crawling import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, run_crawl, state_rows
 
 from woshipm_crawler import site
-from woshipm_crawler.replica import ReplicaServer
-from woshipm_crawler.replica.server import ENDLESS_ID_BASE
 from woshipm_crawler.state import StateStore
+from woshipm_replica import ReplicaServer
+from woshipm_replica.server import ENDLESS_ID_BASE
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

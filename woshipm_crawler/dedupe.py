@@ -25,7 +25,7 @@ Threshold, from measurements (tests/test_dedupe.py measures and asserts them):
   (means 0.05–0.10 by length); reposts with one or two sentences replaced and a different credit
   line min 0.53 / 0.48 for 8-sentence (~300 character) articles, 0.70 / 0.66 for 15 sentences,
   0.88 / 0.86 for 40;
-- the replica corpus (``woshipm_crawler.replica``, 3,000 articles of ~2,400 characters): unrelated
+- the replica corpus (``woshipm_replica``, 3,000 articles of ~2,400 characters): unrelated
   max 0.11 exact / 0.21 estimated (mean 0.07), its planted repost group 0.88–0.92; at 0.4 the group
   is found exactly (precision = recall = 1) and nothing else is grouped.
 0.4 leaves ≥ 0.08 on both sides of the estimates (estimate standard error at 0.4:

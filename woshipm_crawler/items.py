@@ -25,14 +25,14 @@ cover_image   URL of the first image of the body (the cover), None when there is
 images        [absolute real URLs of every body image, cover included], document order, no repeats
 source        {"type": "original"|"authorized"|"partner"|"translated"|"unknown", "credit": str | None}
 body_html     the body with all page furniture removed, inline styles and empty wrappers dropped
-body_text     plain text of the body (see woshipm_crawler.text.html_to_text), paragraphs split by "\\n\\n"
-word_count    woshipm_crawler.text.word_count(body_text)
+body_text     plain text of the body (see woshipm_crawler.textmodel.html_to_text), paragraphs split by "\\n\\n"
+word_count    woshipm_crawler.textmodel.word_count(body_text)
 listings      ["category:pd", "tag:ue", ...] listings (kind:slug as in the URL) the article was seen
               in, sorted; the manifest lists every listing of the replica that shows it
 crawled_at    UTC time of the fetch of this version's page, "YYYY-MM-DDTHH:MM:SSZ"
 removed_at    UTC time a revisit found the article gone from the site (404, 410, a redirect away), or
               None; the article is kept as last seen, and the mark cleared when it comes back
-content_hash  woshipm_crawler.text.content_hash(body_text)
+content_hash  woshipm_crawler.textmodel.content_hash(body_text)
 body_markdown the body as CommonMark (woshipm_crawler.markdown)
 duplicate_of  for a near-duplicate body: id of the group's earliest-published article (ties: lowest
               id), on every other member of the group; else None

@@ -4,7 +4,7 @@
 the cleaned body tree the article parser made (``parse.article``), restructuring it in place, so an
 article is parsed once from its page to its Markdown. The contract, tested in tests/test_markdown.py:
 rendering the Markdown (markdown-it-py, ``commonmark`` + ``table``) and taking its text with
-``woshipm_crawler.text.html_to_text`` gives, after ``normalize_ws``, the text of ``body_html``.
+``woshipm_crawler.textmodel.html_to_text`` gives, after ``normalize_ws``, the text of ``body_html``.
 
 Three stages:
 
@@ -100,7 +100,7 @@ from markdownify import (
 
 from woshipm_crawler.parse.tree import drop_keeping_tail, element_text, real_image_url, strip_attributes
 from woshipm_crawler.site import safe_url
-from woshipm_crawler.text import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
+from woshipm_crawler.textmodel import BLOCK_TAGS, CJK_BREAK_RE, SKIP_TAGS, SPACE_RE
 
 HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
 STRONG_TAGS = frozenset({"strong", "b"})

@@ -47,7 +47,6 @@ from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
 from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.report import CLOSE_FAILURE_KEY, GAPS_KEY, PENDING_KEY, RETRY_SCHEDULE_KEY, count_failure
 from woshipm_crawler.state import (
     HEARTBEAT_S,
     RETRY_BASE_S,
@@ -61,6 +60,7 @@ from woshipm_crawler.state import (
     jsonl_has,
     state_error,
 )
+from woshipm_crawler.summary import CLOSE_FAILURE_KEY, GAPS_KEY, PENDING_KEY, RETRY_SCHEDULE_KEY, count_failure
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
 
 logger = logging.getLogger(__name__)

@@ -118,7 +118,7 @@ ITEM_PIPELINES = {
     "woshipm_crawler.pipelines.JsonlPipeline": 600,
 }
 EXTENSIONS = {
-    "woshipm_crawler.report.CrawlReport": 500,
+    "woshipm_crawler.summary.CrawlSummary": 500,
     "woshipm_crawler.alarms.FieldWatch": 510,
 }
 # Plain log lines under Scrapyd, a live progress line on a terminal; True or False forces it on or off.

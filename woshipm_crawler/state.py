@@ -82,8 +82,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from woshipm_crawler import dedupe, schedule
-from woshipm_crawler import text as textmod
+from woshipm_crawler import dedupe, schedule, textmodel
 from woshipm_crawler.site import MAX_ARTICLE_ID
 from woshipm_crawler.util import now, pid_alive, utc_stamp
 
@@ -752,7 +751,7 @@ class StateStore:
         item = dict(item)
         article_id = item["id"] = article_id_of(item.get("id"))
         if not item.get("content_hash"):
-            item["content_hash"] = textmod.content_hash(item.get("body_text") or "")
+            item["content_hash"] = textmodel.content_hash(item.get("body_text") or "")
         if signature is _UNSET:
             signature = dedupe.signature(item.get("body_text") or "")
         seen_at = seen_at or item.get("crawled_at") or utc_stamp()

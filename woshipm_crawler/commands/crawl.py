@@ -1,7 +1,7 @@
 """``scrapy crawl``, with an exit status that tells the truth.
 
 Scrapy's own command exits 0 whatever the run's finish reason. This one exits with the status the
-run's report decided (``woshipm_crawler.report``): 0 ok, 1 FAILED (interrupted, site unreachable, a
+run's report decided (``woshipm_crawler.summary``): 0 ok, 1 FAILED (interrupted, site unreachable, a
 state of another site...), 2 a bad argument.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.report import EXIT_CODE_KEY
+from woshipm_crawler.summary import EXIT_CODE_KEY
 
 
 class Command(ScrapyCrawlCommand):

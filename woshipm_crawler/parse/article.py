@@ -29,7 +29,7 @@ from woshipm_crawler.parse.tree import (
     strip_attributes,
     unwrap,
 )
-from woshipm_crawler.text import clean_field, content_hash, html_to_text, strip_invisible, word_count
+from woshipm_crawler.textmodel import clean_field, content_hash, html_to_text, strip_invisible, word_count
 
 
 # -- page structure: one layout's selectors together (fundus's versioned parsers) ----------------

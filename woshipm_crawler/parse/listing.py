@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 from woshipm_crawler import site
 from woshipm_crawler.parse.page import CARD_XPATH, Page, css, parse_page
-from woshipm_crawler.text import clean_inline
+from woshipm_crawler.textmodel import clean_inline
 
 # Two layouts, tried in order (the replica serves both: ``--layout cards2019``):
 # 2022-: the 最新 list's template: its v-if names the tab; spaces and quotes vary between templates.

@@ -10,7 +10,7 @@ turns into the DOM) or as a JS check (a Cloudflare-like "Just a moment..." page 
 * ``always``: article requests go straight to the browser (listings still try plain HTTP first).
 * ``never``: such pages are handed to the spider marked with a failure reason.
 
-Requests say what they fetch in ``meta[woshipm_crawler.meta.META_KIND]``: ``"article"`` or
+Requests say what they fetch in ``meta[woshipm_crawler.handoff.META_KIND]``: ``"article"`` or
 ``"listing"``; nothing else is looked at. A listing counts as fixed when the rendered page shows
 article cards, an article when it shows ``div.article--content`` with text. A page that still lacks
 them reaches the spider with ``meta.render_failure(response)`` set, so that the spider counts a
@@ -32,7 +32,7 @@ from scrapy import Request
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 
-from woshipm_crawler.meta import (
+from woshipm_crawler.handoff import (
     ARTICLE_KIND,
     LISTING_KIND,
     META_KIND,

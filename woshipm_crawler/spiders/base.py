@@ -46,8 +46,7 @@ from twisted.internet.defer import CancelledError
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
-from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.meta import (
+from woshipm_crawler.handoff import (
     ARTICLE_KIND,
     LISTING_KIND,
     META_FETCHED_AT,
@@ -56,11 +55,12 @@ from woshipm_crawler.meta import (
     render_failure,
     response_page,
 )
+from woshipm_crawler.items import ArticleItem
 from woshipm_crawler.parse.article import ArticleLayout, ArticlePageError, layout_from, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import classify, css
 from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.report import ARTICLES_ATTEMPTED_KEY, REMOVALS_WITHHELD_KEY, count_failure
+from woshipm_crawler.summary import ARTICLES_ATTEMPTED_KEY, REMOVALS_WITHHELD_KEY, count_failure
 from woshipm_crawler.util import set_clock, utc_stamp
 
 try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is

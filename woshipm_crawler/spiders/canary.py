@@ -18,10 +18,10 @@ from scrapy.http import Request, Response
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ALARM_KEY, furniture_paragraphs
-from woshipm_crawler.meta import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
+from woshipm_crawler.handoff import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.text import word_count
+from woshipm_crawler.textmodel import word_count
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``python -m woshipm_crawler.replica``: serve the replica, or dump its manifest."""
+"""``python -m woshipm_replica``: serve the replica, or dump its manifest."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import threading
 from datetime import date
 from pathlib import Path
 
-from ..util import atomic_write
+from woshipm_crawler.util import atomic_write
+
 from .corpus import Calendar, Corpus
 from .server import ALLOWED_HOSTS, FAULT_NAMES, LAYOUT_NAMES, FaultSpec, LayoutSpec, ReplicaServer
 
@@ -25,7 +26,7 @@ def _write_manifest(corpus: Corpus, base_url: str, out) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m woshipm_crawler.replica", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m woshipm_replica", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="only 127.0.0.1/localhost are accepted")
     parser.add_argument("--port", type=int, default=8000, help="0: any free port (the one taken is printed)")
     parser.add_argument("--articles", type=int, default=150)

@@ -1,5 +1,5 @@
 """The body of a replica article as data: blocks that render to the site's (WeChat-pasted) HTML and
-to paragraphs of the text model of ``woshipm_crawler.text``.
+to paragraphs of the text model of ``woshipm_crawler.textmodel``.
 
 Each block knows both renderings, so the manifest's ``body_text`` is computed from the model, and a
 test checks that ``text.html_to_text`` of the rendered HTML gives the same paragraphs.

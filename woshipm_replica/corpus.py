@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
-from woshipm_crawler import site
-from woshipm_crawler import text as textmodel
+from woshipm_crawler import site, textmodel
 from woshipm_crawler.items import MANIFEST_FIELDS
 
 from . import vocab

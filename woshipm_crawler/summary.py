@@ -91,7 +91,7 @@ def retry_line(schedule) -> str:
             + "; to try them at once: -a requeue=all, or -a requeue=REASON")
 
 
-class CrawlReport:
+class CrawlSummary:
     def __init__(self, crawler, progress: bool) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
