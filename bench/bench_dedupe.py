@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from woshipm_crawler import dedupe  # noqa: E402
+from woshipm_crawler.state import dedupe  # noqa: E402
 from woshipm_replica import Corpus  # noqa: E402
 
 

@@ -8,10 +8,10 @@ import sqlite3
 
 import numpy as np
 import pytest
+import store_helpers
 from datasketch import MinHash
 
-from woshipm_crawler import dedupe
-from woshipm_crawler.state import StateStore
+from woshipm_crawler.state import StateStore, dedupe
 from woshipm_replica import Corpus, vocab
 
 # A template-generated Chinese corpus, far more self-similar than real articles: every article draws
@@ -279,9 +279,9 @@ def test_the_state_store_flags_reposts_across_processes_views(tmp_path):
             store.commit_item({"id": aid, "published": published, "body_text": text}, "job-1")
         for aid, published, text in second_half:
             other.commit_item({"id": aid, "published": published, "body_text": text}, "job-2")
-        assert store.duplicate_of_map() == truth
-        assert store.near_duplicate_groups() == other.near_duplicate_groups()
-        assert {p.id for p in store.pending_exports()} == set(truth)  # each one's outputs still to write
+        assert store_helpers.duplicate_of_map(store) == truth
+        assert store_helpers.near_duplicate_groups(store) == store_helpers.near_duplicate_groups(other)
+        assert {p.id for p in store_helpers.pending_exports(store)} == set(truth)  # each one's outputs still to write
 
 
 def test_stale_signatures_are_recomputed_from_the_stored_bodies(tmp_path):
@@ -294,8 +294,8 @@ def test_stale_signatures_are_recomputed_from_the_stored_bodies(tmp_path):
         store._conn.execute("UPDATE minhash SET params = 'older-params'")
         store._conn.execute("DELETE FROM similar_pair")
         assert store.sign_unsigned() == len(records) + 1
-        assert {k: v for k, v in store.duplicate_of_map().items() if k != 1} == truth
-        assert store.duplicate_of_map()[1] is None  # too short to compare
+        assert {k: v for k, v in store_helpers.duplicate_of_map(store).items() if k != 1} == truth
+        assert store_helpers.duplicate_of_map(store)[1] is None  # too short to compare
 
 
 def test_thousands_of_unrelated_articles_form_no_group():

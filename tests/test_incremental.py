@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import store_helpers
 from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, stored_articles
 
 from woshipm_crawler import site
@@ -102,7 +103,7 @@ def test_refresh_records_a_changed_article_as_a_new_version(tmp_path):
     assert changed - {article_file} <= {"SUMMARY.md", "README.md"} | {
         p for p in changed if p.endswith("README.md")}
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert [v["version"] for v in store.versions(edited)] == [1, 2]
+        assert [v["version"] for v in store_helpers.versions(store, edited)] == [1, 2]
 
 
 def start_crawl(base_url: str, export_dir: Path) -> subprocess.Popen:
@@ -143,8 +144,8 @@ def test_sigkill_then_resume_ends_with_every_article_exactly_once(tmp_path, kill
     assert set(library_ids(tmp_path)) == set(manifest) and max(library_ids(tmp_path).values()) == 1
     assert not list((tmp_path / "markdown").rglob("*.tmp"))
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.known_ids() == set(manifest)
-        assert store.pending_exports() == []
+        assert store_helpers.known_ids(store) == set(manifest)
+        assert store_helpers.pending_exports(store) == []
 
 
 def test_two_concurrent_crawls_share_one_state(tmp_path):

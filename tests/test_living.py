@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import store_helpers
 from crawling import FAST_SETTINGS, PROJECT_ROOT, run_crawl, state_rows
 
 from woshipm_crawler.state import StateStore
@@ -133,7 +134,7 @@ def test_young_articles_are_observed_when_due_and_never_before(tmp_path):
 
         # an unchanged body with new stats: no new version, no JSONL line, the library header updated
         with StateStore(tmp_path / "state.sqlite3") as store:
-            assert len(store.versions(some)) == 1
+            assert len(store_helpers.versions(store, some)) == 1
             path = store.export_path(some, "markdown")
         assert some not in {item["id"] for item in day8.items} | {item["id"] for item in day1.items}
         header = (tmp_path / "markdown" / path).read_text(encoding="utf-8")
@@ -168,13 +169,14 @@ def test_an_edit_a_removal_and_its_return(tmp_path):
         assert not {key for key in day8.stats if key.startswith("woshipm/failed/")}
         lines = {item["id"]: item for item in day8.items}
         with StateStore(tmp_path / "state.sqlite3") as store:
-            assert [v["version"] for v in store.versions(edited)] == [1, 2]
+            assert [v["version"] for v in store_helpers.versions(store, edited)] == [1, 2]
             assert lines[edited]["content_hash"] == server.corpus.manifest_record(157, server.base_url)[
-                "content_hash"] != store.versions(edited)[0]["content_hash"]
+                "content_hash"] != store_helpers.versions(store, edited)[0]["content_hash"]
             gone = store.get_item(removed)
             assert gone["removed_at"] is not None and gone["removed_at"] >= server.clock()["today"]
             assert lines[removed]["removed_at"] == gone["removed_at"]  # the JSONL line says so
-            assert lines[removed]["content_hash"] == store.versions(removed)[0]["content_hash"]  # kept as it was
+            # kept as it was
+            assert lines[removed]["content_hash"] == store_helpers.versions(store, removed)[0]["content_hash"]
             path = tmp_path / "markdown" / store.export_path(removed, "markdown")
         assert "**Removed:** " in path.read_text(encoding="utf-8")
         summary = (tmp_path / "markdown" / "SUMMARY.md").read_text(encoding="utf-8")
@@ -190,7 +192,7 @@ def test_an_edit_a_removal_and_its_return(tmp_path):
         assert returned["removed_at"] is None
         with StateStore(tmp_path / "state.sqlite3") as store:
             assert store.get_item(removed)["removed_at"] is None
-            assert len(store.versions(removed)) == 3  # stored, removed, back
+            assert len(store_helpers.versions(store, removed)) == 3  # stored, removed, back
         assert "**Removed:**" not in path.read_text(encoding="utf-8")
         assert "(removed from the site)" not in (tmp_path / "markdown" / "SUMMARY.md").read_text(encoding="utf-8")
         # every version exactly once in the JSONL files

@@ -235,17 +235,17 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
                 "content_hash": content_hash(f"正文{article_id}"), "crawled_at": "2024-06-01T00:00:00Z"}
 
     with StateStore(tmp_path / "state.sqlite3") as store:
-        state = SimpleNamespace(store=store, job="job-1", failure=None, recovered=[])
-        crawler = SimpleNamespace(stats=MemoryStatsCollector(get_crawler()), get_item_pipeline=lambda cls: state,
+        state = SimpleNamespace(store=store, job="job-1", usable=True, recovered=[])  # as the StateOwner holds them
+        crawler = SimpleNamespace(stats=MemoryStatsCollector(get_crawler()), get_extension=lambda cls: state,
                                   spider=SimpleNamespace(listings=[]))
         library = LibraryPipeline(Settings({"WOSHIPM_EXPORT_DIR": str(tmp_path)}))
         library.crawler = crawler
-        owner = StatePipeline(Settings())
-        owner.crawler, owner.__dict__["store"], owner.__dict__["job"] = crawler, store, "job-1"
+        gate = StatePipeline(Settings())
+        gate.crawler = crawler
         for article in (item(1, "pd"), item(2, "Bad Slug/..")):
             library.process_item({**article, "duplicate_of": store.commit_item(article, "job-1").duplicate_of})
         library.close_spider()
-        owner.finish()
+        gate.finish()
         stats = crawler.stats.get_stats()
     assert stats["woshipm/failed/markdown"] == 1 and stats["woshipm/pending/library"] == 1
     # (no JSONL pipeline here: both lines are pending too)

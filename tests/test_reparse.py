@@ -12,6 +12,7 @@ import json
 import re
 
 import pytest
+import store_helpers
 from crawling import field_match_rates, run_crawl, state_rows
 from lxml import html
 
@@ -43,7 +44,7 @@ def reparse(server: ReplicaServer, export_dir, *options: str, **settings):
 def stored_items(export_dir) -> dict[int, tuple[list[tuple[int, str]], dict]]:
     """Each stored article: its versions (number, content hash), and its current item."""
     with StateStore(export_dir / "state.sqlite3") as store:
-        return {article_id: ([(v["version"], v["content_hash"]) for v in store.versions(article_id)],
+        return {article_id: ([(v["version"], v["content_hash"]) for v in store_helpers.versions(store, article_id)],
                              store.get_item(article_id))
                 for (article_id,) in state_rows(export_dir, "SELECT id FROM articles")}
 
@@ -145,7 +146,7 @@ def test_a_layout_needs_every_field_and_css_selectors():
     from scrapy.settings import Settings
 
     from woshipm_crawler.parse.article import layout_from
-    from woshipm_crawler.spiders.base import run_settings
+    from woshipm_crawler.spiders.arguments import run_settings
 
     assert layout_from(V2_LAYOUT).authors == ("a.post-detail__author",)
     with pytest.raises(ValueError, match="a layout needs name, wrapper"):

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+import store_helpers
 from crawling import run_crawl
 
 from woshipm_crawler.state import StateStore
@@ -69,7 +70,7 @@ def test_an_article_that_fails_five_runs_in_a_row_is_stored_by_the_sixth(tmp_pat
     assert sixth.items[0]["body_text"] == manifest[article_id]["body_text"]
     assert "waiting for a retry" not in sixth.log
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.known_ids() == set(manifest) and store.retry_schedule() == []
+        assert store_helpers.known_ids(store) == set(manifest) and store.retry_schedule() == []
 
 
 def test_requeue_tries_failed_articles_at_once_all_or_by_reason(tmp_path, scrapy_command):
@@ -100,4 +101,4 @@ def test_requeue_tries_failed_articles_at_once_all_or_by_reason(tmp_path, scrapy
     assert "Re-queued 1 failed article(s): they are tried in this run" in every.log
     assert bad.returncode == 2 and "-a requeue=no such;reason: expected all, or a failure reason" in bad.log
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.known_ids() == set(manifest) and store.retry_schedule() == []
+        assert store_helpers.known_ids(store) == set(manifest) and store.retry_schedule() == []

@@ -11,8 +11,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import store_helpers
 
 from woshipm_crawler import textmodel
+from woshipm_crawler.pipelines import jsonl_has
 from woshipm_crawler.state import (
     SCHEMA_VERSION,
     BadId,
@@ -21,7 +23,6 @@ from woshipm_crawler.state import (
     StateStore,
     WalkStart,
     emission_key,
-    jsonl_has,
 )
 from woshipm_crawler.util import set_clock
 
@@ -70,7 +71,7 @@ def test_new_changed_unchanged_and_versions(store):
     first = make_item(7, "第一版正文。")
     result = store.commit_item(first, "job-1")
     assert (result.outcome, result.version, result.emit) == (Outcome.NEW, 1, True)
-    assert store.is_known(7) and store.known_ids() == {7} and store.count() == 1
+    assert store.is_known(7) and store_helpers.known_ids(store) == {7} and store.count() == 1
 
     # same body, white-space noise and new stats: UNCHANGED, stats refreshed, crawled_at kept
     again = make_item(
@@ -86,7 +87,7 @@ def test_new_changed_unchanged_and_versions(store):
     stored = store.get_item(7)
     assert stored["stats"]["views"] == 99 and stored["crawled_at"] == "2024-06-01T00:00:00Z"
     assert stored["listings"] == ["category:pd", "tag:ai"]
-    row = store.article_row(7)
+    row = store_helpers.article_row(store, 7)
     assert (row["first_seen"], row["last_seen"]) == ("2024-06-01T00:00:00Z", "2024-06-02T00:00:00Z")
 
     # changed body: a new version, the old item kept in versions
@@ -94,22 +95,22 @@ def test_new_changed_unchanged_and_versions(store):
     result = store.commit_item(changed, "job-3")
     assert (result.outcome, result.version) == (Outcome.CHANGED, 2)
     assert store.get_item(7)["body_text"] == "第二版正文，改了一句。"
-    history = store.versions(7)
+    history = store_helpers.versions(store, 7)
     assert [(v["version"], v["job"]) for v in history] == [(1, "job-1"), (2, "job-3")]
     assert history[0]["item"]["body_text"] == "第一版正文。" and history[1]["item"] is None
     assert history[1]["content_hash"] == changed["content_hash"]
-    assert store.article_row(7)["last_seen"] == "2024-06-03T00:00:00Z"
+    assert store_helpers.article_row(store, 7)["last_seen"] == "2024-06-03T00:00:00Z"
 
     # missing content_hash is computed from body_text
     bare = {"id": 8, "body_text": "另一篇"}
     assert store.commit_item(bare, "job-3").outcome is Outcome.NEW
-    assert store.article_row(8)["content_hash"] == textmodel.content_hash("另一篇")
+    assert store_helpers.article_row(store, 8)["content_hash"] == textmodel.content_hash("另一篇")
 
 
 def test_listings_first_and_last_seen(store):
-    store.record_listings(5, ["category:pd", "tag:ue"], "2024-01-02T00:00:00Z")
-    store.record_listings(5, ["category:pd"], "2024-01-05T00:00:00Z")
-    store.record_listings(5, ["category:pd"], "2024-01-01T00:00:00Z")  # an older sighting arriving late
+    store_helpers.record_listings(store, 5, ["category:pd", "tag:ue"], "2024-01-02T00:00:00Z")
+    store_helpers.record_listings(store, 5, ["category:pd"], "2024-01-05T00:00:00Z")
+    store_helpers.record_listings(store, 5, ["category:pd"], "2024-01-01T00:00:00Z")  # an older sighting arriving late
     store.commit_item(make_item(5, listings=["tag:new"], crawled_at="2024-01-03T00:00:00Z"), "job")
     assert store.listings(5) == {
         "category:pd": ("2024-01-01T00:00:00Z", "2024-01-05T00:00:00Z"),
@@ -136,26 +137,26 @@ def test_iter_items_round_trip_chinese(tmp_path):
 
 def test_export_paths_and_mark_exported(store):
     result = store.commit_item(make_item(1), "job-1")
-    assert [p.id for p in store.pending_exports()] == [1]
-    replaced = store.mark_exported(1, result.version, {"markdown": "library/pd/1.md"}, job="job-1")
-    assert replaced == {} and store.pending_exports() == []
+    assert [p.id for p in store_helpers.pending_exports(store)] == [1]
+    replaced = store_helpers.mark_exported(store, 1, result.version, {"markdown": "library/pd/1.md"}, job="job-1")
+    assert replaced == {} and store_helpers.pending_exports(store) == []
     assert store.export_path(1, "markdown") == "library/pd/1.md" and store.export_path(1, "html") is None
-    assert [e[:2] for e in store.emissions(1)] == [(1, "job-1")]
-    row = store.article_row(1)
+    assert [e[:2] for e in store_helpers.emissions(store, 1)] == [(1, "job-1")]
+    row = store_helpers.article_row(store, 1)
     assert (row["exported"], row["claim_job"]) == (1, None)
 
     # a newer version committed meanwhile stays pending when the older one is marked
     v2 = store.commit_item(make_item(1, "新正文"), "job-2")
     v3 = store.commit_item(make_item(1, "更新的正文"), "job-3")
-    store.mark_exported(1, v2.version, {"markdown": "library/pd/1.md"})
-    assert [(p.id, p.version) for p in store.pending_exports()] == [(1, v3.version)]
-    assert store.mark_exported(1, v3.version, {"markdown": "library/ai/1.md"}) == {
+    store_helpers.mark_exported(store, 1, v2.version, {"markdown": "library/pd/1.md"})
+    assert [(p.id, p.version) for p in store_helpers.pending_exports(store)] == [(1, v3.version)]
+    assert store_helpers.mark_exported(store, 1, v3.version, {"markdown": "library/ai/1.md"}) == {
         "markdown": "library/pd/1.md"
     }
-    assert store.pending_exports() == []
+    assert store_helpers.pending_exports(store) == []
     assert store.set_export_path(1, "markdown", "library/x/1.md") == "library/ai/1.md"
     with pytest.raises(KeyError):
-        store.mark_exported(404, 1)
+        store_helpers.mark_exported(store, 404, 1)
 
 
 def test_each_output_has_its_own_pending_mark(store):
@@ -166,12 +167,12 @@ def test_each_output_has_its_own_pending_mark(store):
     store.mark_exported_many([(1, 1), (2, 1)], "job-1", ("jsonl",))  # the JSONL lines are out, not the files
     assert list(store.iter_pending("job-1", "jsonl")) == []
     assert [p.id for p in store.iter_pending("job-1", "library")] == [1, 2]
-    assert [p.id for p in store.pending_exports()] == [1, 2]
-    assert store.article_row(1)["claim_job"] == "job-1"  # the writer holds it until every output is out
+    assert [p.id for p in store_helpers.pending_exports(store)] == [1, 2]
+    assert store_helpers.article_row(store, 1)["claim_job"] == "job-1"  # the writer holds it until every output is out
     assert store.pending_outputs("job-1") == {"library": (2, [make_item(1)["url"], make_item(2)["url"]])}
-    assert store.emissions(1)[0][:2] == (1, "job-1")  # a JSONL line is an emission
+    assert store_helpers.emissions(store, 1)[0][:2] == (1, "job-1")  # a JSONL line is an emission
     store.mark_exported_many([(1, 1)], "job-1", ("library",))
-    row = store.article_row(1)
+    row = store_helpers.article_row(store, 1)
     assert (row["exported"], row["library_exported"], row["claim_job"]) == (1, 1, None)
     assert store.pending_outputs("job-1") == {"library": (1, [make_item(2)["url"]])}
     # a run that ended with an output pending is gone: the next run takes the rest over
@@ -183,10 +184,10 @@ def test_each_output_has_its_own_pending_mark(store):
 def test_a_store_without_a_library_owes_only_the_jsonl(tmp_path):
     with StateStore(tmp_path / "state.sqlite3", library=False) as store:
         store.commit_item(make_item(1), "job-1")
-        store.set_duplicate_of(1, 5, "job-1")
+        store_helpers.set_duplicate_of(store, 1, 5, "job-1")
         assert store.pending_outputs("job-1") == {"jsonl": (1, [make_item(1)["url"]])}
         store.mark_exported_many([(1, 2)], "job-1", ("jsonl",))
-        assert store.pending_exports() == [] and store.article_row(1)["claim_job"] is None
+        assert store_helpers.pending_exports(store) == [] and store_helpers.article_row(store, 1)["claim_job"] is None
 
 
 def back_to_schema_4(raw: sqlite3.Connection) -> None:
@@ -236,8 +237,8 @@ def test_schema_4_is_migrated_with_one_observation_per_article_due_at_once(tmp_p
     with StateStore(path) as store:
         assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         crawled = make_item(1)["crawled_at"]
-        assert store.observations(1) == [{"observed_at": crawled, "status": 200, "views": 120, "comments": 3,
-                                          "collects": 7, "job": None, "removal": None}]
+        assert store_helpers.observations(store, 1) == [{"observed_at": crawled, "status": 200, "views": 120,
+                                                         "comments": 3, "collects": 7, "job": None, "removal": None}]
         assert store.due_count() == 2  # an older state's articles are revisited first, within the share
         assert [article_id for article_id, _ in store.claim_due("job-2", 10)] == [1, 2]
 
@@ -247,7 +248,7 @@ def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
     with StateStore(path) as store:
         store.commit_item(make_item(1), "job-1")
         store.commit_item(make_item(2), "job-1")
-        store.mark_exported(1, 1)
+        store_helpers.mark_exported(store, 1, 1)
     with sqlite3.connect(path) as raw:  # back to schema 2: one mark for both outputs
         back_to_schema_3(raw)
         raw.execute("DROP INDEX articles_library_pending")
@@ -256,8 +257,9 @@ def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):
     raw.close()
     with StateStore(path) as store:
         assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert [(r["exported"], r["library_exported"]) for r in map(store.article_row, (1, 2))] == [(1, 1), (0, 0)]
-        assert [p.id for p in store.pending_exports()] == [2]
+        rows = [store_helpers.article_row(store, i) for i in (1, 2)]
+        assert [(r["exported"], r["library_exported"]) for r in rows] == [(1, 1), (0, 0)]
+        assert [p.id for p in store_helpers.pending_exports(store)] == [2]
 
 
 def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store):
@@ -278,7 +280,7 @@ def test_ids_that_do_not_fit_sqlite_are_refused_and_never_poison_the_state(store
     # what a run's end reads works, every later run too
     assert store.frontier_counts()["waiting"] == 0 and store.cross_listed(["category:pd"]) == 0
     assert [p.id for p in store.iter_pending("job-1")] == [5, LARGEST_SQLITE_INTEGER]
-    assert store.known_ids() == {5, LARGEST_SQLITE_INTEGER}
+    assert store_helpers.known_ids(store) == {5, LARGEST_SQLITE_INTEGER}
 
 
 def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
@@ -302,17 +304,17 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
 
 def test_set_duplicate_of_makes_a_new_pending_version(store):
     store.commit_item(make_item(2), "job-1")
-    store.mark_exported(2, 1)
-    assert store.set_duplicate_of(2, None, "job-2").outcome is Outcome.UNCHANGED
-    result = store.set_duplicate_of(2, 1, "job-2")
+    store_helpers.mark_exported(store, 2, 1)
+    assert store_helpers.set_duplicate_of(store, 2, None, "job-2").outcome is Outcome.UNCHANGED
+    result = store_helpers.set_duplicate_of(store, 2, 1, "job-2")
     assert (result.outcome, result.version, result.emit) == (Outcome.CHANGED, 2, True)
-    assert store.get_item(2)["duplicate_of"] == 1 and store.duplicate_of_map() == {2: 1}
-    (pending,) = store.pending_exports()
+    assert store.get_item(2)["duplicate_of"] == 1 and store_helpers.duplicate_of_map(store) == {2: 1}
+    (pending,) = store_helpers.pending_exports(store)
     assert pending.key == (2, make_item(2)["content_hash"], "2024-06-01T00:00:00Z", 1, None)
     assert pending.key != emission_key(make_item(2))  # the first emission's line does not count
-    assert store.versions(2)[1]["duplicate_of"] == 1
+    assert store_helpers.versions(store, 2)[1]["duplicate_of"] == 1
     with pytest.raises(KeyError):
-        store.set_duplicate_of(3, 1, "job")
+        store_helpers.set_duplicate_of(store, 3, 1, "job")
 
 
 def _commit_and_die(path: str, article_id: int) -> None:
@@ -348,7 +350,7 @@ def test_pending_exports_survive_a_crash(tmp_path):
         with StateStore(path) as store:
             with StateStore(path) as earlier:  # an earlier crawl of this process, closed without marking
                 earlier.commit_item(make_item(300), "job-x")
-            assert [p.id for p in store.pending_exports()] == [100, 200, 300]
+            assert [p.id for p in store_helpers.pending_exports(store)] == [100, 200, 300]
             store.begin_run("recovery-1")
             taken = store.claim_pending("recovery-1")
             # the dead job's version and our own earlier job's are taken; the live job's is not
@@ -369,13 +371,13 @@ def test_pending_exports_survive_a_crash(tmp_path):
             jsonl.write_text(
                 line + '{"id": 300, "content_hash": "' + make_item(300)["content_hash"] + '", "ti'
             )
-            keys = [p.key for p in store.pending_exports()]
+            keys = [p.key for p in store_helpers.pending_exports(store)]
             assert jsonl_has([jsonl, tmp_path / "missing.jsonl"], keys) == {emission_key(make_item(100))}
-            for pending in store.pending_exports():
-                store.mark_exported(
+            for pending in store_helpers.pending_exports(store):
+                store_helpers.mark_exported(store,
                     pending.id, pending.version, {"markdown": f"md/{pending.id}.md"}, "recovery-3"
                 )
-            assert store.pending_exports() == []
+            assert store_helpers.pending_exports(store) == []
     finally:
         release.set()
         live.join(30)
@@ -409,9 +411,9 @@ def test_two_processes_commit_the_same_items(tmp_path):
             outcomes.setdefault(article_id, []).append(outcome)
     assert all(sorted(o) == ["new", "unchanged"] for o in outcomes.values()), outcomes
     with StateStore(path) as store:
-        assert store.count() == 200 and store.known_ids() == set(ids)
-        assert all(len(store.versions(i)) == 1 for i in (1, 100, 200))
-        assert len(store.pending_exports()) == 200
+        assert store.count() == 200 and store_helpers.known_ids(store) == set(ids)
+        assert all(len(store_helpers.versions(store, i)) == 1 for i in (1, 100, 200))
+        assert len(store_helpers.pending_exports(store)) == 200
 
 
 def test_jsonl_has_ignores_torn_and_foreign_lines(tmp_path):
@@ -437,20 +439,20 @@ def test_a_walk_resumes_where_it_stopped_and_incremental_walks_need_a_complete_o
     assert store.begin_walk("category:pd", "run-1") == WalkStart(1, "full", False)
     fate = store.record_listing_page("category:pd", "run-1", CARDS, next_page=2)
     assert fate.fetch == CARDS and (fate.new, fate.known, fate.again) == (3, 0, 0)
-    assert store.listings(11) and store.walk("category:pd")["next_page"] == 2
+    assert store.listings(11) and store_helpers.walk(store, "category:pd")["next_page"] == 2
     store.end_run("run-1")  # killed, in effect: the walk is still 'walking'
     store.begin_run("run-2")
     assert store.begin_walk("category:pd", "run-2") == WalkStart(2, "full", True)
     store.end_walk("category:pd", "end", reached_end=True)
-    completed = store.walk("category:pd")["completed_at"]
+    completed = store_helpers.walk(store, "category:pd")["completed_at"]
     store.end_run("run-2")
     store.begin_run("run-3")
     assert store.begin_walk("category:pd", "run-3") == WalkStart(1, "incremental", False)
     assert store.begin_walk("category:pd", "run-3", full=True).mode == "full"
     store.record_gap("category:pd", 4, "http")  # page 4 failed: the walk moves past it, the gap stays
-    assert store.walk("category:pd")["next_page"] == 5
+    assert store_helpers.walk(store, "category:pd")["next_page"] == 5
     assert store.end_walk("category:pd", "end", reached_end=True, reason_if_gaps="failed") == "failed"
-    walk = store.walk("category:pd")
+    walk = store_helpers.walk(store, "category:pd")
     assert (walk["status"], walk["end_reason"]) == ("ended", "failed")
     assert walk["completed_at"] == completed  # from run-2's walk: a walk with a gap never completes
     store.end_run("run-3")
@@ -459,7 +461,7 @@ def test_a_walk_resumes_where_it_stopped_and_incremental_walks_need_a_complete_o
     store.record_listing_page("category:pd", "run-4", CARDS, next_page=5, page=4)
     assert store.gaps() == []
     assert store.end_walk("category:pd", "end", reached_end=True, reason_if_gaps="failed") == "end"
-    walk = store.walk("category:pd")
+    walk = store_helpers.walk(store, "category:pd")
     assert walk["end_reason"] == "end" and walk["completed_at"] >= completed
 
 
@@ -564,7 +566,7 @@ def test_a_schema_1_state_is_migrated_and_its_walks_kept(tmp_path):
     )
     raw.close()
     with StateStore(path) as store:
-        assert store.walk("category:pd")["completed_at"] == "2026-01-01T00:00:00Z"
+        assert store_helpers.walk(store, "category:pd")["completed_at"] == "2026-01-01T00:00:00Z"
         store.begin_run("run")
         assert store.begin_walk("category:pd", "run").mode == "incremental"
 

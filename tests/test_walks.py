@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import store_helpers
 from crawling import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, run_crawl, state_rows
 
 from woshipm_crawler import site
@@ -139,8 +140,8 @@ def test_sigkill_mid_walk_then_resume_repeats_only_in_flight_requests(tmp_path):
     assert sum(n - 1 for n in repeats.values()) <= concurrency  # at most what was in flight
     assert_each_version_once(tmp_path, manifest)
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.known_ids() == set(manifest)
-        assert store.pending_exports() == []
+        assert store_helpers.known_ids(store) == set(manifest)
+        assert store_helpers.pending_exports(store) == []
         assert store.frontier_counts().get("queued", 0) == 0
 
 
@@ -180,7 +181,7 @@ def test_odd_listings_end_by_themselves_with_a_counted_reason(tmp_path, quirk, k
     assert set(ordered[:12]) <= written  # what came before the odd page is there
     assert not {i for i in written if i >= ENDLESS_ID_BASE}
     with StateStore(tmp_path / "state.sqlite3") as store:
-        walk = store.walk(key)
+        walk = store_helpers.walk(store, key)
     assert walk["completed_at"] is None, "an odd listing was recorded as walked to its end"
     assert walk["end_reason"] == ending
 
@@ -198,8 +199,8 @@ def test_a_check_page_mid_listing_is_not_an_end_and_the_next_run_fills_the_gap(t
     assert "resuming an interrupted walk at page 2" in second.log
     assert {item["id"] for item in second.items} == set(ordered[12:24])
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.walk(key)["completed_at"] is not None
-        assert set(ordered) <= store.known_ids()
+        assert store_helpers.walk(store, key)["completed_at"] is not None
+        assert set(ordered) <= store_helpers.known_ids(store)
 
 
 GAP_LISTING = "category:operate"
@@ -215,15 +216,15 @@ def gap_pages_articles(server) -> tuple[list[int], set[int]]:
 def assert_the_next_run_fills_the_gap(server, tmp_path, ordered: list[int], behind_gap: set[int]) -> Crawl:
     with StateStore(tmp_path / "state.sqlite3") as store:
         assert store.gaps(GAP_LISTING) == [(GAP_LISTING, 2, "empty")]  # durable, whatever stopped the run
-        assert not behind_gap & store.known_ids()
-        assert store.walk(GAP_LISTING)["next_page"] > 3  # the walk had moved past the gap
+        assert not behind_gap & store_helpers.known_ids(store)
+        assert store_helpers.walk(store, GAP_LISTING)["next_page"] > 3  # the walk had moved past the gap
     server.quirks.clear()
     server.set_faults("")
     resumed = run_crawl("category", server.base_url, tmp_path, {"category": "operate"})
     assert "resuming an interrupted walk at page 2" in resumed.log
     assert behind_gap <= {item["id"] for item in resumed.items}
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert behind_gap <= store.known_ids()
+        assert behind_gap <= store_helpers.known_ids(store)
         assert store.gaps() == []
     return resumed
 
@@ -252,7 +253,7 @@ def test_a_gap_left_by_a_run_an_alarm_stopped_is_filled_by_the_next_run(tmp_path
     # The cut articles wait for their retry (an hour later); all the others are stored.
     with StateStore(tmp_path / "state.sqlite3") as store:
         waiting = {article_id for article_id, in store._read("SELECT id FROM frontier WHERE state = 'failed'")}
-        assert set(ordered) - waiting <= store.known_ids() and waiting <= set(ordered[36:60])
+        assert set(ordered) - waiting <= store_helpers.known_ids(store) and waiting <= set(ordered[36:60])
     assert re.search(r"failed articles waiting for a retry: \d+: truncated \d+ \(next try \S+Z", resumed.log)
 
 
@@ -269,8 +270,8 @@ def test_a_gap_left_by_a_run_stopped_by_a_signal_is_filled_by_the_next_run(tmp_p
         resumed = assert_the_next_run_fills_the_gap(server, tmp_path, ordered, behind_gap)
     assert resumed.returncode == 0, resumed.log[-3000:]
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert set(ordered) <= store.known_ids()
-        assert store.walk(GAP_LISTING)["completed_at"] is not None
+        assert set(ordered) <= store_helpers.known_ids(store)
+        assert store_helpers.walk(store, GAP_LISTING)["completed_at"] is not None
 
 
 # -- the site says 429 -----------------------------------------------------------------------------
@@ -376,7 +377,7 @@ def test_a_check_page_on_a_listing_goes_through_the_browser_like_an_article(tmp_
     assert {item["id"] for item in crawl.items} == set(ordered)  # page 2's articles too
     assert not any(key.startswith("woshipm/failed/listing") for key in crawl.stats)
     with StateStore(tmp_path / "state.sqlite3") as store:
-        assert store.walk(key)["completed_at"] is not None
+        assert store_helpers.walk(store, key)["completed_at"] is not None
 
 
 def test_an_article_that_redirects_off_the_site_or_to_another_article_is_a_counted_failure(tmp_path):

@@ -39,9 +39,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from woshipm_crawler.handoff import ARTICLE_KIND, LISTING_KIND, META_FETCHED_AT, META_KIND
-from woshipm_crawler.pipelines import export_dir, write_all
+from woshipm_crawler.state import export_dir
 from woshipm_crawler.summary import ARCHIVE_FAILED_KEY
-from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
+from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp, write_all
 
 logger = logging.getLogger(__name__)
 

@@ -179,10 +179,7 @@ def published_date(value: object) -> date:
 
 
 def article_id(item: Mapping) -> int:
-    value = item.get("id")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"invalid article id: {value!r}")
-    return value
+    return site.article_id_of(item.get("id"))  # BadId (a ValueError) for an id that is none
 
 
 def category_slug(item: Mapping) -> str:

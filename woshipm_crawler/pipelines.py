@@ -1,15 +1,14 @@
 """Item pipelines, one job each, in ITEM_PIPELINES order:
 
 ValidatePipeline  an item without a required field is dropped and counted (never written half-filled)
-MarkdownPipeline  body_html -> body_markdown
-StatePipeline     the owner of the state store: each article committed in one transaction (item,
-                  listings, near-duplicate group, frontier row, pending outputs); unchanged ones stop here
+StatePipeline     the gate: each article committed in one transaction (item, listings, near-duplicate
+                  group, frontier row, pending outputs); unchanged ones stop here
 LibraryPipeline   the Markdown library on disk
 JsonlPipeline     the run's JSONL feed: every version this run committed, written when the run ends
 
-Every component that needs the state asks its owner, the ordinary Scrapy way:
-``crawler.get_item_pipeline(StatePipeline).store``. The owner opens the store on first use and closes
-it when the engine has stopped, so no component depends on the order pipelines open or close in.
+Every component that needs the state asks its owner, an extension, the ordinary Scrapy way:
+``crawler.get_extension(StateOwner).store`` (woshipm_crawler.state.owner: it opens the store on first
+use, holds the job id, runs recovery and closes the store when the engine has stopped).
 
 Why the feed is written at the end: ``duplicate_of`` names a group's earliest-published article,
 and a first crawl meets reposts before their originals (listings are newest first), so an item's
@@ -23,57 +22,28 @@ Each output has its own pending mark (``woshipm_crawler.state``: 'jsonl', 'libra
 once that output is written and synced. An output that fails (a full disk, a read-only directory)
 stays pending: the run says FAILED and names it, and the next run writes it. A JSONL file whose
 last line a full disk cut short is cut back to its last whole line when the next run starts.
-
-A state that cannot be used (corrupt, read-only, of a newer schema) is one ERROR line when the run
-opens, and the crawl stops there (finish reason ``state_error``); no component touches it after.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import json
 import logging
 import os
-import sqlite3
-from functools import cached_property
-from pathlib import Path
+import re
+from collections.abc import Iterable
 
 from itemadapter import ItemAdapter
-from scrapy import signals
-from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
-from twisted.internet import task
+from scrapy.exceptions import DropItem, NotConfigured
 
-from woshipm_crawler import dedupe
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
-from woshipm_crawler.markdown import to_markdown
-from woshipm_crawler.state import (
-    HEARTBEAT_S,
-    RETRY_BASE_S,
-    RETRY_MAX_S,
-    BadId,
-    Claimed,
-    Pending,
-    StateError,
-    StateStore,
-    emission_key,
-    jsonl_has,
-    state_error,
-)
+from woshipm_crawler.state import BadId, Pending, dedupe, emission_key, export_dir
+from woshipm_crawler.state.owner import StateOwner
 from woshipm_crawler.summary import CLOSE_FAILURE_KEY, GAPS_KEY, PENDING_KEY, RETRY_SCHEDULE_KEY, count_failure
-from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
+from woshipm_crawler.util import write_all
 
 logger = logging.getLogger(__name__)
-
-STATE_ERROR_REASON = "state_error"  # the finish reason of a run whose state cannot be used
-
-
-def export_dir(settings) -> Path:
-    return Path(settings.get("WOSHIPM_EXPORT_DIR") or "exports")
-
-
-def state_path(settings) -> Path:
-    return Path(settings.get("WOSHIPM_STATE_PATH") or export_dir(settings) / "state.sqlite3")
 
 
 class _Pipeline:
@@ -87,8 +57,8 @@ class _Pipeline:
         self.settings = settings
 
     @property
-    def state(self) -> StatePipeline:
-        return self.crawler.get_item_pipeline(StatePipeline)
+    def state(self) -> StateOwner:
+        return self.crawler.get_extension(StateOwner)
 
     def close_spider(self):
         """``finish``, with an error there logged and failing the run (Scrapy would log it and carry
@@ -104,8 +74,7 @@ class _Pipeline:
 
     @property
     def state_usable(self) -> bool:
-        """False when the state could not be opened: the run is stopping, nothing is written."""
-        return self.state.failure is None
+        return self.state.usable
 
 
 class ValidatePipeline(_Pipeline):
@@ -121,79 +90,26 @@ class ValidatePipeline(_Pipeline):
 
 
 class StatePipeline(_Pipeline):
-    """The owner of the run's state store, and the gate: only new or changed versions go on."""
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        pipeline = super().from_crawler(crawler)
-        crawler.signals.connect(pipeline.engine_stopped, signal=signals.engine_stopped)
-        pipeline.heartbeat = task.LoopingCall(lambda: pipeline.store.heartbeat())
-        return pipeline
-
-    @cached_property
-    def job(self) -> str:
-        """Scrapyd's job id when there is one, else spider, start time and pid."""
-        spider = self.crawler.spider
-        return getattr(spider, "_job", None) or f"{spider.name}-{utc_stamp(COMPACT_STAMP_FORMAT)}-{os.getpid()}"
-
-    failure: str | None = None  # why the state cannot be used (said once, when the run opened)
-
-    @cached_property
-    def store(self) -> StateStore:
-        """The open store; ``CloseSpider('state_error')`` for everyone if it cannot be opened."""
-        if self.failure is not None:
-            raise CloseSpider(STATE_ERROR_REASON)
-        path = state_path(self.settings)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            store = StateStore(
-                path,
-                library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True),
-                retry_base_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_BASE", RETRY_BASE_S),
-                retry_max_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_MAX", RETRY_MAX_S),
-            )
-            try:
-                store.begin_run(self.job)
-            except sqlite3.Error as error:
-                with contextlib.suppress(sqlite3.Error):
-                    store.close()
-                raise state_error(str(path), error) from error
-        except (StateError, OSError) as error:
-            self.failure = str(error) if isinstance(error, StateError) else str(state_error(path, error))
-            logger.error("State: %s", self.failure)
-            self.crawler.stats.set_value("woshipm/stop_message", self.failure)
-            raise CloseSpider(STATE_ERROR_REASON) from None
-        signed = store.sign_unsigned()
-        if signed:
-            logger.info("State: signed %d stored article(s) for near-duplicate detection", signed)
-        self.heartbeat.start(HEARTBEAT_S, now=False)
-        return store
-
-    @cached_property
-    def recovered(self) -> list[Claimed]:
-        """Versions a previous run committed but whose outputs it did not finish: this run writes them."""
-        recovered = self.store.claim_pending(self.job)
-        if recovered:
-            logger.warning("Recovering %d article(s) a previous run committed but did not write out", len(recovered))
-            self.crawler.stats.set_value("woshipm/recovered", len(recovered))
-        return recovered
+    """The gate: each article committed to the run's store (``StateOwner``); only new or changed versions
+    go on."""
 
     def open_spider(self):
         # Claimed before any new version, so the count is the dead run's. A state that cannot be
         # opened stops the crawl here (CloseSpider), before the spider asks for it.
-        self.recovered  # noqa: B018
+        self.state.recovered  # noqa: B018
 
     def process_item(self, item):
         adapter = ItemAdapter(item)
         signature = dedupe.signature(adapter["body_text"])
+        store = self.state.store
         try:
             # A shallow copy: ``asdict`` would also copy every list, value by value, for nothing.
-            result = self.store.commit_item(dict(adapter), self.job, signature=signature)
+            result = store.commit_item(dict(adapter), self.state.job, signature=signature)
         except BadId as error:
             count_failure(self.crawler, "bad_id", adapter.get("url"), article=True)
             raise DropItem(f"Failed (bad_id): {adapter.get('url')} — {error}") from None
         adapter["duplicate_of"] = result.duplicate_of
-        adapter["listings"] = sorted(self.store.listings(adapter["id"]))
+        adapter["listings"] = sorted(store.listings(adapter["id"]))
         if not result.emit:
             self.crawler.stats.inc_value("woshipm/skipped_unchanged")
             raise DropItem(f"unchanged: {adapter['url']}", log_level="DEBUG")
@@ -201,22 +117,23 @@ class StatePipeline(_Pipeline):
         return item
 
     def finish(self):
-        if "store" not in self.__dict__:
+        if "store" not in self.state.__dict__:
             return  # the run stopped before it used the state (a bad argument, an unusable state)
+        store, job = self.state.store, self.state.job
         keys = [listing.key for listing in getattr(self.crawler.spider, "listings", [])]
         stats = self.crawler.stats
         if keys:
-            stats.set_value("woshipm/articles_cross_listed", self.store.cross_listed(keys))
-        for state, count in self.store.frontier_counts().items():
+            stats.set_value("woshipm/articles_cross_listed", store.cross_listed(keys))
+        for state, count in store.frontier_counts().items():
             stats.set_value(f"woshipm/frontier/{state}", count)
-        schedule = self.store.retry_schedule()
+        schedule = store.retry_schedule()
         if schedule:
             stats.set_value(RETRY_SCHEDULE_KEY, [list(row) for row in schedule])
-        gaps = self.store.gaps()
+        gaps = store.gaps()
         if gaps:
             stats.set_value(GAPS_KEY, [list(row) for row in gaps])
         # Runs after the output pipelines close (Scrapy closes pipelines in reverse order).
-        owed = self.store.pending_outputs(self.job)
+        owed = store.pending_outputs(job)
         for kind, (count, _) in owed.items():
             stats.set_value(f"woshipm/pending/{kind}", count)
         if owed:
@@ -225,20 +142,6 @@ class StatePipeline(_Pipeline):
                 "; ".join(f"{kind} {count} ({', '.join(urls)}{', …' if count > len(urls) else ''})"
                           for kind, (count, urls) in owed.items()),
             )
-
-    def engine_stopped(self):
-        if "store" in self.__dict__:
-            if self.heartbeat.running:
-                self.heartbeat.stop()
-            self.store.close()  # ends the run: its claims are released
-
-
-class MarkdownPipeline(_Pipeline):
-    def process_item(self, item):
-        adapter = ItemAdapter(item)
-        if not adapter.get("body_markdown"):  # the article parser converts its cleaned tree already
-            adapter["body_markdown"] = to_markdown(adapter["body_html"], adapter["url"])
-        return item
 
 
 class LibraryPipeline(_Pipeline):
@@ -324,7 +227,8 @@ MARK_BATCH = 500  # versions marked written per transaction at the end of a run
 
 
 class JsonlPipeline(_Pipeline):
-    """Writes the versions this run committed to ``jsonl/<spider>-<UTC time>-<job>.jsonl`` when it ends.
+    """Writes the versions this run committed to ``jsonl/<spider>-<UTC time>-<job>.jsonl`` (the owner's
+    ``run_name``) when it ends.
 
     Each line goes out in a single write() on an O_APPEND descriptor: a process killed at any
     moment leaves whole lines only (the kernel finishes a write() it has started; no Python buffer
@@ -334,11 +238,8 @@ class JsonlPipeline(_Pipeline):
     """
 
     def open_spider(self):
-        stamp = utc_stamp(COMPACT_STAMP_FORMAT)
         self.dir = export_dir(self.settings) / "jsonl"
-        # Scrapyd's job id (or the pid) keeps two jobs started in the same second apart.
-        run = getattr(self.crawler.spider, "_job", None) or str(os.getpid())
-        self.path = self.dir / f"{self.crawler.spider.name}-{stamp}-{run}.jsonl"
+        self.path = self.dir / f"{self.state.run_name}.jsonl"
         if self.state_usable and self.dir.is_dir():
             cut_torn_tails(sorted(self.dir.glob("*.jsonl")))
 
@@ -402,11 +303,38 @@ class JsonlPipeline(_Pipeline):
         batch.clear()
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """os.write until every byte is out: a full disk first takes part of the data, then raises ENOSPC."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def jsonl_has(paths: Iterable[str | os.PathLike], keys: Iterable[tuple]) -> set[tuple]:
+    """The subset of ``keys`` (``emission_key`` tuples) present in the given JSONL files.
+
+    Lines are pre-filtered by their content_hash bytes so only candidate lines are parsed; a torn
+    last line (a crash mid-write) or any undecodable line is ignored. Missing files are skipped.
+    """
+    wanted = set(keys)
+    hashes = {k[1].encode() for k in wanted if k[1]}
+    found: set[tuple] = set()
+    for path in paths:
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with handle:
+            for line in handle:
+                m = _HASH_RE.search(line)
+                if m is None or m.group(1) not in hashes:
+                    continue
+                try:
+                    obj = json.loads(line)
+                    key = emission_key(obj)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if key in wanted:
+                    found.add(key)
+                    if len(found) == len(wanted):
+                        return found
+    return found
+
+
+_HASH_RE = re.compile(rb'"content_hash"\s*:\s*"([0-9a-f]{64})"')
 
 
 def cut_torn_tails(paths, tail: int = 1 << 16) -> None:

@@ -112,12 +112,12 @@ WOSHIPM_ARCHIVE_SEGMENT_MB = 1024
 # -- pipeline -------------------------------------------------------------------------------------
 ITEM_PIPELINES = {
     "woshipm_crawler.pipelines.ValidatePipeline": 100,
-    "woshipm_crawler.pipelines.MarkdownPipeline": 200,
     "woshipm_crawler.pipelines.StatePipeline": 300,
     "woshipm_crawler.pipelines.LibraryPipeline": 500,
     "woshipm_crawler.pipelines.JsonlPipeline": 600,
 }
 EXTENSIONS = {
+    "woshipm_crawler.state.owner.StateOwner": 100,
     "woshipm_crawler.summary.CrawlSummary": 500,
     "woshipm_crawler.alarms.FieldWatch": 510,
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from importlib import resources
+from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 DEFAULT_BASE_URL = "https://www.woshipm.com"
@@ -24,6 +25,23 @@ TAG_PATH_RE = re.compile(r"/tag/([^/?#]+)")
 LISTING_PAGE_RE = re.compile(r"/page/(\d{1,9})/?$")
 # Article ids are WordPress post ids; the state stores them as SQLite integers (signed 64-bit).
 MAX_ARTICLE_ID = (1 << 63) - 1
+
+
+class BadId(ValueError):
+    """An article id that is not an integer in 1..MAX_ARTICLE_ID: refused before it reaches the state."""
+
+
+def article_id_of(value: Any) -> int:
+    """``value`` as an article id (the one check: cards, URLs, items), or ``BadId``."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        article_id = int(value)
+    except (TypeError, ValueError):
+        raise BadId(f"article id {value!r} is not an integer") from None
+    if not 0 < article_id <= MAX_ARTICLE_ID or (isinstance(value, float) and value != article_id):
+        raise BadId(f"article id {value!r} is outside 1..{MAX_ARTICLE_ID} (an SQLite INTEGER)")
+    return article_id
 
 # Listing-only categories: 讲座沙龙 lists events, not articles.
 EVENT_CATEGORIES = frozenset({"active"})
@@ -219,8 +237,10 @@ def article_ref(url: str) -> tuple[str, int] | None:
     match = ARTICLE_PATH_RE.search(parts.path)
     if not match or len(match.group(2)) > 19:
         return None
-    article_id = int(match.group(2))
-    return (match.group(1), article_id) if 0 < article_id <= MAX_ARTICLE_ID else None
+    try:
+        return match.group(1), article_id_of(match.group(2))
+    except BadId:
+        return None
 
 
 def listing_page_number(url: str) -> int:

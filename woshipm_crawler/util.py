@@ -91,6 +91,13 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out: a full disk first takes part of the data, then raises ENOSPC."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _temp_beside(path: Path) -> str:
     """A new empty temp file beside ``path``, the writer's pid in its name (``.<name>.<pid>.<rand>.tmp``),
     so a sweep can tell a dead writer's leftovers from a live one's."""

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.pipelines import export_dir, state_path
-from woshipm_crawler.state import StateError, StateStore
+from woshipm_crawler.state import StateError, StateStore, export_dir, state_path
 from woshipm_crawler.util import set_clock
 
 

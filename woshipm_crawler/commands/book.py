@@ -12,7 +12,7 @@ from woshipm_crawler.commands import OutputCommand
 from woshipm_crawler.library import LIBRARY_SUBDIR
 from woshipm_crawler.outputs import book
 from woshipm_crawler.outputs.report import REPORT_SUBDIR
-from woshipm_crawler.pipelines import export_dir
+from woshipm_crawler.state import export_dir
 
 
 class Command(OutputCommand, ScrapyCommand):

@@ -30,17 +30,13 @@ did not pass. A failed page never ends a walk as "reached the end".
 
 from __future__ import annotations
 
-import difflib
 import functools
-import json
 import logging
-import math
 from dataclasses import dataclass, field
-from datetime import date
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Request, Response
 from twisted.internet.defer import CancelledError
 
@@ -56,12 +52,24 @@ from woshipm_crawler.handoff import (
     response_page,
 )
 from woshipm_crawler.items import ArticleItem
-from woshipm_crawler.parse.article import ArticleLayout, ArticlePageError, layout_from, parse_article
+from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
-from woshipm_crawler.parse.page import classify, css
-from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.summary import ARTICLES_ATTEMPTED_KEY, REMOVALS_WITHHELD_KEY, count_failure
-from woshipm_crawler.util import set_clock, utc_stamp
+from woshipm_crawler.parse.page import classify
+from woshipm_crawler.spiders.arguments import (
+    OPTIONS,
+    REQUEUE_ALL,
+    ArgumentError,
+    parse_flag,
+    parse_positive_int,
+    parse_requeue,
+    parse_since,
+    run_settings,
+    unknown_arguments,
+)
+from woshipm_crawler.spiders.revisits import Revisits
+from woshipm_crawler.state.owner import StateOwner
+from woshipm_crawler.summary import ARTICLES_ATTEMPTED_KEY, count_failure
+from woshipm_crawler.util import utc_stamp
 
 try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is
     from scrapy.exceptions import DownloadCancelledError
@@ -73,19 +81,9 @@ logger = logging.getLogger(__name__)
 # A page's articles go before the next listing page: streaming, and a scheduler queue that stays small.
 ARTICLE_PRIORITY = 10
 LISTING_PRIORITY = 0
-OPTIONS = ("max_pages", "limit", "since", "full", "refresh", "requeue", "revisit")
-REQUEUE_ALL = "all"
 BROKEN_LISTING_REASONS = ("loop", "page_count", "page_cap")
 # What a stored article answers when the site removed it (a redirect away from it is one too).
 REMOVED_STATUSES = (404, 410)
-# Revisits are claimed this many at a time, when the run has nothing else left to do.
-REVISIT_BATCH = 100
-# The fewest revisits a run may make by default, however small the archive (WOSHIPM_REVISIT_SHARE).
-REVISIT_FLOOR = 100
-
-
-class ArgumentError(ValueError):
-    """A spider argument that cannot be used; the message is the one line the operator sees."""
 
 
 @dataclass(frozen=True)
@@ -121,71 +119,6 @@ class PageWait:
     dates: list[str | None] = field(default_factory=list)
 
 
-def parse_flag(name: str, value) -> bool:
-    if value is None or value is False:
-        return False
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", ""):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ArgumentError(f"-a {name}={value}: expected 1 or 0")
-
-
-def parse_positive_int(name: str, value, least: int = 1) -> int | None:
-    """A whole number of at least ``least`` (None when not given)."""
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = least - 1
-    if number < least:
-        raise ArgumentError(f"-a {name}={value}: expected a whole number of at least {least}")
-    return number
-
-
-def parse_since(value) -> date | None:
-    if value is None or value == "":
-        return None
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ArgumentError(f"-a since={value}: expected a date as YYYY-MM-DD, e.g. since=2026-01-31") from None
-
-
-def parse_requeue(value) -> str | None:
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if not text.replace("_", "").isalnum():
-        raise ArgumentError(f"-a requeue={value}: expected all, or a failure reason as the summary names it "
-                            "(e.g. requeue=http)")
-    return text
-def run_settings(settings) -> tuple[tuple[str, ...], tuple[ArticleLayout, ...], str | None]:
-    """The clock set (``WOSHIPM_CLOCK``: before the state is opened, so that every stamp of the run and
-    the revisit schedule use it), the parser's extra furniture selectors and layouts read:
-    (selectors, layouts, the operator's line for a bad value or None)."""
-    try:
-        set_clock(settings.get("WOSHIPM_CLOCK") or None)
-    except ValueError as error:
-        return (), (), f"-s WOSHIPM_CLOCK: {error}"
-    selectors = tuple(s.strip() for s in settings.getlist("WOSHIPM_EXTRA_FURNITURE") if s.strip())
-    for selector in selectors:
-        try:
-            css(selector)
-        except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
-            return (), (), (f"-s WOSHIPM_EXTRA_FURNITURE: {selector!r} is no CSS selector ({error}); "
-                            "give them comma-separated")
-    specs = settings.get("WOSHIPM_ARTICLE_LAYOUTS") or []
-    try:
-        specs = json.loads(specs) if isinstance(specs, str) else specs
-        layouts = tuple(layout_from(dict(spec)) for spec in specs)
-    except Exception as error:  # noqa: BLE001 - JSON, a missing field, a selector that is no CSS
-        return (), (), f"-s WOSHIPM_ARTICLE_LAYOUTS: {error} (a JSON list of layouts: parse/article.py ArticleLayout)"
-    return selectors, layouts, None
-
-
 def article_item(fields: dict, fetched_at: str, removed_at: str | None = None) -> ArticleItem:
     """The item of a parsed article page fetched at ``fetched_at`` (a crawl's, or an archived one's)."""
     return ArticleItem(**fields, listings=[], crawled_at=fetched_at, stats_observed_at=fetched_at,
@@ -214,7 +147,7 @@ def guarded(on_error):
     return decorate
 
 
-class ListingSpider(scrapy.Spider):
+class ListingSpider(Revisits, scrapy.Spider):
     """Shared walker; subclasses turn their argument into ``Listing`` objects in ``listings_from``."""
 
     listing_kind = ""
@@ -229,7 +162,7 @@ class ListingSpider(scrapy.Spider):
         self.argument_error: str | None = None
         try:
             if unknown:
-                raise ArgumentError(self.unknown_arguments(unknown))
+                raise ArgumentError(unknown_arguments(unknown, [self.argument_name, *OPTIONS]))
             self.listings = self.listings_from(listing_arg)
             self.max_pages = parse_positive_int("max_pages", options["max_pages"])
             self.limit = parse_positive_int("limit", options["limit"])
@@ -247,15 +180,6 @@ class ListingSpider(scrapy.Spider):
         self.page_waits: dict[int, list[PageWait]] = {}  # article id -> since-pages waiting for its date
         self.revisits_left: int | None = None  # revisits this run may still claim (set when it starts them)
         self.removals_decided = False
-
-    def unknown_arguments(self, names: list[str]) -> str:
-        valid = [self.argument_name, *OPTIONS]
-        hints = [
-            f"-a {name}: unknown argument" + (f" (did you mean {close[0]}?)" if close else "")
-            for name in names
-            for close in [difflib.get_close_matches(name, valid, n=1)]
-        ]
-        return "; ".join(hints) + f"; valid: {', '.join(valid)}"
 
     def listings_from(self, value) -> list[Listing]:
         raise NotImplementedError
@@ -283,9 +207,9 @@ class ListingSpider(scrapy.Spider):
     async def start(self):
         if self.argument_error:
             self.stop("bad_argument", f"Bad argument, nothing crawled: {self.argument_error}")
-        owner = self.crawler.get_item_pipeline(StatePipeline)
+        owner = self.crawler.get_extension(StateOwner)
         if owner is None:
-            self.stop("no_state", "StatePipeline is not in ITEM_PIPELINES: the walker keeps its frontier there")
+            self.stop("no_state", "StateOwner is not in EXTENSIONS: the walker keeps its frontier in the state")
         self.store, self.job = owner.store, owner.job
         built_from = self.store.bind_site(self.site.base_url)
         if site.site_key(built_from) != site.site_key(self.site.base_url):
@@ -578,56 +502,6 @@ class ListingSpider(scrapy.Spider):
         else:
             yield article_item(fields, response.meta.get(META_FETCHED_AT) or utc_stamp())
         yield from self.article_done(article_id, published)
-
-    # -- revisits: when nothing else is left ------------------------------------------------------
-
-    def spider_idle(self, spider=None):
-        """New articles first; then the stored articles due (``schedule``), a batch at a time, within
-        the run's revisit share; last, the removals found are decided."""
-        if getattr(self, "store", None) is None:
-            return  # stopped before the state was open
-        if self.revisits_left is None:
-            self.revisits_left = self.revisit_cap()
-        batch = self.store.claim_due(self.job, min(REVISIT_BATCH, self.revisits_left))
-        if batch:
-            self.revisits_left -= len(batch)
-            self.stats.inc_value("woshipm/revisits/requested", len(batch))
-            for article_id, url in batch:
-                self.crawler.engine.crawl(self.article_request(article_id, url, revisit=True))
-            raise DontCloseSpider
-        left = self.store.due_count()
-        if left:
-            self.stats.set_value("woshipm/revisits/due_left", left)
-        if not self.removals_decided:
-            self.removals_decided = True
-            self.decide_removals()
-
-    def revisit_cap(self) -> int:
-        """``-a revisit=N``, else ``WOSHIPM_REVISIT_SHARE`` of the stored articles (at least REVISIT_FLOOR)."""
-        if self.revisit is not None:
-            return self.revisit
-        share = self.settings.getfloat("WOSHIPM_REVISIT_SHARE", 0.02)
-        return max(REVISIT_FLOOR, math.ceil(share * self.store.count())) if share > 0 else 0
-
-    def removal_rule(self) -> tuple[float, int]:
-        return (self.settings.getfloat("WOSHIPM_REMOVALS_SHARE_TO_FAIL", 0.2),
-                self.settings.getint("WOSHIPM_REMOVALS_MIN_TO_FAIL", 3))
-
-    def decide_removals(self) -> None:
-        decided = self.store.decide_removals(self.job, *self.removal_rule())
-        if not decided.found:
-            return
-        self.stats.set_value("woshipm/removals/marked", decided.marked)
-        self.stats.set_value("woshipm/revisits/observed_before", decided.revisits)
-        if decided.withheld:
-            share, _ = self.removal_rule()
-            message = (f"{decided.withheld} of {decided.revisits} revisits found the article gone (over "
-                       f"{share:.0%}): that looks like a site fault, not deletions; none is marked removed, "
-                       "a later run revisits them to confirm")
-            self.stats.set_value(REMOVALS_WITHHELD_KEY, message)
-            logger.error(message)
-        else:
-            logger.info("Removals: %d article(s) marked removed (%d found)", decided.marked, decided.found)
 
     def count_failure(self, reason: str, url: str, detail: str, *, article: bool = False) -> None:
         count_failure(self.crawler, reason, url, article=article)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from woshipm_crawler import site
-from woshipm_crawler.spiders.base import ArgumentError, Listing, ListingSpider
+from woshipm_crawler.spiders.arguments import ArgumentError
+from woshipm_crawler.spiders.base import Listing, ListingSpider
 
 
 class CategorySpider(ListingSpider):

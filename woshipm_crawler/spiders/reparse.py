@@ -27,8 +27,9 @@ from woshipm_crawler.alarms import ARTICLE_CHECKED
 from woshipm_crawler.archive import archive_dir, index_responses, read_response
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.page import parse_page
-from woshipm_crawler.pipelines import StatePipeline
-from woshipm_crawler.spiders.base import ArgumentError, article_item, parse_since, run_settings
+from woshipm_crawler.spiders.arguments import ArgumentError, parse_since, run_settings
+from woshipm_crawler.spiders.base import article_item
+from woshipm_crawler.state.owner import StateOwner
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +102,9 @@ class ReparseSpider(scrapy.Spider):
     async def start(self):
         if self.argument_error:
             self.stop("bad_argument", f"Bad argument, nothing reparsed: {self.argument_error}")
-        owner = self.crawler.get_item_pipeline(StatePipeline)
+        owner = self.crawler.get_extension(StateOwner)
         if owner is None:
-            self.stop("no_state", "StatePipeline is not in ITEM_PIPELINES: a reparse goes through the state")
+            self.stop("no_state", "StateOwner is not in EXTENSIONS: a reparse goes through the state")
         store = owner.store
         base = site.Site(store.bind_site(self.settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL))
         targets = store.reparse_targets()

@@ -1,0 +1,69 @@
+"""Revisits of stored articles, when a run has nothing else left to do, and the removals they find."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from scrapy.exceptions import DontCloseSpider
+
+from woshipm_crawler.summary import REMOVALS_WITHHELD_KEY
+
+logger = logging.getLogger(__name__)
+
+# Revisits are claimed this many at a time, when the run has nothing else left to do.
+REVISIT_BATCH = 100
+# The fewest revisits a run may make by default, however small the archive (WOSHIPM_REVISIT_SHARE).
+REVISIT_FLOOR = 100
+
+
+class Revisits:
+    """The revisit part of ``ListingSpider`` (it uses the spider's store, job, stats and requests)."""
+
+    def spider_idle(self, spider=None):
+        """New articles first; then the stored articles due (``schedule``), a batch at a time, within
+        the run's revisit share; last, the removals found are decided."""
+        if getattr(self, "store", None) is None:
+            return  # stopped before the state was open
+        if self.revisits_left is None:
+            self.revisits_left = self.revisit_cap()
+        batch = self.store.claim_due(self.job, min(REVISIT_BATCH, self.revisits_left))
+        if batch:
+            self.revisits_left -= len(batch)
+            self.stats.inc_value("woshipm/revisits/requested", len(batch))
+            for article_id, url in batch:
+                self.crawler.engine.crawl(self.article_request(article_id, url, revisit=True))
+            raise DontCloseSpider
+        left = self.store.due_count()
+        if left:
+            self.stats.set_value("woshipm/revisits/due_left", left)
+        if not self.removals_decided:
+            self.removals_decided = True
+            self.decide_removals()
+
+    def revisit_cap(self) -> int:
+        """``-a revisit=N``, else ``WOSHIPM_REVISIT_SHARE`` of the stored articles (at least REVISIT_FLOOR)."""
+        if self.revisit is not None:
+            return self.revisit
+        share = self.settings.getfloat("WOSHIPM_REVISIT_SHARE", 0.02)
+        return max(REVISIT_FLOOR, math.ceil(share * self.store.count())) if share > 0 else 0
+
+    def removal_rule(self) -> tuple[float, int]:
+        return (self.settings.getfloat("WOSHIPM_REMOVALS_SHARE_TO_FAIL", 0.2),
+                self.settings.getint("WOSHIPM_REMOVALS_MIN_TO_FAIL", 3))
+
+    def decide_removals(self) -> None:
+        decided = self.store.decide_removals(self.job, *self.removal_rule())
+        if not decided.found:
+            return
+        self.stats.set_value("woshipm/removals/marked", decided.marked)
+        self.stats.set_value("woshipm/revisits/observed_before", decided.revisits)
+        if decided.withheld:
+            share, _ = self.removal_rule()
+            message = (f"{decided.withheld} of {decided.revisits} revisits found the article gone (over "
+                       f"{share:.0%}): that looks like a site fault, not deletions; none is marked removed, "
+                       "a later run revisits them to confirm")
+            self.stats.set_value(REMOVALS_WITHHELD_KEY, message)
+            logger.error(message)
+        else:
+            logger.info("Removals: %d article(s) marked removed (%d found)", decided.marked, decided.found)
