@@ -341,5 +341,6 @@ def test_a_crawl_stores_the_sanitised_articles_and_counts_the_failures(hostile, 
     export = subprocess.run([sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert export.returncode == 0, export.stderr
-    exported = [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    exported = [json.loads(line)
+                for line in (tmp_path / "dataset" / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {item["id"] for item in exported} == set(manifest) - failed

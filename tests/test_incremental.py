@@ -79,8 +79,8 @@ def test_rerun_fetches_nothing_growth_fetches_only_the_new(tmp_path):
     with StateStore(tmp_path / "state.sqlite3") as store:
         assert store.count() == 157
         assert store.listings(next(iter(new_ids)))  # first/last seen recorded
-    out = tmp_path / "dataset.jsonl"
-    assert export_main(["--export-dir", str(tmp_path), "--out", str(out)]) == 0
+    out = tmp_path / "dataset" / "articles.jsonl"
+    assert export_main(["--export-dir", str(tmp_path)]) == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(row["id"] for row in rows) == sorted(manifest)
     assert all(row["title"] == manifest[row["id"]]["title"] for row in rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -266,17 +267,22 @@ def test_an_export_that_fills_the_disk_fails_in_one_line_and_leaves_no_temp_file
                                "category": "pd", "title": f"标题{article_id}", "published": "2024-05-01T10:00:00+08:00",
                                "body_text": body, "content_hash": content_hash(body)}, "job-1")
     with small_fs(tmp_path / "small", "64k") as small:
-        out = small / "dataset.jsonl"
-        out.write_bytes(b"the previous export\n")
+        (small / "articles.jsonl").write_bytes(b"the previous export\n")
         export = subprocess.run(
-            [sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path), "--out", str(out),
+            [sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path), "--out", str(small),
              "--no-markdown"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
         )
         left = sorted(path.name for path in small.iterdir())
-        previous = out.read_bytes()
+        previous = (small / "articles.jsonl").read_bytes()
     assert export.returncode == 1, export.stderr
-    assert export.stderr.splitlines() == [f"export failed, {out} left as it was: [Errno 28] No space left on device"]
-    assert left == ["dataset.jsonl"] and previous == b"the previous export\n"  # the old file, no temp file
+    assert said_beside_progress(export.stderr) == [
+        f"export failed, {small}/ left as it was: [Errno 28] No space left on device"]
+    assert left == ["articles.jsonl"] and previous == b"the previous export\n"  # the old file, no temp file
+
+
+def said_beside_progress(stderr: str) -> list[str]:
+    """The lines of a command's stderr other than its progress lines ("articles: 1/40")."""
+    return [line for line in stderr.splitlines() if not re.fullmatch(r"\w+: \d+(/\d+)?", line)]
 
 
 def test_torn_tails_are_cut_back_to_the_last_whole_line_unless_a_live_run_writes_the_file(tmp_path, caplog):
@@ -332,13 +338,18 @@ def test_an_article_an_older_crawler_stored_with_an_impossible_date_does_not_bre
     with StateStore(tmp_path / "state.sqlite3") as store:
         store.commit_item(make_item(11, body="好的正文"), "old-job")
         store.commit_item(make_item(12, body="坏日期的正文", published="2021-02-30T10:00:00+08:00"), "old-job")
+    with sqlite3.connect(tmp_path / "state.sqlite3") as raw:
+        raw.execute("PRAGMA user_version = 5")  # as the older crawler left it: the export migrates it
+    raw.close()
     done = subprocess.run([sys.executable, "-m", "woshipm_crawler.export", "--export-dir", str(tmp_path)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert done.stderr.count("\n") == 1 and "FAILED for the library: 1 article(s)" in done.stderr
+    said = said_beside_progress(done.stderr)
+    assert len(said) == 1 and "FAILED for the library: 1 article(s)" in said[0]
     assert "12: invalid published date: None" in done.stderr
-    lines = [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "dataset" / "articles.jsonl").read_text(encoding="utf-8")
+             .splitlines()]
     assert [(item["id"], item["published"]) for item in lines] == [
         (11, "2024-05-01T10:00:00+08:00"), (12, None)]  # no date rather than an impossible one
     library = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "markdown").rglob("*.md"))

@@ -58,7 +58,7 @@ def test_schema_wal_and_reopen(tmp_path):
     StateStore(path).close()
     with StateStore(path) as store:  # idempotent
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA user_version = 99")
@@ -217,7 +217,7 @@ def test_schema_3_is_migrated_and_the_articles_it_gave_up_are_due_again(tmp_path
         raw.execute("UPDATE frontier SET state = 'failed', attempts = 3, last_error = 'http' WHERE id = 12")
     raw.close()
     with StateStore(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         store.begin_run("run-2")
         # Schema 3 gave up after 3 attempts; schema 4 never gives up: 12 is due at once.
         assert [i for i, _ in store.claim_frontier("run-2", ["category:pd"])] == [11, 12, 13]
@@ -241,6 +241,43 @@ def test_schema_4_is_migrated_with_one_observation_per_article_due_at_once(tmp_p
                                                          "comments": 3, "collects": 7, "job": None, "removal": None}]
         assert store.due_count() == 2  # an older state's articles are revisited first, within the share
         assert [article_id for article_id, _ in store.claim_due("job-2", 10)] == [1, 2]
+
+
+def test_schema_5_is_migrated_to_one_published_form(tmp_path):
+    """Schema 5 -> 6 normalises each stored item's published once: a date-only value of an older form,
+    an impossible date an older crawler let through (no date rather than a wrong one), another zone."""
+    path = tmp_path / "state.sqlite3"
+    old_forms = {
+        1: {"published": "2024-05-01"},  # before published_time_known existed
+        2: {"published": "2021-02-30T10:00:00+08:00", "published_time_known": True},
+        3: {"published": "2024-05-01T10:00:00+08:00", "published_time_known": True},  # already in form
+        4: {"published": "2024-05-01T02:00:00Z"},
+    }
+    with StateStore(path) as store:
+        for article_id in old_forms:
+            store.commit_item(make_item(article_id, body=f"正文{article_id}"), "old-job")
+    with sqlite3.connect(path) as raw:
+        for article_id, fields in old_forms.items():
+            item = {key: value for key, value in make_item(article_id, body=f"正文{article_id}").items()
+                    if key != "published"}
+            raw.execute("UPDATE articles SET published = ?, item_json = ? WHERE id = ?",
+                        (fields["published"], json.dumps({**item, **fields}, ensure_ascii=False), article_id))
+        raw.execute("PRAGMA user_version = 5")
+    raw.close()
+    with StateStore(path) as store:
+        assert store._read("PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 6
+        got = {i: (store.get_item(i)["published"], store.get_item(i)["published_time_known"]) for i in old_forms}
+        columns = dict(store._read("SELECT id, published FROM articles"))
+        title = store.get_item(1)["title"]
+    assert got == {
+        1: ("2024-05-01T00:00:00+08:00", False),
+        2: (None, None),
+        3: ("2024-05-01T10:00:00+08:00", True),
+        4: ("2024-05-01T10:00:00+08:00", True),
+    }
+    assert columns == {1: "2024-05-01T00:00:00+08:00", 2: None, 3: "2024-05-01T10:00:00+08:00",
+                       4: "2024-05-01T10:00:00+08:00"}
+    assert title == "产品经理的第1课：“需求”从哪里来"  # the rest of the item as it was
 
 
 def test_schema_2_is_migrated_with_its_marks_kept(tmp_path):

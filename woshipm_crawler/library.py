@@ -52,7 +52,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -75,7 +75,6 @@ CATEGORY_SLUG_RE = re.compile(site.CATEGORY_SLUG)  # the one rule: an article UR
 ARTICLE_NAME_RE = re.compile(r"[1-9]\d{0,18}\.md")
 ARTICLE_RELPATH_RE = re.compile(r"articles/([a-z][a-z0-9-]*)/(\d{4})/(\d{2})/([1-9]\d*)\.md")
 
-_PUBLISHED_RE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _HEADER_PUBLISHED_RE = re.compile(r"^\*\*Published:\*\* (\d{4}-\d{2}-\d{2})", re.MULTILINE)
 _HEADER_REMOVED_RE = re.compile(r"^\*\*Removed:\*\* ", re.MULTILINE)
 # How SUMMARY.md and the month READMEs mark an article the site no longer shows (``removed_at``).
@@ -163,19 +162,11 @@ def _link_destination(url: object) -> str | None:
 
 
 def published_date(value: object) -> date:
-    """The publication day of ``published``: a date, a datetime or "YYYY-MM-DD[THH:MM[:SS][+08:00]]".
-
-    The date part is taken as written (the site's local day), not converted to another zone.
-    """
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        match = _PUBLISHED_RE.fullmatch(value.strip())
-        if match:
-            return date.fromisoformat(match.group(1))  # ValueError for an impossible day
-    raise ValueError(f"invalid published date: {value!r}")
+    """The publication day of ``published`` in Beijing time, the site's local day (``site.published_time``)."""
+    when = site.published_time(value)
+    if when is None:
+        raise ValueError(f"invalid published date: {value!r}")
+    return when.date()
 
 
 def article_id(item: Mapping) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from woshipm_crawler import site
 from woshipm_crawler.util import STAMP_FORMAT, parse_stamp
 
 REVISIT_AGES = tuple(timedelta(days=days) for days in (1, 3, 7, 30, 90, 365))
@@ -36,9 +37,7 @@ def _phase(article_id: int) -> timedelta:
 def next_due(published: str | None, observed: str, article_id: int) -> str:
     """When the article observed at ``observed`` is due again (a ``utc_stamp``)."""
     seen = parse_stamp(observed)
-    born = _published(published)
-    if born is not None:
-        born = born.astimezone(timezone.utc)
+    born = site.published_time(published)
     if born is not None:
         for age in REVISIT_AGES:
             if born + age > seen:
@@ -49,11 +48,3 @@ def next_due(published: str | None, observed: str, article_id: int) -> str:
     slot = _PHASE_EPOCH + _phase(article_id) + YEAR * slots
     return slot.strftime(STAMP_FORMAT)
 
-
-def _published(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_stamp(value)
-    except ValueError:
-        return None

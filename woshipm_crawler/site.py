@@ -32,16 +32,12 @@ class BadId(ValueError):
 
 
 def article_id_of(value: Any) -> int:
-    """``value`` as an article id (the one check: cards, URLs, items), or ``BadId``."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        article_id = int(value)
-    except (TypeError, ValueError):
-        raise BadId(f"article id {value!r} is not an integer") from None
-    if not 0 < article_id <= MAX_ARTICLE_ID or (isinstance(value, float) and value != article_id):
+    """``value`` if it is an article id (the one check: cards, URLs, items, library paths), else ``BadId``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadId(f"article id {value!r} is not an integer")
+    if not 0 < value <= MAX_ARTICLE_ID:
         raise BadId(f"article id {value!r} is outside 1..{MAX_ARTICLE_ID} (an SQLite INTEGER)")
-    return article_id
+    return value
 
 # Listing-only categories: 讲座沙龙 lists events, not articles.
 EVENT_CATEGORIES = frozenset({"active"})
@@ -65,6 +61,24 @@ def published_value(when: date | datetime) -> tuple[str, bool]:
         return datetime(when.year, when.month, when.day, tzinfo=SITE_TZ).isoformat(timespec="seconds"), False
     when = when.replace(tzinfo=SITE_TZ) if when.tzinfo is None else when.astimezone(SITE_TZ)
     return when.isoformat(timespec="seconds"), True
+
+
+def published_time(value: object) -> datetime | None:
+    """The one reading of a ``published`` value: a Beijing-time datetime, or None when there is none
+    or it is impossible. "YYYY-MM-DD" is 00:00 Beijing time, a naive time is Beijing time, an aware
+    one (or "Z") is converted to it; a date or datetime is taken the same way."""
+    when = value
+    if isinstance(value, str):
+        try:
+            when = (date.fromisoformat(value) if len(value) == 10
+                    else datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    if not isinstance(when, date):
+        return None
+    if not isinstance(when, datetime):
+        return datetime(when.year, when.month, when.day, tzinfo=SITE_TZ)
+    return when.replace(tzinfo=SITE_TZ) if when.tzinfo is None else when.astimezone(SITE_TZ)
 
 
 def _seed_lines(name: str) -> list[list[str]]:
@@ -238,7 +252,7 @@ def article_ref(url: str) -> tuple[str, int] | None:
     if not match or len(match.group(2)) > 19:
         return None
     try:
-        return match.group(1), article_id_of(match.group(2))
+        return match.group(1), article_id_of(int(match.group(2)))
     except BadId:
         return None
 

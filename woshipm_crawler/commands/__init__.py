@@ -9,11 +9,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from scrapy.exceptions import UsageError
 
 from woshipm_crawler.state import StateError, StateStore, export_dir, state_path
 from woshipm_crawler.util import set_clock
+
+
+def fail(line: str) -> NoReturn:
+    """End the command with one line on stderr and exit status 1 (a failure, not a usage error)."""
+    print(line, file=sys.stderr)
+    raise SystemExit(1)
 
 
 class Progress:
@@ -57,7 +64,7 @@ class OutputCommand:
 
     def begin(self, opts) -> tuple[Path, Path, Progress]:
         """(state file, output directory, progress over its articles); UsageError when there is no
-        state to read."""
+        state to read; a state that cannot be used is one line and exit status 1."""
         try:
             set_clock(self.settings.get("WOSHIPM_CLOCK") or None)
         except ValueError as error:
@@ -70,5 +77,5 @@ class OutputCommand:
             with StateStore(state) as store:
                 progress = Progress(store.count())
         except StateError as error:
-            raise UsageError(str(error), print_help=False) from None
+            fail(str(error))
         return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir, progress

@@ -49,30 +49,13 @@ Progress = Callable[[str, int], None]
 # -- one article as the dataset has it ---------------------------------------------------------------
 
 
-def normalise_published(item: dict) -> dict:
-    """``published``/``published_time_known`` in items.py's one form (states written before it held
-    "YYYY-MM-DD" for a page without a time)."""
-    value = item.get("published")
-    if isinstance(value, str):
-        try:
-            when = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        except ValueError:  # an impossible date an older crawler let through: no date rather than a wrong one
-            item["published"] = item["published_time_known"] = None
-            return item
-        if "published_time_known" not in item:
-            item["published"], item["published_time_known"] = site.published_value(when)
-    item.setdefault("published_time_known", None)
-    return item
-
-
 def dataset_items(store: StateStore, ids: Iterable[int] | None = None) -> Iterator[dict]:
     """Every stored article (or those of ``ids``, in that order) as the dataset has it: the latest
-    item, ``published`` normalised, ``listings`` from the state's listings table."""
+    item, ``listings`` from the state's listings table."""
     items = store.iter_items() if ids is None else (store.get_item(i) for i in ids)
     for item in items:
         if item is None:
             continue
-        normalise_published(item)
         item["listings"] = sorted(store.listings(item["id"]))
         yield {key: item.get(key) for key in ARTICLE_FIELDS}
 
@@ -82,7 +65,7 @@ def _timestamp(value: str | None) -> datetime | None:
 
 
 def _published_date(item: Mapping) -> date | None:
-    published = _timestamp(item.get("published"))
+    published = site.published_time(item.get("published"))
     return published.date() if published else None
 
 
@@ -182,7 +165,7 @@ def observation_rows(store: StateStore) -> Iterator[dict]:
     """The rows of ``article_stats.parquet``: every observation of an article's counts, by id and time."""
     for article_id, observed_at, published, views, comments, collects in store.iter_observations():
         observed = _timestamp(observed_at)
-        born = _timestamp(normalise_published({"published": published})["published"])  # in one form
+        born = site.published_time(published)
         yield {"id": article_id, "observed_at": observed,
                "age_hours": (observed - born).total_seconds() / 3600 if born else None,
                "views": views, "comments": comments, "collects": collects}
@@ -363,7 +346,6 @@ def write_xlsx(store: StateStore, path: Path, progress: Callable[[int], None] | 
 
     keys: dict[str, list[tuple[str, int]]] = {}
     for item in store.iter_items():
-        normalise_published(item)
         keys.setdefault(item.get("category") or "", []).append((item.get("published") or "", item["id"]))
     menu = {slug: n for n, slug in enumerate(site.categories())}
     workbook = Workbook(write_only=True)

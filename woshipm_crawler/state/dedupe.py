@@ -47,6 +47,8 @@ from collections.abc import Iterable
 import numpy as np
 from datasketch import MinHash
 
+from woshipm_crawler import site
+
 NGRAM = 5
 NUM_PERM = 128
 SEED = 1
@@ -74,7 +76,6 @@ _NON_WORD_RE = re.compile(r"[\W_]+")
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
 _PERM_A, _PERM_B = (np.asarray(p, dtype=np.uint32) for p in _TEMPLATE.permutations)
 _UNDATED = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-_CST = dt.timezone(dt.timedelta(hours=8))
 
 
 def normalize(text: str) -> str:
@@ -188,17 +189,8 @@ def published_key(published: str | None) -> dt.datetime:
 
     Unparseable or missing dates sort last, so a dated article is always preferred as the original.
     """
-    if not published:
-        return _UNDATED
-    try:
-        if len(published) == 10:
-            return dt.datetime.fromisoformat(published).replace(tzinfo=_CST).astimezone(dt.timezone.utc)
-        value = dt.datetime.fromisoformat(published.replace("Z", "+00:00"))
-    except ValueError:
-        return _UNDATED
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_CST)
-    return value.astimezone(dt.timezone.utc)
+    when = site.published_time(published)
+    return when.astimezone(dt.timezone.utc) if when is not None else _UNDATED
 
 
 def band_keys(sigs: np.ndarray) -> np.ndarray:

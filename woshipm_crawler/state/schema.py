@@ -38,12 +38,15 @@ minhash...    the near-duplicate graph (``woshipm_crawler.state.dedupe.SCHEMA``)
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from collections.abc import Callable
 
+from woshipm_crawler import site
 from woshipm_crawler.state import dedupe
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = (
@@ -155,7 +158,7 @@ CREATE TABLE IF NOT EXISTS gaps (
 ALTER TABLE frontier ADD COLUMN next_try TEXT
 """
 # MIGRATIONS[n] takes a schema at version n to n + 1 (run inside the transaction).
-MIGRATIONS: dict[int, str] = {
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     # 1 -> 2: walk positions, the frontier, runs and the site; the near-duplicate graph moves into the
     # file (signatures are recomputed from the stored bodies by ``sign_unsigned``).
     1: """
@@ -203,7 +206,34 @@ INSERT OR IGNORE INTO observations (id, observed_at, status, views, comments, co
            json_extract(item_json, '$.stats.collects') FROM articles
 """,
 }
-# Removal marks of an observation that found an article gone.
+
+
+def _published_in_one_form(conn: sqlite3.Connection) -> None:
+    """5 -> 6: every stored item's ``published``/``published_time_known`` in items.py's one form, once, so
+    that no output reads it in another: states written before that form held "YYYY-MM-DD" for a page
+    without a time, and an older crawler let impossible dates through (no date rather than a wrong one)."""
+    last = -(1 << 63)
+    while rows := conn.execute("SELECT id, item_json FROM articles WHERE id > ? ORDER BY id LIMIT 500",
+                               (last,)).fetchall():  # a page at a time: the items of a large state
+        for article_id, blob in rows:
+            stored = json.loads(blob)
+            item, value = dict(stored), stored.get("published")
+            if isinstance(value, str):
+                when = site.published_time(value)
+                if when is None:
+                    item["published"] = item["published_time_known"] = None
+                elif "published_time_known" not in item:
+                    item["published"], item["published_time_known"] = site.published_value(
+                        when.date() if len(value) == 10 else when)
+            item.setdefault("published_time_known", None)
+            if item != stored:
+                conn.execute("UPDATE articles SET published = ?, item_json = ? WHERE id = ?",
+                             (item["published"], json.dumps(item, ensure_ascii=False, separators=(",", ":")),
+                              article_id))
+        last = rows[-1][0]
+
+
+MIGRATIONS[5] = _published_in_one_form
 REMOVAL_PENDING, REMOVAL_MARKED, REMOVAL_WITHHELD = "pending", "marked", "withheld"
 
 
@@ -257,6 +287,9 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
     steps = [fresh] if version == 0 else [MIGRATIONS[step] for step in range(version, SCHEMA_VERSION)]
     try:
         for script in steps:
+            if callable(script):  # a step SQL alone cannot take
+                script(conn)
+                continue
             # Statement by statement: executescript() would COMMIT our transaction first.
             for statement in script.split(";"):
                 if statement.strip():
