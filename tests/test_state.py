@@ -243,6 +243,29 @@ def test_schema_4_is_migrated_with_one_observation_per_article_due_at_once(tmp_p
         assert [article_id for article_id, _ in store.claim_due("job-2", 10)] == [1, 2]
 
 
+def test_card_fate_decides_each_card_from_its_rows_alone():
+    from woshipm_crawler.state import card_fate
+
+    live, due = {"me", "other"}, "2024-06-01T00:00:00Z"
+
+    def fate(stored, queued, refetch_known=False, since=None):
+        return card_fate(stored, queued, "me", live, refetch_known=refetch_known, since=since, due=due)
+
+    day = "2024-05-01T10:00:00+08:00"
+    assert fate(None, None) == ("fetch", None)
+    assert fate((day, None, 0), None) == ("known", day)
+    assert fate((day, "me", 0), None) == ("again", day)  # stored by this run, from another listing
+    assert fate((day, None, 1), None, refetch_known=True) == ("again", day)  # refreshed by this run already
+    assert fate((day, None, 0), None, refetch_known=True) == ("fetch", None)
+    assert fate(None, ("queued", None, None, "me")) == ("again", None)
+    assert fate(None, ("queued", None, None, "other")) == ("elsewhere", None)
+    assert fate(None, ("queued", None, None, "gone")) == ("fetch", None)  # a dead run's claim is no claim
+    assert fate(None, ("older", day, None, None), since="2024-05-02") == ("older", day)
+    assert fate(None, ("older", day, None, None), since="2024-05-01") == ("fetch", None)
+    assert fate(None, ("failed", None, "2024-06-02T00:00:00Z", None)) == ("waiting", None)
+    assert fate(None, ("failed", None, "2024-05-31T00:00:00Z", None)) == ("fetch", None)
+
+
 def test_schema_5_is_migrated_to_one_published_form(tmp_path):
     """Schema 5 -> 6 normalises each stored item's published once: a date-only value of an older form,
     an impossible date an older crawler let through (no date rather than a wrong one), another zone."""
@@ -625,3 +648,12 @@ def test_a_walk_a_killed_run_finished_is_not_walked_again_by_the_run_that_resume
         store.end_run("run-2")
         store.begin_run("run-3")  # a later run, after one that ended: a new, incremental walk
         assert store.begin_walk("category:pd", "run-3") == WalkStart(1, "incremental", False)
+
+
+def test_next_due_counts_ages_from_the_published_time_in_utc_stamps():
+    from woshipm_crawler.schedule import next_due
+
+    # 10:00 Beijing time is 02:00 UTC: the first revisit is a day later, written as a UTC stamp
+    assert next_due("2024-05-01T10:00:00+08:00", "2024-05-01T03:00:00Z", 1) == "2024-05-02T02:00:00Z"
+    assert next_due("2024-05-01T10:00:00+08:00", "2024-05-02T03:00:00Z", 1) == "2024-05-04T02:00:00Z"
+    assert next_due("2024-05-01", "2024-05-01T03:00:00Z", 1) == "2024-05-01T16:00:00Z"  # 00:00 Beijing time

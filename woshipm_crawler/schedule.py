@@ -39,6 +39,7 @@ def next_due(published: str | None, observed: str, article_id: int) -> str:
     seen = parse_stamp(observed)
     born = site.published_time(published)
     if born is not None:
+        born = born.astimezone(timezone.utc)  # the stamps below are UTC
         for age in REVISIT_AGES:
             if born + age > seen:
                 return (born + age).strftime(STAMP_FORMAT)
