@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
-
-from woshipm_crawler import dedupe  # noqa: E402
-from woshipm_replica import Corpus  # noqa: E402
+from woshipm_crawler import dedupe
+from woshipm_replica import Corpus
 
 
 def texts(count: int) -> list[str]:

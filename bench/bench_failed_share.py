@@ -12,14 +12,11 @@ Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.crawls import run_crawl  # noqa: E402
-from woshipm_replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import run_crawl
 
 ALL = {"category": "all"}
 NO_EARLY_STOP = {"WOSHIPM_FAILURES_TO_STOP": "1000000", "WOSHIPM_MAX_FAILED_SHARE": "1"}

@@ -27,12 +27,11 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from woshipm_crawler.outputs.dataset import FORMATS
+from woshipm_crawler.state import StateStore
+from woshipm_replica.corpus import Corpus
 
-from woshipm_crawler.outputs.dataset import FORMATS  # noqa: E402
-from woshipm_crawler.state import StateStore  # noqa: E402
-from woshipm_replica.corpus import Corpus  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out" / "outputs"
 BASE_URL = "http://127.0.0.1:8000"

@@ -9,13 +9,9 @@ import argparse
 import http.client
 import random
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from woshipm_replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer
 
 
 def rss_mb() -> float:

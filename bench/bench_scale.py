@@ -43,10 +43,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout
+from woshipm_replica.crawls import FAST_SETTINGS, stored_articles
 
-from bench.crawls import FAST_SETTINGS, stored_articles  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 UNPACED = {**FAST_SETTINGS, "LOG_LEVEL": "WARNING"}
 # No jitter: with Scrapy's ±50% the spacing averages about 1.17 × DOWNLOAD_DELAY (a new draw at each

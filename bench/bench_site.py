@@ -34,15 +34,13 @@ import sys
 import time
 from pathlib import Path
 
+from bench_outputs import manifest_items, run_child, scrapy
+
+from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
+from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium
+from woshipm_crawler.state import StateStore
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from bench_outputs import manifest_items, run_child, scrapy  # noqa: E402
-
-from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary  # noqa: E402
-from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium  # noqa: E402
-from woshipm_crawler.state import StateStore  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "site"
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -1,9 +1,12 @@
 """All five benchmarks of docs/benchmarks.md, one after the other, and their table.
 
-    python bench/run_all.py                  # full sizes (~10 minutes on 2 cores)
-    python bench/run_all.py --quick          # smaller sizes (~3 minutes)
-    python bench/run_all.py --write          # also rewrite the table in docs/benchmarks.md
-    python bench/run_all.py --json out.json  # also keep the raw figures
+    .venv/bin/python bench/run_all.py                  # full sizes (~10 minutes on 2 cores)
+    .venv/bin/python bench/run_all.py --quick          # smaller sizes (~3 minutes)
+    .venv/bin/python bench/run_all.py --write          # also rewrite the table in docs/benchmarks.md
+    .venv/bin/python bench/run_all.py --json out.json  # also keep the raw figures
+
+Every benchmark runs as a script from the checkout, like this one (bench/README.md): this folder is
+first on ``sys.path``, so the two below are imported by name.
 
 The benchmarks run one at a time on purpose: on a 2-core machine a crawl running next to the
 processing timings (or two crawls side by side) would be measured against each other's load.
@@ -16,17 +19,14 @@ import argparse
 import json
 import platform
 import re
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
+import bench_crawl
+import bench_processing
 
-import bench_crawl  # noqa: E402
-import bench_processing  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"

@@ -625,9 +625,10 @@ def test_book_and_report_from_a_fresh_folder_with_the_default_export_dir(tmp_pat
     import subprocess
     import sys
 
-    from crawling import PROJECT_ROOT, run_crawl
+    from conftest import PROJECT_ROOT
 
     from woshipm_replica import ReplicaServer
+    from woshipm_replica.crawls import run_crawl
 
     fresh = tmp_path / "newcomer"
     fresh.mkdir()
