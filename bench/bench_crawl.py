@@ -1,7 +1,7 @@
 """Crawl throughput, memory, incremental cost and extraction quality, on the replica.
 
-    python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
-    python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
+    .venv/bin/python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
+    .venv/bin/python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
 
 Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (woshipm_replica/crawls.py's
 ``run_crawl``, FAST_SETTINGS: no delay, no AutoThrottle, 16 concurrent requests) against a

@@ -1,6 +1,6 @@
 """Near-duplicate signatures: milliseconds to sign an article, and to index it in the state's graph.
 
-    python bench/bench_dedupe.py [--articles 1500]
+    .venv/bin/python bench/bench_dedupe.py [--articles 1500]
 
 Bodies are the replica's (its planted reposts make the few groups). tests/test_dedupe.py checks
 what the index finds; here only the time is measured. Prints figures; asserts nothing.

@@ -1,6 +1,6 @@
 """The share of attempted articles that fail, on replica runs that should end ok and on runs that should not.
 
-    python bench/bench_failed_share.py
+    .venv/bin/python bench/bench_failed_share.py
 
 ``WOSHIPM_MAX_FAILED_SHARE`` (a run with a larger share of failed articles is FAILED) is chosen from
 these figures: above every run that read the site as it is (odd pages included), below the runs

@@ -1,8 +1,8 @@
 """A living archive kept for weeks: a replica on its calendar, crawled once, then once a simulated day.
 
-    python bench/bench_living.py                           # 20,000 articles, 50 a day, 60 days
-    python bench/bench_living.py --articles 2000 --days 15 # smaller: about 3 minutes
-    python bench/bench_living.py --json out.json           # also keep the per-day figures
+    .venv/bin/python bench/bench_living.py                           # 20,000 articles, 50 a day, 60 days
+    .venv/bin/python bench/bench_living.py --articles 2000 --days 15 # smaller: about 3 minutes
+    .venv/bin/python bench/bench_living.py --json out.json           # also keep the per-day figures
 
 The replica (``ReplicaServer`` with a ``Calendar``: N articles on day 0, ``--rate`` more a day, its
 seeded edits and removals) serves from this process; each run is ``scrapy crawl category -a

@@ -1,7 +1,7 @@
 """Benchmarks of ``scrapy export`` (issue 16): time and peak memory per format at 10,000 and 100,000
 articles. (``scrapy book``, the library site: bench/bench_site.py.)
 
-    python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
+    .venv/bin/python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
 
 No crawl: the state store is filled directly from the replica's manifest (``Corpus(articles=N)``;
 above 10,000 the first 10,000 rows are repeated with new ids, titles and URLs), with ``body_html``

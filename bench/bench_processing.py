@@ -1,7 +1,7 @@
 """Per-article processing time, ours against trafilatura and markdownify, on replica pages.
 
-    python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
-    python bench/bench_processing.py --quick    # fewer repetitions
+    .venv/bin/python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
+    .venv/bin/python bench/bench_processing.py --quick    # fewer repetitions
 
 "Ours" is what the crawl does to one article page: ``parse_article_response(body, url, "utf-8")``
 on the response bytes, which parses the page once and returns every field, ``body_markdown``

@@ -1,7 +1,7 @@
 """Throughput and memory of rendering article pages through the configured scrapy-playwright handler.
 
-    python bench/bench_render.py                 # 100 and 500 pages (default)
-    python bench/bench_render.py --pages 50 200  # other sizes
+    .venv/bin/python bench/bench_render.py                 # 100 and 500 pages (default)
+    .venv/bin/python bench/bench_render.py --pages 50 200  # other sizes
 
 The replica (this process) serves its article pages as JS shells (``--faults jsshell=1``: the
 article only exists once a browser has run the page's script); each size is crawled in a fresh

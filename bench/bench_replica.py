@@ -1,6 +1,6 @@
 """Replica start-up time (20,000 vs 150 articles) and RSS while serving random pages.
 
-python bench/bench_replica.py [--pages 2000,10000] — prints figures, asserts nothing.
+.venv/bin/python bench/bench_replica.py [--pages 2000,10000] — prints figures, asserts nothing.
 """
 
 from __future__ import annotations

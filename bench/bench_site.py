@@ -1,6 +1,6 @@
 """Benchmark of ``scrapy book``, the library as one site (issue 23), against HonKit in the same run.
 
-    python bench/bench_site.py [--sizes 2000 20000] [--honkit 100] [--write]
+    .venv/bin/python bench/bench_site.py [--sizes 2000 20000] [--honkit 100] [--write]
 
 For each size N: a Markdown library of N replica articles (``bench_outputs.manifest_items``; above
 10,000 the rows repeat with new ids and titles) is written with ``MarkdownLibrary.write``, then
