@@ -154,7 +154,7 @@ def export_table(rows: list[dict]) -> str:
 
 
 SECTION = "## Outputs: `scrapy export` and `scrapy book` (bench/bench_outputs.py)"
-PART_TITLES = {"export": "### Export: time and peak memory per format", "book": "### Book: build time per article"}
+PART_TITLES = {"export": "### Export: time and peak memory per format"}
 
 
 def write_doc(part: str, table: str) -> None:
