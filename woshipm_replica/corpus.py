@@ -237,6 +237,8 @@ for _name, _index in SPECIAL_INDEX.items():
 def _in_order(specials) -> list[Special]:
     """The rows of ``specials``, in the table's order."""
     return [special for name, special in SPECIALS.items() if name in specials] if specials else []
+
+
 DUPLICATE_GROUP = tuple(
     SPECIAL_INDEX[k] for k in ("duplicate_original", "duplicate_repost_1", "duplicate_repost_2", "duplicate_repost_3")
 )
