@@ -1,9 +1,9 @@
 """Crawl throughput, memory, incremental cost and extraction quality, on the replica.
 
-    python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
-    python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
+    .venv/bin/python bench/bench_crawl.py            # 2,000 / 1,000 / 10,000 articles
+    .venv/bin/python bench/bench_crawl.py --quick    # 300 / 200 / 1,000 articles
 
-Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (bench/crawls.py's
+Every crawl is ``scrapy crawl category -a category=all`` in a subprocess (woshipm_replica/crawls.py's
 ``run_crawl``, FAST_SETTINGS: no delay, no AutoThrottle, 16 concurrent requests) against a
 ``ReplicaServer`` in this process, so the replica's own serving cost (Python, one GIL, on the same
 2 cores) is part of every figure, ours and the baseline's alike.
@@ -43,11 +43,10 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout
+from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import FAST_SETTINGS, field_match_rates, run_crawl
 
-from bench.crawls import FAST_SETTINGS, field_match_rates, run_crawl  # noqa: E402
-from woshipm_replica import ReplicaServer  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SEED = 1
 CRAWL_TIMEOUT = 3600

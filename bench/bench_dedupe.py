@@ -1,6 +1,6 @@
 """Near-duplicate signatures: milliseconds to sign an article, and to index it in the state's graph.
 
-    python bench/bench_dedupe.py [--articles 1500]
+    .venv/bin/python bench/bench_dedupe.py [--articles 1500]
 
 Bodies are the replica's (its planted reposts make the few groups). tests/test_dedupe.py checks
 what the index finds; here only the time is measured. Prints figures; asserts nothing.
@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
-
-from woshipm_crawler.state import dedupe  # noqa: E402
-from woshipm_replica import Corpus  # noqa: E402
+from woshipm_crawler.state import dedupe
+from woshipm_replica import Corpus
 
 
 def texts(count: int) -> list[str]:

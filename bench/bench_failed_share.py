@@ -1,6 +1,6 @@
 """The share of attempted articles that fail, on replica runs that should end ok and on runs that should not.
 
-    python bench/bench_failed_share.py
+    .venv/bin/python bench/bench_failed_share.py
 
 ``WOSHIPM_MAX_FAILED_SHARE`` (a run with a larger share of failed articles is FAILED) is chosen from
 these figures: above every run that read the site as it is (odd pages included), below the runs
@@ -12,14 +12,11 @@ Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.crawls import run_crawl  # noqa: E402
-from woshipm_replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import run_crawl
 
 ALL = {"category": "all"}
 NO_EARLY_STOP = {"WOSHIPM_FAILURES_TO_STOP": "1000000", "WOSHIPM_MAX_FAILED_SHARE": "1"}

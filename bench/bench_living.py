@@ -1,13 +1,13 @@
 """A living archive kept for weeks: a replica on its calendar, crawled once, then once a simulated day.
 
-    python bench/bench_living.py                           # 20,000 articles, 50 a day, 60 days
-    python bench/bench_living.py --articles 2000 --days 15 # smaller: about 3 minutes
-    python bench/bench_living.py --json out.json           # also keep the per-day figures
+    .venv/bin/python bench/bench_living.py                           # 20,000 articles, 50 a day, 60 days
+    .venv/bin/python bench/bench_living.py --articles 2000 --days 15 # smaller: about 3 minutes
+    .venv/bin/python bench/bench_living.py --json out.json           # also keep the per-day figures
 
 The replica (``ReplicaServer`` with a ``Calendar``: N articles on day 0, ``--rate`` more a day, its
 seeded edits and removals) serves from this process; each run is ``scrapy crawl category -a
 category=all`` in a subprocess with ``WOSHIPM_CLOCK`` set to the replica's now, into one export
-directory, with bench/crawls.py's FAST_SETTINGS (no delay). Then ``scrapy reparse`` of the whole
+directory, with woshipm_replica/crawls.py's FAST_SETTINGS (no delay). Then ``scrapy reparse`` of the whole
 archive, parser unchanged. Figures:
 
 - upkeep: the replica's own count of requests each day after day 0, split into new article pages,
@@ -35,20 +35,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout
+from woshipm_crawler.schedule import REVISIT_AGES
+from woshipm_replica import ReplicaServer
+from woshipm_replica.corpus import Calendar
+from woshipm_replica.crawls import run_crawl, state_rows
 
-from bench.crawls import run_crawl, state_rows  # noqa: E402
-from woshipm_crawler.schedule import REVISIT_AGES  # noqa: E402
-from woshipm_replica import ReplicaServer  # noqa: E402
-from woshipm_replica.corpus import Calendar  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DAY0 = date(2026, 1, 5)
 TARGET_ARCHIVE = 150_000

@@ -1,7 +1,7 @@
 """Benchmarks of ``scrapy export`` (issue 16): time and peak memory per format at 10,000 and 100,000
 articles. (``scrapy book``, the library site: bench/bench_site.py.)
 
-    python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
+    .venv/bin/python bench/bench_outputs.py export [--sizes 10000 100000] [--write]
 
 No crawl: the state store is filled directly from the replica's manifest (``Corpus(articles=N)``;
 above 10,000 the first 10,000 rows are repeated with new ids, titles and URLs), with ``body_html``
@@ -27,12 +27,11 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from woshipm_crawler.outputs.dataset import FORMATS
+from woshipm_crawler.state import StateStore
+from woshipm_replica.corpus import Corpus
 
-from woshipm_crawler.outputs.dataset import FORMATS  # noqa: E402
-from woshipm_crawler.state import StateStore  # noqa: E402
-from woshipm_replica.corpus import Corpus  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out" / "outputs"
 BASE_URL = "http://127.0.0.1:8000"
@@ -155,7 +154,7 @@ def export_table(rows: list[dict]) -> str:
 
 
 SECTION = "## Outputs: `scrapy export` and `scrapy book` (bench/bench_outputs.py)"
-PART_TITLES = {"export": "### Export: time and peak memory per format", "book": "### Book: build time per article"}
+PART_TITLES = {"export": "### Export: time and peak memory per format"}
 
 
 def write_doc(part: str, table: str) -> None:

@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from woshipm_crawler import settings, site  # noqa: E402
-from woshipm_replica import ReplicaServer, pages  # noqa: E402
+from woshipm_crawler import settings, site
+from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import measured_crawl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pages"
 
@@ -43,19 +39,7 @@ def figures(name: str, sizes: list[int]) -> tuple[str, int]:
     return name, sizes[-1]
 
 
-# A fresh interpreter whose only child is `scrapy crawl`: RUSAGE_CHILDREN's ru_maxrss is that crawl's.
-MEASURED_CRAWL = """
-import json, resource, sys
-from pathlib import Path
-from bench.crawls import run_crawl
-crawl = run_crawl("category", sys.argv[1], Path(sys.argv[2]), {"category": "all"}, settings=json.loads(sys.argv[3]))
-print(json.dumps({"log": crawl.log, "stored": len(crawl.items),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
-"""
-
-
 def crawl_bombs() -> None:
-    root = Path(__file__).resolve().parents[1]
     with ReplicaServer(articles=12, seed=1) as server:
         ids = sorted(row["id"] for row in server.corpus.manifest(server.base_url))
         server.set_faults(f"gzipbomb=ids:{ids[0]},endlessbody=ids:{ids[1]}")
@@ -63,18 +47,17 @@ def crawl_bombs() -> None:
                                                                         "DOWNLOAD_WARNSIZE": str(32 * 2**20)}),
                             ("the project's caps (8 MiB / 2 MiB)", {})):
             with tempfile.TemporaryDirectory() as out:
-                done = subprocess.run([sys.executable, "-c", MEASURED_CRAWL, server.base_url, out, json.dumps(caps)],
-                                      cwd=root, capture_output=True, text=True, check=True)
-            result = json.loads(done.stdout)
+                result = measured_crawl(server.base_url, Path(out), caps)
             endings = re.findall(r"Failed \((\w+)\): \S+/(\d+)\.html — (.{0,60})", result["log"])
-            print(f"{label}: peak RSS {result['peak_rss_mb']:.0f} MB, {result['stored']} of 12 articles stored; "
+            print(f"{label}: peak RSS {result['peak_rss_mb']:.0f} MB, {len(result['ids'])} of 12 articles stored; "
                   + "; ".join(f"{article} {reason}: {detail!r}" for reason, article, detail in endings))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=2000)
-    parser.add_argument("--crawl", action="store_true", help="also measure crawls meeting a gzip bomb and an endless body")
+    parser.add_argument("--crawl", action="store_true",
+                        help="also measure crawls meeting a gzip bomb and an endless body")
     args = parser.parse_args()
     server = ReplicaServer(articles=args.articles, seed=1, port=8000)  # never started: respond() only
     corpus, base = server.corpus, server.base_url

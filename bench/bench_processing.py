@@ -1,7 +1,7 @@
 """Per-article processing time, ours against trafilatura and markdownify, on replica pages.
 
-    python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
-    python bench/bench_processing.py --quick    # fewer repetitions
+    .venv/bin/python bench/bench_processing.py            # 2,000-article replica, 30 repetitions per page
+    .venv/bin/python bench/bench_processing.py --quick    # fewer repetitions
 
 "Ours" is what the crawl does to one article page: ``parse_article_response(body, url, "utf-8")``
 on the response bytes, which parses the page once and returns every field, ``body_markdown``
@@ -24,20 +24,18 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import markdownify
+import trafilatura
+from lxml import html as lxml_html
+
+from woshipm_crawler.parse.article import LAYOUT_2018, parse_article_response
+from woshipm_replica import SPECIAL_INDEX, ReplicaServer
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout
-
-import markdownify  # noqa: E402
-import trafilatura  # noqa: E402
-from lxml import html as lxml_html  # noqa: E402
-
-from woshipm_crawler.parse.article import LAYOUT_2018, parse_article_response  # noqa: E402
-from woshipm_replica import SPECIAL_INDEX, ReplicaServer  # noqa: E402
 
 PAGES_PER_CLASS = 10
 

@@ -1,7 +1,7 @@
 """Throughput and memory of rendering article pages through the configured scrapy-playwright handler.
 
-    python bench/bench_render.py                 # 100 and 500 pages (default)
-    python bench/bench_render.py --pages 50 200  # other sizes
+    .venv/bin/python bench/bench_render.py                 # 100 and 500 pages (default)
+    .venv/bin/python bench/bench_render.py --pages 50 200  # other sizes
 
 The replica (this process) serves its article pages as JS shells (``--faults jsshell=1``: the
 article only exists once a browser has run the page's script); each size is crawled in a fresh
@@ -25,8 +25,6 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout, package not installed
 
 def crawl(url_file: str, pages: int, mode: str, stats_path: str, max_pages: int) -> None:
     """Child side: crawl `pages` article URLs with the render settings and dump the stats."""
@@ -77,12 +75,10 @@ def _tree_memory(root: psutil.Process) -> tuple[int, int]:
 def measure(url_file: str, pages: int, mode: str, max_pages: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = os.path.join(tmp, "stats.json")
-        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         started = time.monotonic()
         child = subprocess.Popen(
             [sys.executable, __file__, "--child", url_file, str(pages), mode, stats_path, str(max_pages)],
             cwd=tmp,
-            env=env,
         )
         root = psutil.Process(child.pid)
         peak_rss = peak_pss = peak_procs = 0

@@ -1,6 +1,6 @@
 """Replica start-up time (20,000 vs 150 articles) and RSS while serving random pages.
 
-python bench/bench_replica.py [--pages 2000,10000] — prints figures, asserts nothing.
+.venv/bin/python bench/bench_replica.py [--pages 2000,10000] — prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -9,13 +9,9 @@ import argparse
 import http.client
 import random
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from woshipm_replica import ReplicaServer  # noqa: E402
+from woshipm_replica import ReplicaServer
 
 
 def rss_mb() -> float:

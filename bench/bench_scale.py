@@ -1,8 +1,8 @@
 """Crawling at the real site's pace and scale, on a replica that answers like a far-away server.
 
-    python bench/bench_scale.py                # 1,000-article paced runs; memory at 10,000 and 100,000
-    python bench/bench_scale.py --quick        # 300-article paced runs; memory at 1,000 and 10,000
-    python bench/bench_scale.py --only pace,kill,ratelimit,memory
+    .venv/bin/python bench/bench_scale.py                # 1,000-article paced runs; memory at 10,000 and 100,000
+    .venv/bin/python bench/bench_scale.py --quick        # 300-article paced runs; memory at 1,000 and 10,000
+    .venv/bin/python bench/bench_scale.py --only pace,kill,ratelimit,memory
 
 The replica runs in its own process (``python -m woshipm_replica``, ``--latency`` on every
 response), the crawl is ``scrapy crawl category -a category=all`` in another, so neither one's
@@ -43,10 +43,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from a checkout
+from woshipm_replica.crawls import FAST_SETTINGS, stored_articles
 
-from bench.crawls import FAST_SETTINGS, stored_articles  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 UNPACED = {**FAST_SETTINGS, "LOG_LEVEL": "WARNING"}
 # No jitter: with Scrapy's ±50% the spacing averages about 1.17 × DOWNLOAD_DELAY (a new draw at each

@@ -1,6 +1,6 @@
 """Benchmark of ``scrapy book``, the library as one site (issue 23), against HonKit in the same run.
 
-    python bench/bench_site.py [--sizes 2000 20000] [--honkit 100] [--write]
+    .venv/bin/python bench/bench_site.py [--sizes 2000 20000] [--honkit 100] [--write]
 
 For each size N: a Markdown library of N replica articles (``bench_outputs.manifest_items``; above
 10,000 the rows repeat with new ids and titles) is written with ``MarkdownLibrary.write``, then
@@ -34,15 +34,13 @@ import sys
 import time
 from pathlib import Path
 
+from bench_outputs import manifest_items, run_child, scrapy
+
+from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
+from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium
+from woshipm_crawler.state import StateStore
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from bench_outputs import manifest_items, run_child, scrapy  # noqa: E402
-
-from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary  # noqa: E402
-from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium  # noqa: E402
-from woshipm_crawler.state import StateStore  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "site"
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -1,12 +1,19 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the helpers several test files use (``from conftest import ...``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
+from woshipm_crawler.textmodel import content_hash
 from woshipm_crawler.util import set_clock
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import run_crawl
+
+# The checkout: where the tests run the project's scripts and commands from.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Scrapy 2.14's get_crawler() (the lowest version we support) wants an installed reactor: the one
 # `scrapy crawl` installs, as the project's settings name it.
@@ -28,8 +35,6 @@ def replica():
 def outputs_crawl(replica, tmp_path_factory):
     """One crawl of the default replica with ``-o`` feeds (jsonlines and markdown), shared by the tests
     of ``scrapy export | report | book`` (tests/test_dataset.py, test_report.py, test_book.py)."""
-    from crawling import run_crawl
-
     export_dir = tmp_path_factory.mktemp("outputs")
     feeds = ("-o", str(export_dir / "feed.md"), "-o", f"{export_dir / 'feed.jsonl'}:jsonlines")
     result = run_crawl("category", replica.base_url, export_dir, {"category": "all"}, extra=feeds)
@@ -42,8 +47,6 @@ def scrapy_command():
     """Runs ``scrapy <command>`` on an export directory in a subprocess, as a user does."""
     import subprocess
     import sys
-
-    from crawling import PROJECT_ROOT
 
     def run(command: list[str], export_dir, *settings: str) -> subprocess.CompletedProcess:
         args = [sys.executable, "-m", "scrapy", *command, "-s", f"WOSHIPM_EXPORT_DIR={export_dir}"]
@@ -66,3 +69,22 @@ def system_clock():
     set_clock(None)
     yield
     set_clock(None)
+
+
+def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
+    """An article item as the state stores it (the spider's fields that the state reads), ``extra`` on top."""
+    item = {
+        "id": article_id,
+        "url": f"https://www.woshipm.com/pd/{article_id}.html",
+        "category": "pd",
+        "title": f"产品经理的第{article_id}课：“需求”从哪里来",
+        "published": "2024-05-01T10:00:00+08:00",
+        "body_text": body,
+        "content_hash": content_hash(body),
+        "stats": {"views": 1, "comments": 0, "collects": 0},
+        "listings": ["category:pd"],
+        "crawled_at": "2024-06-01T00:00:00Z",
+        "duplicate_of": None,
+    }
+    item.update(extra)
+    return item

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from crawling import run_crawl
 from warcio.archiveiterator import ArchiveIterator
 
 from woshipm_crawler import archive
 from woshipm_crawler.archive import WarcSegments, iter_responses
 from woshipm_crawler.parse.article import parse_article_response
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import run_crawl
 
 
 def read_with_warcio(directory: Path) -> list[tuple[str, str, int | None, bytes]]:

@@ -26,7 +26,8 @@ from lxml import html as lxml_html
 
 from woshipm_crawler import site
 from woshipm_crawler.library import MarkdownLibrary
-from woshipm_crawler.outputs import book, book_search
+from woshipm_crawler.outputs import book, book_manifest, book_search
+from woshipm_crawler.outputs.book_manifest import Row
 from woshipm_crawler.outputs.book_render import parse_article, safe_link
 
 pytestmark = pytest.mark.slow
@@ -250,8 +251,8 @@ def test_every_relative_link_of_every_page_resolves(export):
 
 
 def test_tag_and_author_lists_past_a_page_are_split_in_fixed_pages(tmp_path, monkeypatch):
-    rows = [book.Row(i, f"articles/ai/2024/01/{i}.md", 0, 0, "d", "ai", "2024", "01", f"2024-01-{1 + i % 28:02d}",
-                     f"标题{i}", "7", "作者", None, ("标签",)) for i in range(1, 251)]
+    rows = [Row(i, f"articles/ai/2024/01/{i}.md", 0, 0, "d", "ai", "2024", "01", f"2024-01-{1 + i % 28:02d}",
+                f"标题{i}", "7", "作者", None, ("标签",)) for i in range(1, 251)]
     plan = book.SitePlan({row.id: row for row in rows}, tmp_path, None, [], {})
     pages = {page.path: page for page in plan.listing("tags/x", "标签：标签", plan.by_tag["标签"], None)}
     assert sorted(pages) == ["tags/x/index.html", "tags/x/p1.html", "tags/x/p2.html", "tags/x/p3.html"]
@@ -261,8 +262,8 @@ def test_tag_and_author_lists_past_a_page_are_split_in_fixed_pages(tmp_path, mon
     third = lxml_html.fromstring(pages["tags/x/p3.html"].render())
     assert [a.text_content() for a in third.xpath("//ol/li/a")] == [r.title for r in ordered[200:][::-1]]
     # A new, newest article changes the first page and the last part only.
-    newer = book.Row(999, "articles/ai/2024/02/999.md", 0, 0, "d", "ai", "2024", "02", "2024-02-01", "新的", "7",
-                     "作者", None, ("标签",))
+    newer = Row(999, "articles/ai/2024/02/999.md", 0, 0, "d", "ai", "2024", "02", "2024-02-01", "新的", "7",
+                "作者", None, ("标签",))
     plan2 = book.SitePlan({**{row.id: row for row in rows}, 999: newer}, tmp_path, None, [], {})
     pages2 = {page.path: page for page in plan2.listing("tags/x", "标签：标签", plan2.by_tag["标签"], None)}
     changed = {path for path in pages2 if path not in pages or pages2[path].key != pages[path].key}
@@ -532,7 +533,7 @@ def expected_touched(articles: dict, added: list[dict]) -> set[str]:
                     touched.add(f"articles/{category}/{previous[:4]}/{previous[5:]}/index.html")
     for row in new_rows:
         touched.add(page_of(row))
-        touched |= {f"tags/{book.tag_key(tag)}/index.html" for tag in row["tags"]}
+        touched |= {f"tags/{book_manifest.tag_key(tag)}/index.html" for tag in row["tags"]}
         touched.add(f"authors/{row['author']['id']}/index.html")
     return touched
 
@@ -625,9 +626,10 @@ def test_book_and_report_from_a_fresh_folder_with_the_default_export_dir(tmp_pat
     import subprocess
     import sys
 
-    from crawling import PROJECT_ROOT, run_crawl
+    from conftest import PROJECT_ROOT
 
     from woshipm_replica import ReplicaServer
+    from woshipm_replica.crawls import run_crawl
 
     fresh = tmp_path / "newcomer"
     fresh.mkdir()

@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from crawling import run_crawl
 from lxml import html as lxml_html
 from test_library import HOSTILE_TITLES
 from test_markdown import TEXT_CASES, rendered_text
@@ -31,6 +30,7 @@ from woshipm_crawler.render.chromium import CHROMIUM_ARGS, find_chromium
 from woshipm_crawler.state import StateStore
 from woshipm_crawler.textmodel import html_to_text, normalize_ws
 from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import run_crawl
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

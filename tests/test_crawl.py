@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from crawling import field_match_rates, print_rates, run_crawl
 
 from woshipm_crawler import site
 from woshipm_crawler.items import REQUIRED_FIELDS
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import field_match_rates, print_rates, run_crawl
 
 pytestmark = pytest.mark.slow
 

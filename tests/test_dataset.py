@@ -16,7 +16,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from crawling import run_crawl
 from openpyxl.utils import get_column_letter
 
 from woshipm_crawler import site
@@ -24,6 +23,7 @@ from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.library import render_article
 from woshipm_crawler.outputs.dataset import FLAT_HEADERS
 from woshipm_crawler.textmodel import normalize_ws
+from woshipm_replica.crawls import run_crawl
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ import json
 import re
 
 import pytest
-from crawling import run_crawl
 
 from woshipm_crawler.parse.article import MAX_AUTHOR_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, parse_article
 from woshipm_crawler.parse.page import parse_page
 from woshipm_crawler.textmodel import INVISIBLE_RE, clean_field, strip_invisible
 from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import run_crawl
 
 BIDI_TITLE = "产品经理的一天x 👩\u200d💻"  # what pages.BIDI_FIELDS["title"] shows
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from crawling import PROJECT_ROOT, run_crawl
+from conftest import PROJECT_ROOT
 from scrapy.http import HtmlResponse
 
 from woshipm_crawler import site
@@ -27,6 +27,7 @@ from woshipm_crawler.parse.article import ArticlePageError, parse_article_respon
 from woshipm_crawler.parse.listing import parse_listing_page
 from woshipm_crawler.parse.page import page_encoding, parse_page
 from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import run_crawl
 from woshipm_replica.server import BAD_CARD_LINKS
 
 KINDS = ("unsafe", "embed", "deep", "toodeep", "baddate", "gbk")

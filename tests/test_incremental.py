@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import store_helpers
-from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, run_crawl, stored_articles
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler import site
 from woshipm_crawler.export import main as export_main
 from woshipm_crawler.state import StateStore
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import FAST_SETTINGS, field_match_rates, run_crawl, stored_articles
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

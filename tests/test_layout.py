@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import pytest
-from crawling import field_match_rates, print_rates, run_crawl
 from scrapy.settings import Settings
 
 from woshipm_crawler import settings as project_settings
@@ -15,6 +14,7 @@ from woshipm_crawler.alarms import fallen_fields, furniture_paragraphs, present_
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.page import classify, parse_page
 from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import field_match_rates, print_rates, run_crawl
 from woshipm_replica.server import LayoutSpec
 
 FAILED_LINE_RE = re.compile(r"Failed \(layout_changed\): \S+/(\d+)\.html")

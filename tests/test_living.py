@@ -17,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import store_helpers
-from crawling import FAST_SETTINGS, PROJECT_ROOT, run_crawl, state_rows
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler.state import StateStore
 from woshipm_replica import ReplicaServer
 from woshipm_replica.corpus import Calendar
+from woshipm_replica.crawls import FAST_SETTINGS, run_crawl, state_rows
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from crawling import run_crawl
 from markdown_it import MarkdownIt
 
 from woshipm_crawler.textmodel import html_to_text, normalize_ws
+from woshipm_replica.crawls import run_crawl
 
 pytestmark = pytest.mark.slow
 

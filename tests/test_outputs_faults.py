@@ -19,9 +19,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crawling import PROJECT_ROOT, run_crawl
+from conftest import PROJECT_ROOT, make_item
 
 from woshipm_crawler.state import StateStore
+from woshipm_replica.crawls import run_crawl
 
 pytestmark = pytest.mark.slow
 PD = {"category": "zhichang"}  # 12 articles in the default replica
@@ -227,13 +228,10 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
     from scrapy.utils.test import get_crawler
 
     from woshipm_crawler.pipelines import LibraryPipeline, StatePipeline
-    from woshipm_crawler.textmodel import content_hash
 
     def item(article_id: int, category: str) -> dict:
-        return {"id": article_id, "url": f"https://www.woshipm.com/{category}/{article_id}.html",
-                "category": category, "title": f"标题{article_id}", "published": "2024-05-01T10:00:00+08:00",
-                "body_text": f"正文{article_id}", "body_markdown": f"正文{article_id}",
-                "content_hash": content_hash(f"正文{article_id}"), "crawled_at": "2024-06-01T00:00:00Z"}
+        return make_item(article_id, f"正文{article_id}", url=f"https://www.woshipm.com/{category}/{article_id}.html",
+                         category=category, title=f"标题{article_id}", body_markdown=f"正文{article_id}")
 
     with StateStore(tmp_path / "state.sqlite3") as store:
         state = SimpleNamespace(store=store, job="job-1", usable=True, recovered=[])  # as the StateOwner holds them
@@ -258,14 +256,9 @@ def test_a_category_slug_the_library_refuses_is_a_counted_failure_that_stays_pen
 
 
 def test_an_export_that_fills_the_disk_fails_in_one_line_and_leaves_no_temp_file(tmp_path):
-    from woshipm_crawler.textmodel import content_hash
-
     with StateStore(tmp_path / "state.sqlite3") as store:
         for article_id in range(1, 41):
-            body = f"正文{article_id}" * 2000
-            store.commit_item({"id": article_id, "url": f"https://www.woshipm.com/pd/{article_id}.html",
-                               "category": "pd", "title": f"标题{article_id}", "published": "2024-05-01T10:00:00+08:00",
-                               "body_text": body, "content_hash": content_hash(body)}, "job-1")
+            store.commit_item(make_item(article_id, f"正文{article_id}" * 2000, title=f"标题{article_id}"), "job-1")
     with small_fs(tmp_path / "small", "64k") as small:
         (small / "articles.jsonl").write_bytes(b"the previous export\n")
         export = subprocess.run(
@@ -333,7 +326,6 @@ def test_a_pipeline_that_cannot_finish_turns_the_summary_to_failed(caplog):
 
 
 def test_an_article_an_older_crawler_stored_with_an_impossible_date_does_not_break_the_export(tmp_path):
-    from test_state import make_item
 
     with StateStore(tmp_path / "state.sqlite3") as store:
         store.commit_item(make_item(11, body="好的正文"), "old-job")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from crawling import field_match_rates, print_rates, run_crawl
 
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import field_match_rates, print_rates, run_crawl
 from woshipm_replica.server import FaultSpec
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -13,11 +13,11 @@ import re
 
 import pytest
 import store_helpers
-from crawling import field_match_rates, run_crawl, state_rows
 from lxml import html
 
 from woshipm_crawler.state import StateStore
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import field_match_rates, run_crawl, state_rows
 
 pytestmark = pytest.mark.slow
 FAILED_LINE_RE = re.compile(r"Failed \(layout_changed\): \S+/(\d+)\.html")

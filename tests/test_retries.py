@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 import store_helpers
-from crawling import run_crawl
 
 from woshipm_crawler.state import StateStore
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import run_crawl
 
 pytestmark = pytest.mark.slow
 ALL = {"category": "all"}

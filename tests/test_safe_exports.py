@@ -12,10 +12,10 @@ import json
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
-from crawling import run_crawl
 
 from woshipm_crawler.outputs.dataset import FLAT_HEADERS, FORMULA_STARTS, csv_cell
 from woshipm_replica import ReplicaServer, pages
+from woshipm_replica.crawls import run_crawl
 
 FORMULA = pages.FORMULA_FIELDS
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from crawling import FAST_SETTINGS, PROJECT_ROOT, field_match_rates, print_rates
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler.library import ARTICLE_RELPATH_RE, LIBRARY_SUBDIR, SUMMARY_FILE, article_path
+from woshipm_replica.crawls import FAST_SETTINGS, field_match_rates, print_rates
 
 pytestmark = pytest.mark.scrapyd
 
@@ -265,12 +266,12 @@ def test_egg_carries_the_package_and_its_seeds_only(egg):
     assert top == {"EGG-INFO", "woshipm_crawler"}, top  # no tests/, exports/, bench/, scripts/, setup.py
     entry_points = zipfile.ZipFile(egg).read("EGG-INFO/entry_points.txt").decode()
     assert "[scrapy]" in entry_points and "settings = woshipm_crawler.settings" in entry_points
-    # The seed lists are read with importlib.resources; that must work from the zipped egg. -I keeps
-    # the checkout off sys.path; the egg goes first so it wins over the editable install.
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import woshipm_crawler, woshipm_crawler.site as s; "
-            "print(woshipm_crawler.__file__); print(len(s.crawlable_categories()))")
-    done = subprocess.run([sys.executable, "-I", "-c", code, str(egg)], capture_output=True, text=True,
-                          cwd=egg.parent, timeout=60)
+    # The seed lists are read with importlib.resources; that must work from the zipped egg. Run from
+    # the egg's folder (no checkout on sys.path), the egg first on PYTHONPATH so it wins over the editable install.
+    code = "import woshipm_crawler, woshipm_crawler.site as s; print(woshipm_crawler.__file__); " \
+           "print(len(s.crawlable_categories()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=egg.parent, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(egg)})
     assert done.returncode == 0, done.stderr
     module_file, categories = done.stdout.split()
     assert module_file.startswith(str(egg) + os.sep)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from crawling import PROJECT_ROOT
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler.library import LIBRARY_SUBDIR, article_path
 

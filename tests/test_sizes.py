@@ -5,37 +5,16 @@ articles are stored, and the crawl's peak RSS stays under 400 MB."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 
 import pytest
-from crawling import PROJECT_ROOT
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler import settings
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import measured_crawl
 
 pytestmark = pytest.mark.slow
-
-# The crawl runs in a fresh interpreter whose only child is `scrapy crawl`: RUSAGE_CHILDREN's
-# ru_maxrss is then that crawl's peak RSS, nothing else's.
-MEASURED_CRAWL = """
-import json, resource, sys
-from pathlib import Path
-from bench.crawls import run_crawl
-base, out, settings = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
-crawl = run_crawl("category", base, out, {"category": "all"}, settings=settings)
-print(json.dumps({"returncode": crawl.returncode, "log": crawl.log, "stats": crawl.stats,
-                  "ids": [item["id"] for item in crawl.items],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
-"""
-
-
-def measured_crawl(base_url: str, export_dir, settings_: dict | None = None) -> dict:
-    done = subprocess.run([sys.executable, "-c", MEASURED_CRAWL, base_url, str(export_dir), json.dumps(settings_ or {})],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(done.stdout)
 
 
 def failure_lines(log: str, reason: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import store_helpers
+from conftest import make_item
 
 from woshipm_crawler import textmodel
 from woshipm_crawler.pipelines import jsonl_has
@@ -27,24 +28,6 @@ from woshipm_crawler.state import (
 from woshipm_crawler.util import set_clock
 
 LARGEST_SQLITE_INTEGER = 2**63 - 1
-
-
-def make_item(article_id: int, body: str = "正文内容", **extra) -> dict:
-    item = {
-        "id": article_id,
-        "url": f"https://www.woshipm.com/pd/{article_id}.html",
-        "category": "pd",
-        "title": f"产品经理的第{article_id}课：“需求”从哪里来",
-        "published": "2024-05-01T10:00:00+08:00",
-        "body_text": body,
-        "content_hash": textmodel.content_hash(body),
-        "stats": {"views": 1, "comments": 0, "collects": 0},
-        "listings": ["category:pd"],
-        "crawled_at": "2024-06-01T00:00:00Z",
-        "duplicate_of": None,
-    }
-    item.update(extra)
-    return item
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import store_helpers
-from crawling import FAST_SETTINGS, PROJECT_ROOT, Crawl, field_match_rates, run_crawl, state_rows
+from conftest import PROJECT_ROOT
 
 from woshipm_crawler import site
 from woshipm_crawler.state import StateStore
 from woshipm_replica import ReplicaServer
+from woshipm_replica.crawls import FAST_SETTINGS, Crawl, field_match_rates, run_crawl, state_rows
 from woshipm_replica.server import ENDLESS_ID_BASE
 
 pytestmark = pytest.mark.slow

@@ -26,7 +26,7 @@ import math
 import random
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -154,58 +154,91 @@ _LISTED_CATEGORIES = tuple(site.crawlable_categories())
 _TAG_POOL_SIZE = 40
 _EXTRA_TAGS = ("原型设计", "OpenAI", "ChatGPT", "DeepSeek", "To B", "AI Agent", "Vision Pro", "AIGC")
 
-# Where the required edge cases live: name -> article index (all < 150, so the default corpus has
-# them all). ``Corpus.special`` maps the names to ids.
-SPECIAL_INDEX = {
-    "no_time_meta": 10,
-    "editor_lead": 30,
-    "duplicate_original": 40,
-    "duplicate_repost_1": 95,
-    "table_pipe": 100,
-    "table_colspan": 101,
-    "table_no_th": 102,
-    "nested_list": 103,
-    "invalid_nested_list": 104,
-    "code_block": 105,
-    "br_lines": 106,
-    "nbsp_runs": 107,
-    "wechat_sections": 108,
-    "lazy_data_src": 109,
-    "lazy_data_original": 110,
-    "bold_lead_in": 111,
-    "cjk_newlines": 112,
-    "empty_paragraphs": 113,
-    "weird_title": 114,
-    "long_title": 115,
-    "template_literals": 116,
-    "huge_body": 117,
-    "unnamed_category": 118,
-    "relative_urls": 119,
-    "headings": 120,
-    "copyright_block": 121,
-    "copyright_inline": 122,
-    "promo_card": 123,
-    "no_promo_card": 124,
-    "related_reading": 125,
-    "columnist_bio": 126,
-    "duplicate_repost_2": 127,
-    "figure_caption": 128,
-    "no_cover": 129,
-    "original_anonymous": 130,
-    "no_summary": 131,
-    "original": 132,
-    "authorized": 133,
-    "translated": 134,
-    "unknown_source": 135,
-    "listed_elsewhere": 140,
-    "multi_listing": 141,
-    "partner": 143,
-    "duplicate_repost_3": 144,
-    "old_id": 146,
+# The edge cases the replica plants, one article each (all indices < 150, so the default corpus has
+# them all; ``Corpus.special`` maps the names to ids). A row says where the special lives, which header
+# fields it sets once the header's draws are made (the draws are made all the same, so every other
+# field keeps its random stream), and the blocks it plants in the body: (position, blocks(rng, when)).
+# Specials that change an article in other ways are read where that part is built ("x" in specials).
+
+
+@dataclass(frozen=True)
+class Special:
+    index: int
+    header: dict = field(default_factory=dict)
+    plant: tuple[int, Callable[[random.Random, datetime], list]] | None = None
+
+
+_PROTOTYPE_TAGS = ("原型设计", "2年", "经验分享")
+SPECIALS = {
+    "no_time_meta": Special(10),
+    "editor_lead": Special(30),
+    "duplicate_original": Special(40),
+    "duplicate_repost_1": Special(95, {"source": "partner"}),
+    "table_pipe": Special(100),
+    "table_colspan": Special(101),
+    "table_no_th": Special(102),
+    "nested_list": Special(103),
+    "invalid_nested_list": Special(104),
+    "code_block": Special(105),
+    "br_lines": Special(106, plant=(1, lambda rng, when: [Para([
+        Seg("text", "第一行：明确目标"), Seg("br"), Seg("text", "第二行：拆解路径"), Seg("br"),
+        Seg("text", "第三行：验证结果")])])),
+    "nbsp_runs": Special(107, plant=(1, lambda rng, when: [Para([
+        Seg("nbsp", attr="4"), Seg("text", "缩进的段落"), Seg("nbsp", attr="3"),
+        Seg("text", "中间有一串不换行空格")])])),
+    "wechat_sections": Special(108, plant=(1, lambda rng, when: [
+        Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3)])),
+    "lazy_data_src": Special(109, plant=(2, lambda rng, when: [Image(_image_url(rng, when), "data-src")])),
+    "lazy_data_original": Special(110, plant=(2, lambda rng, when: [Image(_image_url(rng, when), "data-original")])),
+    "bold_lead_in": Special(111, plant=(1, lambda rng, when: [
+        Para([Seg("strong", "用户洞察："), Seg("text", "能力" + _sentence(rng))])])),
+    "cjk_newlines": Special(112, plant=(1, lambda rng, when: [
+        Para([Seg("text", "这一段来自公众号的排版"), Seg("nl"), Seg("text", "源码里有换行但读者看不到")])])),
+    "empty_paragraphs": Special(113, plant=(2, lambda rng, when: [Empty("<p><br></p>"), Empty("<p>&nbsp;</p>")])),
+    "weird_title": Special(114, {"tags": _PROTOTYPE_TAGS}),
+    "long_title": Special(115),
+    "template_literals": Special(116, plant=(1, lambda rng, when: [Para([Seg("text", TEMPLATE_LITERAL_TEXT)])])),
+    "huge_body": Special(117),
+    "unnamed_category": Special(118, {"category": "aigc", "listed": ("ai",)}),
+    "relative_urls": Special(119, {"tags": _PROTOTYPE_TAGS}, plant=(1, lambda rng, when: [
+        Para([Seg("text", "延伸阅读可以参考"), Seg("a", "这篇关于原型设计的文章", "/rp/5603585.html"),
+              Seg("text", "，以及站内的示意图。")]),
+        Image(f"/wp-content/uploads/{when:%Y/%m}/relative-diagram.png")])),
+    "headings": Special(120),
+    "copyright_block": Special(121, {"source": "original"}),
+    "copyright_inline": Special(122, {"source": "original"}),
+    "promo_card": Special(123),
+    "no_promo_card": Special(124),
+    "related_reading": Special(125),
+    "columnist_bio": Special(126, {"source": "original"}),
+    "duplicate_repost_2": Special(127, {"source": "authorized"}),
+    "figure_caption": Special(128, plant=(3, lambda rng, when: [
+        Image(_image_url(rng, when), caption="图1：用户旅程与关键触点", wrapper="figure")])),
+    "no_cover": Special(129),
+    "original_anonymous": Special(130, {"source": "original"}),
+    "no_summary": Special(131),
+    "original": Special(132, {"source": "original"}),
+    "authorized": Special(133, {"source": "authorized"}),
+    "translated": Special(134, {"source": "translated"}),
+    "unknown_source": Special(135, {"source": "unknown"}),
+    "listed_elsewhere": Special(140, {"category": "pd", "listed": ("data-analysis",)}),
+    "multi_listing": Special(141, {"category": "operate", "listed": ("operate", "marketing", "data-analysis"),
+                                   "tags": ("用户体验", "创业", "产品经理", "SaaS", "初级")}),
+    "partner": Special(143, {"source": "partner"}),
+    "duplicate_repost_3": Special(144, {"source": "partner"}),
+    "old_id": Special(146),
 }
+SPECIAL_INDEX = {name: special.index for name, special in SPECIALS.items()}
 _SPECIAL_BY_INDEX: dict[int, set[str]] = {}
 for _name, _index in SPECIAL_INDEX.items():
     _SPECIAL_BY_INDEX.setdefault(_index, set()).add(_name)
+
+
+def _in_order(specials) -> list[Special]:
+    """The rows of ``specials``, in the table's order."""
+    return [special for name, special in SPECIALS.items() if name in specials] if specials else []
+
+
 DUPLICATE_GROUP = tuple(
     SPECIAL_INDEX[k] for k in ("duplicate_original", "duplicate_repost_1", "duplicate_repost_2", "duplicate_repost_3")
 )
@@ -483,24 +516,10 @@ class Corpus:
                 tags.append(name)
         source = _weighted(rng, _SOURCE_TABLE)
         author_key = rng.randrange(AUTHOR_COUNT)
-        if "unnamed_category" in specials:
-            category, listed = "aigc", ["ai"]
-        if "listed_elsewhere" in specials:
-            category, listed = "pd", ["data-analysis"]
-        if "multi_listing" in specials:
-            category, listed = "operate", ["operate", "marketing", "data-analysis"]
-            tags = ["用户体验", "创业", "产品经理", "SaaS", "初级"]
-        if index in (SPECIAL_INDEX["weird_title"], SPECIAL_INDEX["relative_urls"]):
-            tags = ["原型设计", "2年", "经验分享"]
-        for kind in ("original", "authorized", "translated", "partner"):
-            if kind in specials:
-                source = kind
-        if "unknown_source" in specials:
-            source = "unknown"
-        if specials & {"original_anonymous", "columnist_bio", "copyright_inline", "copyright_block"}:
-            source = "original"
-        if index in DUPLICATE_GROUP[1:]:
-            source = "partner" if index != DUPLICATE_GROUP[2] else "authorized"
+        drawn = {"category": category, "listed": listed, "tags": tags, "source": source}
+        for special in _in_order(specials):
+            drawn.update(special.header)
+        category, listed, tags, source = drawn["category"], drawn["listed"], drawn["tags"], drawn["source"]
         if source == "partner":
             author_key = AUTHOR_COUNT + rng.randrange(MEDIA_COUNT)
         return Header(
@@ -972,62 +991,10 @@ def _body(corpus: Corpus, index: int, specials: set[str] | frozenset[str]) -> li
             blocks.append(Code(language, code))
     if not any(isinstance(b, Image) for b in blocks):
         blocks.insert(len(blocks) // 2, image())
-    if "lazy_data_src" in specials:
-        blocks.insert(2, Image(_image_url(rng, when), "data-src"))
-    if "lazy_data_original" in specials:
-        blocks.insert(2, Image(_image_url(rng, when), "data-original"))
-    if "figure_caption" in specials:
-        blocks.insert(3, Image(_image_url(rng, when), caption="图1：用户旅程与关键触点", wrapper="figure"))
-    if "relative_urls" in specials:
-        blocks.insert(
-            1,
-            Para(
-                [
-                    Seg("text", "延伸阅读可以参考"),
-                    Seg("a", "这篇关于原型设计的文章", "/rp/5603585.html"),
-                    Seg("text", "，以及站内的示意图。"),
-                ]
-            ),
-        )
-        blocks.insert(2, Image(f"/wp-content/uploads/{when:%Y/%m}/relative-diagram.png"))
-    if "template_literals" in specials:
-        blocks.insert(1, Para([Seg("text", TEMPLATE_LITERAL_TEXT)]))
-    if "bold_lead_in" in specials:
-        blocks.insert(1, Para([Seg("strong", "用户洞察："), Seg("text", "能力" + _sentence(rng))]))
-    if "cjk_newlines" in specials:
-        blocks.insert(
-            1,
-            Para([Seg("text", "这一段来自公众号的排版"), Seg("nl"), Seg("text", "源码里有换行但读者看不到")]),
-        )
-    if "br_lines" in specials:
-        blocks.insert(
-            1,
-            Para(
-                [
-                    Seg("text", "第一行：明确目标"),
-                    Seg("br"),
-                    Seg("text", "第二行：拆解路径"),
-                    Seg("br"),
-                    Seg("text", "第三行：验证结果"),
-                ]
-            ),
-        )
-    if "nbsp_runs" in specials:
-        blocks.insert(
-            1,
-            Para(
-                [
-                    Seg("nbsp", attr="4"),
-                    Seg("text", "缩进的段落"),
-                    Seg("nbsp", attr="3"),
-                    Seg("text", "中间有一串不换行空格"),
-                ]
-            ),
-        )
-    if "empty_paragraphs" in specials:
-        blocks[2:2] = [Empty("<p><br></p>"), Empty("<p>&nbsp;</p>")]
-    if "wechat_sections" in specials:
-        blocks.insert(1, Wrapper([Para([Seg("span", "公众号编辑器留下的嵌套样式段落。")], style=WECHAT_P)], depth=3))
+    for special in _in_order(specials):
+        if special.plant:
+            position, planted = special.plant
+            blocks[position:position] = planted(rng, when)
     return blocks
 
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path
 
+import jinja2
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -504,157 +507,32 @@ def export(state_path: Path, out_dir: Path, formats: Iterable[str] = FORMATS,
 
 # -- the dataset card --------------------------------------------------------------------------------
 
-FILE_MEANINGS = {
-    "articles.jsonl": "every article, all fields (items.py), one JSON object per line",
-    "articles.parquet": "one row per article, metadata without bodies",
-    "article_bodies.parquet": "id and the bodies (text, Markdown, HTML): join on id",
-    "article_tags.parquet": "one row per (article, tag)",
-    "article_listings.parquet": "one row per (article, listing it was seen in)",
-    STATS_FILE: "one row per fetch of an article: its views, comments and collects at that age (stats over time)",
-    "articles.csv": "flat metadata columns, UTF-8 with a BOM (Excel opens it with the Chinese intact)",
-    "articles.xlsx": "flat metadata columns, one sheet per category, newest first, titles link to the article",
-}
+CARD_TEMPLATE = "dataset_card.md.jinja"  # all of the card's text; package data beside this module
 
 
-def _schema_table(schema: pa.Schema) -> list[str]:
-    lines = ["| column | type | meaning |", "| --- | --- | --- |"]
-    for column in schema:
-        meaning = (column.metadata or {}).get(b"description", b"").decode()
-        lines.append(f"| `{column.name}` | `{column.type}` | {meaning} |")
-    return lines
+@functools.cache
+def _card_template() -> jinja2.Template:
+    text = resources.files(__package__).joinpath(CARD_TEMPLATE).read_text(encoding="utf-8")
+    # Markdown, not HTML: nothing is escaped.
+    environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                                     undefined=jinja2.StrictUndefined, autoescape=False)
+    return environment.from_string(text)
 
 
-def _when(first: str | None, last: str | None) -> str:
-    return "due now" if first is None else first + ("" if last == first else f" to {last}")
-
-
-def _waiting_section(schedule: list) -> list[str]:
-    """The articles found in listings whose pages failed: not in the files, tried again by later crawls."""
-    if not schedule:
-        return []
-    return [
-        "## Articles not in the dataset yet",
-        "",
-        f"{sum(row[1] for row in schedule)} articles were found in the listings but their pages failed; "
-        "later crawls try each again after a backoff (1 hour, doubled per failure, at most a week), "
-        "never giving up (`-a requeue=all` tries them at once):",
-        "",
-        "| last failure | articles | next try (UTC) |",
-        "| --- | ---: | --- |",
-        *[f"| `{reason}` | {count} | {_when(first, last)} |" for reason, count, first, last in schedule],
-        "",
-    ]
+def _schema_rows(schema: pa.Schema) -> list[tuple[str, str, str]]:
+    return [(column.name, str(column.type), (column.metadata or {}).get(b"description", b"").decode())
+            for column in schema]
 
 
 def render_card(summary: DatasetSummary, files: list[str]) -> str:
-    first, last = (summary.first or "")[:10], (summary.last or "")[:10]
-    lines = [
-        "# woshipm.com articles (人人都是产品经理)",
-        "",
-        f"{summary.total} articles published from {first or '?'} to {last or '?'} (Beijing time), "
-        f"exported {now():%Y-%m-%d %H:%M} UTC. "
-        f"{summary.time_known} give the time of day; {summary.duplicates} are near-duplicates of an earlier "
-        f"article (`duplicate_of`); {summary.reposts} are partner reposts.",
-        "",
-        "## Files",
-        "",
-        *[f"- `{name}`: {FILE_MEANINGS.get(name, '')}" for name in files],
-        "",
-        "## How it was collected",
-        "",
-        "Crawled with the woshipm_crawler Scrapy project: every category listing (and optionally tag "
-        "listings) is walked newest first, each article page is fetched once, politely (robots.txt, an "
-        "honest User-Agent, 1 s between requests, AutoThrottle), parsed into the fields below and stored "
-        "in a SQLite state; later runs fetch the new articles and revisit stored ones on a schedule (at 1, "
-        "3, 7, 30, 90 and 365 days after publication, then about once a year), recording every change: a "
-        "changed body is a new version, a page that is gone is marked `removed_at` (kept, as last seen). "
-        "Bodies are cleaned of page furniture (ads, author cards, related reading). `stats` are the counts "
-        "shown at the latest fetch, `stats_observed_at` when: an article a day old and one a year old are "
-        "not comparable, so compare at the same age with `article_stats.parquet`, which has every "
-        "observation. Near-duplicate bodies are found with MinHash (`duplicate_of`). Every page as served "
-        "is kept in WARC files beside the state, so a parser fix is applied without fetching again.",
-        "",
-        *_waiting_section(summary.waiting),
-        "## Schema: `articles.parquet`",
-        "",
-        *_schema_table(ARTICLES_SCHEMA),
-        "",
-        "`articles.jsonl` has the same fields with `published` as text (`2024-06-21T10:12:00+08:00`) and the "
-        "bodies (`body_html`, `body_text`, `body_markdown`) inline; it has no `published_date`. "
-        "`articles.csv` and `articles.xlsx` hold the flat columns "
-        + ", ".join(f"`{name}`" for name in FLAT_HEADERS)
-        + " (lists joined with `; `; XLSX dates are Beijing wall-clock times). No cell computes: every text "
-        "cell of `articles.xlsx` is a string cell, never a formula, and a text cell of `articles.csv` that "
-        "begins with `=`, `+`, `-`, `@`, a tab or a carriage return starts with an added `'` (OWASP's advice "
-        "against CSV injection; strip it to get the text). JSONL and Parquet keep the exact text. "
-        "Text formats cannot say "
-        "\"integer or null\": pandas reads `duplicate_of` from JSONL or CSV as float64 (DuckDB as BIGINT); "
-        "the Parquet files load it as `Int64`.",
-        "",
-        "### `article_bodies.parquet`",
-        "",
-        *_schema_table(BODIES_SCHEMA),
-        "",
-        "### `article_tags.parquet`",
-        "",
-        *_schema_table(TAGS_SCHEMA),
-        "",
-        "### `article_listings.parquet`",
-        "",
-        *_schema_table(LISTINGS_SCHEMA),
-        "",
-        f"### `{STATS_FILE}`",
-        "",
-        *_schema_table(STATS_SCHEMA),
-        "",
-        "Views per article age, median per day of age (views never go down for one article; a fetch "
-        "that found the article removed has no row):",
-        "",
-        "```python",
-        f'stats = pd.read_parquet("{STATS_FILE}")',
-        'stats.assign(day=stats.age_hours // 24).groupby("day").views.median()',
-        "```",
-        "",
-        "## Articles by category",
-        "",
-        "| category | name | articles |",
-        "| --- | --- | ---: |",
-        *[f"| `{slug}` | {name or ''} | {count} |"
-          for (slug, name), count in sorted(summary.by_category.items(), key=lambda kv: (-kv[1], kv[0][0]))],
-        "",
-        "## Articles by year",
-        "",
-        "| year | articles |",
-        "| --- | ---: |",
-        *[f"| {year} | {count} |" for year, count in sorted(summary.by_year.items())],
-        "",
-        "## Loading",
-        "",
-        "pandas:",
-        "",
-        "```python",
-        "import pandas as pd",
-        'articles = pd.read_parquet("articles.parquet")',
-        'tags = pd.read_parquet("article_tags.parquet"); tags.groupby("tag").size().nlargest(20)',
-        "```",
-        "",
-        "DuckDB:",
-        "",
-        "```python",
-        "import duckdb",
-        "duckdb.sql(\"SELECT category, date_trunc('month', published_date) AS month, count(*) "
-        "FROM 'articles.parquet' GROUP BY ALL ORDER BY month\").show()",
-        "duckdb.sql(\"SELECT a.title, b.body_text FROM 'articles.parquet' a \"",
-        "           \"JOIN 'article_bodies.parquet' b USING (id) LIMIT 3\").show()",
-        "```",
-        "",
-        "Hugging Face `datasets`:",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        'articles = load_dataset("parquet", data_files="articles.parquet", split="train")',
-        'bodies = load_dataset("parquet", data_files="article_bodies.parquet", split="train")',
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    by_category = sorted(summary.by_category.items(), key=lambda kv: (-kv[1], kv[0][0]))
+    return _card_template().render(
+        total=summary.total, first=(summary.first or "")[:10], last=(summary.last or "")[:10],
+        exported=f"{now():%Y-%m-%d %H:%M}", time_known=summary.time_known, duplicates=summary.duplicates,
+        reposts=summary.reposts, files=files, waiting=summary.waiting, flat_headers=FLAT_HEADERS,
+        stats_file=STATS_FILE, by_category=[(slug, name, count) for (slug, name), count in by_category],
+        by_year=sorted(summary.by_year.items()),
+        schemas={name: _schema_rows(schema) for name, schema in (
+            ("articles", ARTICLES_SCHEMA), ("bodies", BODIES_SCHEMA), ("tags", TAGS_SCHEMA),
+            ("listings", LISTINGS_SCHEMA), ("stats", STATS_SCHEMA))},
+    )

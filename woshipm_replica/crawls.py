@@ -1,4 +1,8 @@
-"""Running real crawls of the replica for the benchmarks: ``scrapy crawl`` in a subprocess."""
+"""Real crawls of the replica, for the tests and the benchmarks: ``scrapy crawl`` in a subprocess.
+
+The crawl runs in its export directory with the project's settings module named in the environment
+(as Scrapyd runs a job), so it needs no checkout: only the installed packages.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 from woshipm_crawler.items import MANIFEST_FIELDS
 from woshipm_crawler.textmodel import normalize_ws
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_MODULE = "woshipm_crawler.settings"
 
 # The replica is ours and on loopback: no politeness delays, quick backoff.
 FAST_SETTINGS = {
@@ -56,12 +60,34 @@ def run_crawl(spider: str, base_url: str, export_dir: Path, args: dict | None = 
     for key, value in merged.items():
         command += ["-s", f"{key}={value}"]
     command += list(extra)
-    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": SETTINGS_MODULE}
+    done = subprocess.run(command, cwd=export_dir, capture_output=True, text=True, timeout=timeout, env=env)
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
     new_files = sorted(set((export_dir / "jsonl").glob("*.jsonl")) - before) if (export_dir / "jsonl").exists() else []
     items = [json.loads(line) for path in new_files for line in path.read_text(encoding="utf-8").splitlines()]
     return Crawl(done.returncode, done.stderr + done.stdout, stats, items, export_dir)
+
+
+# A fresh interpreter whose only child is `scrapy crawl`: RUSAGE_CHILDREN's ru_maxrss is then that
+# crawl's peak RSS, nothing else's (Linux carries ru_maxrss across execve, so not the caller's child).
+_MEASURED_CRAWL = """
+import json, resource, sys
+from pathlib import Path
+from woshipm_replica.crawls import run_crawl
+base, out, settings = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+crawl = run_crawl("category", base, out, {"category": "all"}, settings=settings)
+print(json.dumps({"returncode": crawl.returncode, "log": crawl.log, "stats": crawl.stats,
+                  "ids": [item["id"] for item in crawl.items],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def measured_crawl(base_url: str, export_dir: Path, settings: dict | None = None, timeout: float = 300) -> dict:
+    """``scrapy crawl category -a category=all`` and its peak RSS: a dict of ``returncode``, ``log``,
+    ``stats``, the ``ids`` it wrote and ``peak_rss_mb``."""
+    command = [sys.executable, "-c", _MEASURED_CRAWL, base_url, str(export_dir), json.dumps(settings or {})]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=True)
+    return json.loads(done.stdout)
 
 
 def field_match_rates(items: list[dict], manifest: dict[int, dict], walked_listings=None,
