@@ -97,7 +97,7 @@ def test_refresh_records_a_changed_article_as_a_new_version(tmp_path):
         refreshed = run_crawl("category", server.base_url, tmp_path, {**ALL, "refresh": 1})
     assert [item["id"] for item in refreshed.items] == [edited]
     assert refreshed.items[0]["body_text"] == manifest[edited]["body_text"]
-    assert refreshed.stat("woshipm/skipped_unchanged") == 149
+    assert refreshed.stat("woshipm/skipped/unchanged") == 149
     after = library_bytes(tmp_path)
     changed = {path for path in after if before.get(path) != after[path]}
     article_file = next(path for path in changed if path.endswith(f"/{edited}.md"))

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 from scrapy.settings import Settings
 
-from woshipm_crawler import settings as project_settings
 from woshipm_crawler.alarms import fallen_fields, furniture_paragraphs, present_fields
+from woshipm_crawler.config import Config
 from woshipm_crawler.parse.article import ArticlePageError, parse_article_response
 from woshipm_crawler.parse.page import classify, parse_page
 from woshipm_replica import ReplicaServer, pages
@@ -127,13 +127,12 @@ def checked(articles: int, **have: int) -> Stats:
 
 
 def test_fallen_fields_need_enough_articles_and_more_than_one_odd_one():
-    settings = Settings()
-    settings.setmodule(project_settings)
-    assert fallen_fields(checked(40, author=30), settings) == ["author 30/40 (expected 100%)"]
-    assert fallen_fields(checked(40, summary=38), settings) == []  # 95% ≥ 97% − 5 points
-    assert fallen_fields(checked(30, tags=29), settings) == []  # one odd article of 30
-    assert fallen_fields(checked(20, tags=0, title=0), settings) == []  # under WOSHIPM_COVERAGE_MIN_ARTICLES
-    assert fallen_fields(checked(200, tags=180, no_furniture=150), settings) == [
+    config = Config.from_settings(Settings())  # settings.py's expectations
+    assert fallen_fields(checked(40, author=30), config) == ["author 30/40 (expected 100%)"]
+    assert fallen_fields(checked(40, summary=38), config) == []  # 95% ≥ 97% − 5 points
+    assert fallen_fields(checked(30, tags=29), config) == []  # one odd article of 30
+    assert fallen_fields(checked(20, tags=0, title=0), config) == []  # under WOSHIPM_COVERAGE_MIN_ARTICLES
+    assert fallen_fields(checked(200, tags=180, no_furniture=150), config) == [
         "tags 180/200 (expected 100%)", "no_furniture 150/200 (expected 100%)"]
 
 

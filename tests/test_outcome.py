@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from scrapy.settings import Settings
 
 from woshipm_crawler import settings as project_settings
+from woshipm_crawler import statkeys
 from woshipm_crawler.summary import CrawlSummary
+
+STAT_KEY_RE = re.compile(r"""["']woshipm/""")  # a stat key written as a string (f-strings too)
 
 
 class Stats(dict):
@@ -70,3 +75,19 @@ def test_top_failures_name_the_three_most_frequent_reasons_with_an_example():
     stats["woshipm/failed_example/b"] = "http://x/b"
     report = CrawlSummary(SimpleNamespace(stats=stats, settings=Settings()), progress=False)
     assert report.top_failures() == "b 5 (e.g. http://x/b); listing_http 4; c 3"
+
+
+def test_the_summary_names_every_skip_reason_from_one_prefix():
+    stats = Stats({"woshipm/skipped/unchanged": 149, "woshipm/skipped/known": 12})
+    crawler = SimpleNamespace(stats=stats, settings=Settings(), spider=SimpleNamespace(name="category"))
+    lines = CrawlSummary(crawler, progress=False).summary_lines("finished", "ok")
+    assert "skipped: 12 already in the state; 149 fetched again, unchanged" in lines
+
+
+def test_stat_keys_are_named_in_statkeys_only():
+    package = Path(statkeys.__file__).parent
+    literals = [f"{path.relative_to(package.parent)}:{number}"
+                for path in sorted(package.rglob("*.py")) if path.name != "statkeys.py"
+                for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if STAT_KEY_RE.search(line)]
+    assert literals == []

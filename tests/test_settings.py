@@ -1,8 +1,10 @@
-"""Settings: every project setting the code reads is declared (and commented) in settings.py, and a
-renamed setting's old name still works, with a warning."""
+"""Settings: every project setting the code reads is declared (and commented) in settings.py, read by
+``Config`` alone with settings.py's default, and a renamed setting's old name still works, with a warning."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import re
 import warnings
 from pathlib import Path
@@ -12,18 +14,71 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import Settings
 
 from woshipm_crawler import settings as project_settings
-from woshipm_crawler.renamed import RENAMED_SETTINGS, RenamedSettings
+from woshipm_crawler.config import RENAMED_SETTINGS, Config, RenamedSettings, project_defaults
 from woshipm_crawler.render.addon import PLAYWRIGHT_HANDLER, RenderAddon
 
 PACKAGE = Path(project_settings.__file__).parent
-READ_RE = re.compile(r"""settings(?:\.get\w*\(|\[)\s*["'](WOSHIPM_\w+)["']""")
+NAMED_RE = re.compile(r"""["'](WOSHIPM_[A-Z0-9_]+)["']""")
+# A read of a project setting: settings.get*("WOSHIPM_...") or settings["WOSHIPM_..."].
+READ_RE = re.compile(r"""settings(?:\.get\w*\(|\[)\s*["']WOSHIPM_\w+["']""")
+# A default written beside a read: .get*("WOSHIPM_...", default), from settings or the environment.
+INLINE_DEFAULT_RE = re.compile(r"""\.get\w*\(\s*["']WOSHIPM_\w+["']\s*,""")
 
 
-def test_every_setting_the_package_reads_is_declared():
-    read = {name for path in PACKAGE.rglob("*.py") for name in READ_RE.findall(path.read_text(encoding="utf-8"))}
-    assert {"WOSHIPM_PROGRESS", "WOSHIPM_RENDER", "WOSHIPM_LIBRARY_ENABLED"} <= read
-    assert sorted(name for name in read if not hasattr(project_settings, name)) == []
+def package_lines():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            yield f"{path.relative_to(PACKAGE.parent)}:{number}", line
+
+
+def test_every_setting_the_package_names_is_declared():
+    named = {name for _, line in package_lines() for name in NAMED_RE.findall(line)}
+    assert {"WOSHIPM_PROGRESS", "WOSHIPM_RENDER", "WOSHIPM_LIBRARY_ENABLED"} <= named
+    assert sorted(name for name in named - set(RENAMED_SETTINGS) if not hasattr(project_settings, name)) == []
     assert not any(hasattr(project_settings, old) for old in RENAMED_SETTINGS)  # old names only from users
+
+
+def test_every_setting_is_commented_in_settings_py():
+    """Each WOSHIPM_* assignment follows a comment (settings after it in the same block share it)."""
+    source = Path(project_settings.__file__).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    assigned = [node for node in ast.parse(source).body if isinstance(node, ast.Assign)]
+    spans = {node.lineno: node.end_lineno for node in assigned}
+    uncommented = []
+    for node in assigned:
+        name = node.targets[0].id
+        if not name.startswith("WOSHIPM_"):
+            continue
+        above = node.lineno - 1  # walk up over the settings sharing the comment
+        while above in spans.values() and lines[above - 1].strip() and not lines[above - 1].startswith("#"):
+            above = next(start for start, end in spans.items() if end == above) - 1
+        if not lines[above - 1].startswith("#"):
+            uncommented.append(name)
+    assert uncommented == []
+
+
+def test_config_reads_every_setting_with_settings_py_defaults():
+    fields = {field.name for field in dataclasses.fields(Config)}
+    assert fields == {name.removeprefix("WOSHIPM_").lower() for name in project_defaults()}
+    project = Settings()
+    project.setmodule(project_settings, priority="project")
+    bare = Config.from_settings(Settings())  # a command's or a test's settings: settings.py's values
+    assert bare == Config.from_settings(project)
+    assert (bare.failures_to_stop, bare.base_url, bare.state_path) == (
+        project_settings.WOSHIPM_FAILURES_TO_STOP, project_settings.WOSHIPM_BASE_URL,
+        Path(project_settings.WOSHIPM_EXPORT_DIR) / "state.sqlite3")
+    given = Settings({"WOSHIPM_FAILURES_TO_STOP": "7", "WOSHIPM_EXPORT_DIR": "/tmp/x",
+                      "WOSHIPM_EXTRA_FURNITURE": " .ad , ,.promo"})
+    config = Config.from_settings(given)
+    assert (config.failures_to_stop, config.state_path, config.extra_furniture) == (
+        7, Path("/tmp/x/state.sqlite3"), (".ad", ".promo"))
+
+
+def test_only_config_reads_settings_and_no_module_writes_a_default():
+    reads = [where for where, line in package_lines()
+             if READ_RE.search(line) and not where.startswith("woshipm_crawler/config.py:")]
+    defaults = [where for where, line in package_lines() if INLINE_DEFAULT_RE.search(line)]
+    assert (reads, defaults) == ([], [])
 
 
 @pytest.mark.parametrize(("given", "expected"), [

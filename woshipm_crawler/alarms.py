@@ -13,11 +13,11 @@ furniture patterns); ``woshipm/checked/furniture_strings`` counts the paragraphs
 
 When it fires:
 * during the run, at once: ``WOSHIPM_FAILURES_TO_STOP`` articles in a row failed, whatever the reasons
-  (``ARTICLE_FAILED``, sent by ``report.count_failure``; finish reason ``layout_changed`` when all of
+  (``ARTICLE_FAILED``, sent by ``summary.count_failure``; finish reason ``layout_changed`` when all of
   them were, else ``articles_failing``; the reasons named), or, after ``WOSHIPM_COVERAGE_MIN_ARTICLES``
   articles, a required field (``REQUIRED_WATCHED``: title, author, date, body) has fallen below half
   its expectation (finish reason ``coverage_collapsed``);
-* at the end (``report.outcome``): a field's coverage is below its expectation
+* at the end (``CrawlSummary.outcome``): a field's coverage is below its expectation
   (``WOSHIPM_FIELD_COVERAGE``) by more than ``WOSHIPM_COVERAGE_TOLERANCE``, on at least
   ``WOSHIPM_COVERAGE_MIN_ARTICLES`` articles: a single odd article on a small run never fires. An
   optional field (summary, cover image, tags, body length, furniture) only ever fires here: an older
@@ -31,18 +31,27 @@ the run logs that it was accepted (a WARNING, and a line of the summary).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.parse.article import (
     CHECKED_FIELDS,
     COPYRIGHT_TEXT_RE,
     FURNITURE_SECTION_RE,
     FURNITURE_TEXT_RE,
     ArticlePageError,
+)
+from woshipm_crawler.statkeys import (
+    ALARM_KEY,
+    CHECKED_ARTICLES_KEY,
+    CHECKED_PREFIX,
+    COVERAGE_ACCEPTED_KEY,
+    FURNITURE_KEY,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,14 +61,9 @@ ARTICLE_CHECKED = object()
 # Sent for every article that failed, whatever the reason (fetch, parse, pipeline): reason=, url=.
 ARTICLE_FAILED = object()
 
-CHECKED_PREFIX = "woshipm/checked/"
-ARTICLES_KEY = CHECKED_PREFIX + "articles"
-FURNITURE_KEY = CHECKED_PREFIX + "furniture_strings"
-ALARM_KEY = "woshipm/alarm"  # the alarm's one line, for the report (set when a run stops early)
 BODY_FIELDS = ("summary", "cover_image", "body_length", "no_furniture")  # read from the body only
 # The fields every article must have: their collapse stops a run; any other field's fall fails it at the end.
 REQUIRED_WATCHED = ("title", "author", "published", "body")
-ACCEPTED_KEY = "woshipm/coverage_accepted"  # the levels WOSHIPM_ACCEPT_COVERAGE set, for the summary
 COLLAPSE_FACTOR = 0.5  # during the run, a field under half its expectation stops it at once
 
 
@@ -90,26 +94,29 @@ def present_fields(fields: dict, min_body_chars: int) -> set[str]:
     return {name for name, ok in found.items() if ok}
 
 
-def expectations(settings) -> dict[str, float]:
-    """Expected share per watched field: ``WOSHIPM_FIELD_COVERAGE``, the pseudo-fields at 100%, and
-    what ``WOSHIPM_ACCEPT_COVERAGE`` accepted instead."""
-    expected = {name: float(share) for name, share in settings.getdict("WOSHIPM_FIELD_COVERAGE").items()}
+def default_expectations(config: Config) -> dict[str, float]:
+    """``WOSHIPM_FIELD_COVERAGE`` and the pseudo-fields at 100%."""
+    return {**config.field_coverage, "body_length": 1.0, "no_furniture": 1.0}
+
+
+def expectations(config: Config) -> dict[str, float]:
+    """Expected share per watched field: the defaults, and what ``WOSHIPM_ACCEPT_COVERAGE`` accepted instead."""
     try:
-        accepted = accepted_coverage(settings)
+        accepted = accepted_coverage(config)
     except ValueError:  # said once, when the run opened: it stops as a bad argument
         accepted = {}
-    return {**expected, "body_length": 1.0, "no_furniture": 1.0, **accepted}
+    return {**default_expectations(config), **accepted}
 
 
-def accepted_coverage(settings) -> dict[str, float]:
+def accepted_coverage(config: Config) -> dict[str, float]:
     """``WOSHIPM_ACCEPT_COVERAGE`` as ``{field: share}``; ``ValueError`` naming what is wrong."""
-    value = settings.get("WOSHIPM_ACCEPT_COVERAGE") or {}
+    value = config.accept_coverage
     if isinstance(value, str) and not value.lstrip().startswith("{"):
         pairs = [part.partition("=") for part in value.split(",") if part.strip()]
         value = {name.strip(): share.strip() for name, _, share in pairs}
-    elif not isinstance(value, dict):
-        value = settings.getdict("WOSHIPM_ACCEPT_COVERAGE")
-    known = (*settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length", "no_furniture")
+    elif isinstance(value, str):  # a JSON object, as -s gives it
+        value = json.loads(value)
+    known = tuple(default_expectations(config))
     accepted = {}
     for name, share in value.items():
         try:
@@ -122,17 +129,17 @@ def accepted_coverage(settings) -> dict[str, float]:
     return accepted
 
 
-def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | None = None,
+def fallen_fields(stats, config: Config, *, factor: float = 1.0, tolerance: float | None = None,
                   only: tuple[str, ...] | None = None) -> list[str]:
     """Fields (of ``only``, or all) whose coverage this run is under ``factor`` × expectation − tolerance,
     on enough articles; each as ``name 12/40 (expected 100%)``."""
-    checked = stats.get_value(ARTICLES_KEY) or 0
-    if checked < settings.getint("WOSHIPM_COVERAGE_MIN_ARTICLES", 30):
+    checked = stats.get_value(CHECKED_ARTICLES_KEY) or 0
+    if checked < config.coverage_min_articles:
         return []
     if tolerance is None:
-        tolerance = settings.getfloat("WOSHIPM_COVERAGE_TOLERANCE", 0.05)
+        tolerance = config.coverage_tolerance
     fallen = []
-    for name, expected in expectations(settings).items():
+    for name, expected in expectations(config).items():
         if only is not None and name not in only:
             continue
         have = stats.get_value(CHECKED_PREFIX + name) or 0
@@ -141,14 +148,14 @@ def fallen_fields(stats, settings, *, factor: float = 1.0, tolerance: float | No
     return fallen
 
 
-def coverage_line(stats, settings) -> str | None:
+def coverage_line(stats, config: Config) -> str | None:
     """The summary's line: each watched field's coverage against its expectation."""
-    checked = stats.get_value(ARTICLES_KEY) or 0
+    checked = stats.get_value(CHECKED_ARTICLES_KEY) or 0
     if not checked:
         return None
     parts = [
         f"{name} {stats.get_value(CHECKED_PREFIX + name) or 0}/{checked} (≥{expected:.0%})"
-        for name, expected in expectations(settings).items()
+        for name, expected in expectations(config).items()
     ]
     return (
         f"fields checked on {checked} article page(s): " + ", ".join(parts)
@@ -160,9 +167,9 @@ class FieldWatch:
     def __init__(self, crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.settings = crawler.settings
-        self.min_body_chars = crawler.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
-        self.stop_after = crawler.settings.getint("WOSHIPM_FAILURES_TO_STOP", 10)
+        self.config = Config.from_settings(crawler.settings)
+        self.min_body_chars = self.config.min_body_chars
+        self.stop_after = self.config.failures_to_stop
         self.streak: Counter[str] = Counter()  # the reasons of the articles that failed in a row
         self.streak_examples: dict[str, str] = {}
         self.stopping = False
@@ -177,17 +184,17 @@ class FieldWatch:
 
     def spider_opened(self, spider=None) -> None:
         try:
-            accepted = accepted_coverage(self.settings)
+            accepted = accepted_coverage(self.config)
         except ValueError as error:
             self.stopping = True
             logger.error("%s", error)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="bad_argument"))
             return
         if accepted:
-            default = {**self.settings.getdict("WOSHIPM_FIELD_COVERAGE"), "body_length": 1.0, "no_furniture": 1.0}
+            default = default_expectations(self.config)
             line = ", ".join(f"{name} ≥{share:.0%} (expected {float(default[name]):.0%})"
                              for name, share in accepted.items())
-            self.stats.set_value(ACCEPTED_KEY, line)
+            self.stats.set_value(COVERAGE_ACCEPTED_KEY, line)
             logger.warning("Coverage accepted by WOSHIPM_ACCEPT_COVERAGE: %s", line)
 
     def article_failed(self, reason: str, url: str, **_) -> None:
@@ -205,7 +212,7 @@ class FieldWatch:
             present = set(CHECKED_FIELDS) - set(error.missing) - {"body"}  # nothing of the body was read
         else:
             return  # not an article page (a shell, a check page, a cut body): counted by its own reason
-        self.stats.inc_value(ARTICLES_KEY)
+        self.stats.inc_value(CHECKED_ARTICLES_KEY)
         for name in present:
             self.stats.inc_value(CHECKED_PREFIX + name)
         self.check()
@@ -223,14 +230,14 @@ class FieldWatch:
             else:
                 self.stop("articles_failing", f"{failed} articles in a row failed: {reasons}", fields=False)
             return
-        collapsed = fallen_fields(self.stats, self.settings, factor=COLLAPSE_FACTOR, tolerance=0.0,
+        collapsed = fallen_fields(self.stats, self.config, factor=COLLAPSE_FACTOR, tolerance=0.0,
                                   only=REQUIRED_WATCHED)
         if collapsed:
             self.stop("coverage_collapsed", "field coverage collapsed: " + ", ".join(collapsed))
 
     def stop(self, reason: str, message: str, *, fields: bool = True) -> None:
         self.stopping = True
-        fallen = fields and (fallen_fields(self.stats, self.settings, tolerance=0.0) or _all_lacking(self.stats))
+        fallen = fields and (fallen_fields(self.stats, self.config, tolerance=0.0) or _all_lacking(self.stats))
         line = f"{message}; fields that fell: {', '.join(fallen)}" if fallen else message
         self.stats.set_value(ALARM_KEY, line)
         logger.error("Stopping the run: %s", line)
@@ -239,7 +246,7 @@ class FieldWatch:
 
 def _all_lacking(stats) -> list[str]:
     """Fields some checked article lacked (the alarm's list before the minimum count is reached)."""
-    checked = stats.get_value(ARTICLES_KEY) or 0
+    checked = stats.get_value(CHECKED_ARTICLES_KEY) or 0
     return [
         f"{name} {stats.get_value(CHECKED_PREFIX + name) or 0}/{checked}"
         for name in (*CHECKED_FIELDS, *BODY_FIELDS)

@@ -38,9 +38,9 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.handoff import ARTICLE_KIND, LISTING_KIND, META_FETCHED_AT, META_KIND
-from woshipm_crawler.state import export_dir
-from woshipm_crawler.summary import ARCHIVE_FAILED_KEY
+from woshipm_crawler.statkeys import ARCHIVE_FAILED_KEY, ARCHIVE_PATH_KEY, ARCHIVE_RECORDS_KEY
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp, write_all
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,10 @@ MIDDLEWARE_PRIORITY = 950  # nearest the downloader: the response as served
 ARCHIVED_KINDS = (ARTICLE_KIND, LISTING_KIND)
 # The body Scrapy hands on is already de-chunked: a reader must not de-chunk it again.
 DROPPED_HEADERS = (b"Transfer-Encoding",)
-FAILED_KEY = ARCHIVE_FAILED_KEY  # responses not written: the run is FAILED
 
 
 def archive_dir(settings) -> Path:
-    return export_dir(settings) / ARCHIVE_SUBDIR
+    return Config.from_settings(settings).export_dir / ARCHIVE_SUBDIR
 
 
 class WarcSegments:
@@ -135,11 +134,11 @@ class WarcArchiveMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        settings = crawler.settings
-        if not settings.getbool("WOSHIPM_ARCHIVE_ENABLED", True):
+        config = Config.from_settings(crawler.settings)
+        if not config.archive_enabled:
             raise NotConfigured("WOSHIPM_ARCHIVE_ENABLED is off")
-        segment_bytes = int(settings.getfloat("WOSHIPM_ARCHIVE_SEGMENT_MB", 1024) * 1024 * 1024)
-        middleware = cls(crawler, WarcSegments(archive_dir(settings), "", segment_bytes, {}))
+        segment_bytes = int(config.archive_segment_mb * 1024 * 1024)
+        middleware = cls(crawler, WarcSegments(config.export_dir / ARCHIVE_SUBDIR, "", segment_bytes, {}))
         crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
@@ -167,11 +166,11 @@ class WarcArchiveMiddleware:
         fetched_at = utc_stamp()
         try:
             self.segments.write(response.url, response.status, reason, headers, response.body, fetched_at)
-            self.crawler.stats.inc_value("woshipm/archive/records")
+            self.crawler.stats.inc_value(ARCHIVE_RECORDS_KEY)
             request.meta[META_FETCHED_AT] = fetched_at  # the item's crawled_at: a reparse gives the same
         except OSError as error:
             self.failed += 1
-            self.crawler.stats.inc_value(FAILED_KEY)
+            self.crawler.stats.inc_value(ARCHIVE_FAILED_KEY)
             log = logger.error if self.failed == 1 else logger.debug
             log("Archive: the response of %s not written under %s: %s", response.url, self.segments.directory, error)
         return response
@@ -180,10 +179,10 @@ class WarcArchiveMiddleware:
         try:
             self.segments.close()
         except OSError as error:
-            self.crawler.stats.inc_value(FAILED_KEY)
+            self.crawler.stats.inc_value(ARCHIVE_FAILED_KEY)
             logger.error("Archive: %s not closed: %s", self.segments.path, error)
         if self.segments.written:
-            self.crawler.stats.set_value("woshipm/archive/path", str(self.segments.directory))
+            self.crawler.stats.set_value(ARCHIVE_PATH_KEY, str(self.segments.directory))
             logger.info("Archive: %d response(s) in %d WARC segment(s) under %s", self.segments.written,
                         self.segments.segment, self.segments.directory)
 

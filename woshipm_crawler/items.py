@@ -8,9 +8,9 @@ category      slug from the URL (may differ from the listing that showed the car
 category_name Chinese name of ``category`` from seeds/categories.txt, None when unknown
 title         ``h2.article--title`` as shown (no bidirectional or zero-width controls), at most 500
               characters (``parse.article.MAX_TITLE_CHARS``: a longer one is cut, with a warning)
-author        {"name": str (at most 100 characters), "id": int | None, "url": str | None}; every URL of an item (``url``,
-              ``author.url``, ``cover_image``, ``images``, links in the bodies) is http(s) or null
-              (``site.safe_url``)
+author        {"name": str (at most 100 characters), "id": int | None, "url": str | None}; every URL of an
+              item (``url``, ``author.url``, ``cover_image``, ``images``, links in the bodies) is http(s)
+              or null (``site.safe_url``)
 published     always "YYYY-MM-DDTHH:MM:SS+08:00" (Beijing time, the site's clock); a page that shows
               only the date gives 00:00:00 of that day (see published_time_known)
 published_time_known  bool: True when the page gave the time of day, False when ``published`` is the
@@ -40,10 +40,10 @@ duplicate_of  for a near-duplicate body: id of the group's earliest-published ar
 
 from __future__ import annotations
 
-import json
-
 import scrapy
 from itemadapter import ItemAdapter
+
+from woshipm_crawler.util import dumps
 
 ARTICLE_FIELDS = (
     "id",
@@ -95,4 +95,4 @@ def item_json(item) -> str:
     """One JSONL line: keys in ARTICLE_FIELDS order, UTF-8 text as is (no \\u escapes)."""
     data = ItemAdapter(item).asdict()
     ordered = {key: data[key] for key in ARTICLE_FIELDS if key in data}
-    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+    return dumps(ordered)

@@ -36,6 +36,9 @@ from scrapy.http import Request, Response
 from scrapy.utils.misc import load_object
 from scrapy.utils.response import response_status_message
 
+from woshipm_crawler.config import Config
+from woshipm_crawler.statkeys import BACKOFF_PAUSED_S_KEY, BACKOFF_SLOW_DOWNS_KEY
+
 logger = logging.getLogger(__name__)
 
 SLOW_DOWN_STATUSES = frozenset({429, 503})
@@ -71,9 +74,10 @@ class SiteBackoffMiddleware:
         )
         # A rate-limited request is not a broken one: it may wait longer before it is given up.
         self.max_slow_down_retries = 2 * self.max_retry_times
-        self.backoff_base = settings.getfloat("WOSHIPM_RETRY_BACKOFF_BASE", 1.0)
-        self.backoff_max = settings.getfloat("WOSHIPM_RETRY_BACKOFF_MAX", 60.0)
-        self.recovery = settings.getfloat("WOSHIPM_BACKOFF_RECOVERY", 0.8)
+        config = Config.from_settings(settings)
+        self.backoff_base = config.retry_backoff_base
+        self.backoff_max = config.retry_backoff_max
+        self.recovery = config.backoff_recovery
         self.base_delay = settings.getfloat("DOWNLOAD_DELAY")
         self.autothrottle = settings.getbool("AUTOTHROTTLE_ENABLED")
         self.floor = 0.0  # the slots' least delay while the site recovers; 0: no floor
@@ -132,9 +136,9 @@ class SiteBackoffMiddleware:
         wait = min(asked if asked is not None else backoff, self.backoff_max)
         self.floor = min(max(self.floor, 2 * self.base_delay, wait / 2), self.backoff_max)
         stats = self.crawler.stats
-        stats.inc_value("woshipm/backoff/slow_downs")
+        stats.inc_value(BACKOFF_SLOW_DOWNS_KEY)
         if now + wait > self.paused_until:
-            stats.inc_value("woshipm/backoff/paused_s", round(now + wait - max(self.paused_until, now), 3))
+            stats.inc_value(BACKOFF_PAUSED_S_KEY, round(now + wait - max(self.paused_until, now), 3))
             self.paused_until = now + wait
             logger.info(
                 "The site asked to slow down (HTTP %s): no request for %.1f s, then at least %.2f s "

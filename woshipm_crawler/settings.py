@@ -20,7 +20,7 @@ WOSHIPM_BASE_URL = "https://www.woshipm.com"
 WOSHIPM_EXPORT_DIR = "exports"
 # Each run writes what it added or changed to <export dir>/jsonl/<spider>-<UTC time>.jsonl.
 # The Markdown library under <export dir>/markdown/ (off: items still get body_markdown, no files).
-# Formerly WOSHIPM_MARKDOWN_ENABLED: that name still works, with a warning (woshipm_crawler.renamed).
+# Formerly WOSHIPM_MARKDOWN_ENABLED: that name still works, with a warning (woshipm_crawler.config).
 WOSHIPM_LIBRARY_ENABLED = True
 # The SQLite state store; empty means <export dir>/state.sqlite3.
 WOSHIPM_STATE_PATH = ""
@@ -56,7 +56,7 @@ WOSHIPM_REMOVALS_MIN_TO_FAIL = 3
 # PLAYWRIGHT_LAUNCH_OPTIONS, RenderMiddleware, and defaults for the PLAYWRIGHT_* settings (listed in
 # woshipm_crawler/render/addon.py; any of them set here or with -s wins).
 ADDONS = {
-    "woshipm_crawler.renamed.RenamedSettings": -10,  # first: old setting names to new ones
+    "woshipm_crawler.config.RenamedSettings": -10,  # first: old setting names to new ones
     "woshipm_crawler.render.addon.RenderAddon": 0,
 }
 # auto: re-fetch a JS shell or anti-bot check (article or listing) through Chromium once; always:
@@ -80,9 +80,9 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
-# No woshipm page comes near these (bench/bench_page_sizes.py, docs/benchmarks.md: the largest page
-# measured is ~0.2 MB): a larger answer, a gzip bomb's inflated body included, is stopped there and
-# is a counted failure (too_large), before it costs memory. Scrapy's defaults are 1 GiB and 32 MiB.
+# Far above any woshipm page (docs/benchmarks.md, "Measurements behind settings"): a larger answer, a
+# gzip bomb's inflated body included, is stopped there and is a counted failure (too_large), before
+# it costs memory. Scrapy's defaults are 1 GiB and 32 MiB.
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 
@@ -104,8 +104,8 @@ DOWNLOADER_MIDDLEWARES = {
     "woshipm_crawler.archive.WarcArchiveMiddleware": 950,
 }
 # The raw pages, kept: <export dir>/archive/*.warc.gz, so a parser fix needs no refetch (scrapy
-# reparse). About 7 KB a page on disk, 6.6 MiB per 1,000 articles (docs/benchmarks.md). Segments
-# are closed at this size (1 GB, the size web archives use: one file a backup medium takes whole).
+# reparse); their size on disk is in docs/benchmarks.md. Segments are closed at this size (1 GB, the
+# size web archives use: one file a backup medium takes whole).
 WOSHIPM_ARCHIVE_ENABLED = True
 WOSHIPM_ARCHIVE_SEGMENT_MB = 1024
 
@@ -128,7 +128,7 @@ LOG_LEVEL = "INFO"
 # When set, the run's stats are written there as JSON at the end (for schedulers and tests).
 WOSHIPM_STATS_FILE = ""
 
-# -- outputs made after a crawl (issue 16) --------------------------------------------------------
+# -- outputs made after a crawl --------------------------------------------------------------------
 # scrapy export | report | book: COMMANDS_MODULE, above.
 # -o articles.md (or FEEDS format "markdown"): the run's articles in the library's Markdown format.
 FEED_EXPORTERS = {
@@ -146,9 +146,8 @@ WOSHIPM_EXTRA_FURNITURE = []
 WOSHIPM_ARTICLE_LAYOUTS = []
 
 # -- coverage alarms (woshipm_crawler.alarms): notice when the site changes its pages ---------------
-# Expected share of article pages having each field. Every article has title, author, date, body and
-# tags; summaries: 97.7% of the replica's 2,000 articles (an article without an editor's lead has
-# none); a cover image: 100% of the replica's and of the golden pages'. A field further below than
+# Expected share of article pages having each field: every article has title, author, date, body,
+# tags and a cover image; a few have no summary (no editor's lead). A field further below than
 # WOSHIPM_COVERAGE_TOLERANCE makes the run FAILED, once at least WOSHIPM_COVERAGE_MIN_ARTICLES
 # article pages were checked (a single odd article on a small run is no alarm).
 WOSHIPM_FIELD_COVERAGE = {
@@ -161,7 +160,7 @@ WOSHIPM_COVERAGE_MIN_ARTICLES = 30
 # the archive with fewer summaries) accepts the new level here, e.g. "summary=0.4,cover_image=0.3" or
 # a dict; the run logs that it was accepted.
 WOSHIPM_ACCEPT_COVERAGE = {}
-# A body shorter than this is a short body; every body is expected longer (the replica's shortest: 421).
+# A body shorter than this is a short body; every article's body is expected longer.
 WOSHIPM_MIN_BODY_CHARS = 200
 # This many articles in a row that failed, whatever the reasons, stop the run at once (FAILED, the
 # reasons named). Formerly WOSHIPM_LAYOUT_CHANGED_TO_STOP, which counted layout_changed pages only.
@@ -170,7 +169,7 @@ WOSHIPM_FAILURES_TO_STOP = 10
 # (whatever the reasons; at least 3 failed). A run that attempted articles and read none always is.
 WOSHIPM_MAX_FAILED_SHARE = 0.2
 
-# -- per-article CPU (issue 13) -----------------------------------------------------------------
+# -- per-article CPU ----------------------------------------------------------------------------
 # Scrapy starts CONCURRENT_ITEMS tasks for the output of every response, however little it yields: an
 # article page yields one item and a listing page about a dozen requests, all handled synchronously.
 CONCURRENT_ITEMS = 16
@@ -178,8 +177,6 @@ CONCURRENT_ITEMS = 16
 # answer is keyed weakly by the bound method, which is gone as soon as the call returns.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 
-# -- Scrapy defaults we pin ---------------------------------------------------------------------
+# -- Scrapy settings we change ------------------------------------------------------------------
 FEED_EXPORT_ENCODING = "utf-8"
-TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TELNETCONSOLE_ENABLED = False

@@ -42,9 +42,6 @@ def article_id_of(value: Any) -> int:
 # Listing-only categories: 讲座沙龙 lists events, not articles.
 EVENT_CATEGORIES = frozenset({"active"})
 
-# Category slugs seen only in article URLs; their names are not known.
-UNNAMED_CATEGORIES = ("share", "kol", "open", "newretail", "aigc")
-
 CARDS_PER_LISTING_PAGE = 12
 
 # The site's clock: every date it shows is Beijing time.

@@ -8,7 +8,6 @@ line, and ``scrapy crawl`` exits non-zero (``woshipm_crawler.commands.crawl`` re
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -16,26 +15,56 @@ import time
 from scrapy import signals
 from twisted.internet import task
 
-from woshipm_crawler.alarms import ACCEPTED_KEY, ALARM_KEY, ARTICLE_FAILED, coverage_line, fallen_fields
+from woshipm_crawler.alarms import ARTICLE_FAILED, coverage_line, fallen_fields
+from woshipm_crawler.config import Config
 from woshipm_crawler.items import ARTICLE_FIELDS
-from woshipm_crawler.util import atomic_write
+from woshipm_crawler.statkeys import (
+    ALARM_KEY,
+    ARCHIVE_FAILED_KEY,
+    ARTICLE_FAILURES_PREFIX,
+    ARTICLES_ATTEMPTED_KEY,
+    ARTICLES_CROSS_LISTED_KEY,
+    ARTICLES_FAILED_KEY,
+    ARTICLES_FOUND_NEW_KEY,
+    ARTICLES_PARSED_KEY,
+    CLOSE_FAILURE_KEY,
+    COVERAGE_ACCEPTED_KEY,
+    COVERAGE_PREFIX,
+    CUT_PREFIX,
+    EXAMPLE_PREFIX,
+    EXIT_CODE_KEY,
+    FAILED_PREFIX,
+    FRONTIER_PREFIX,
+    FRONTIER_RESUMED_KEY,
+    GAPS_KEY,
+    JSONL_PATH_KEY,
+    JSONL_WRITTEN_KEY,
+    LISTING_PAGES_KEY,
+    MARKDOWN_WRITTEN_KEY,
+    OUTCOME_KEY,
+    PENDING_KEY,
+    RECOVERED_KEY,
+    REMOVALS_FOUND_KEY,
+    REMOVALS_MARKED_KEY,
+    REMOVALS_WITHHELD_KEY,
+    REPARSE_OLDER_THAN_STORED_KEY,
+    REPARSE_PAGES_KEY,
+    RETRY_SCHEDULE_KEY,
+    REVISITS_DUE_LEFT_KEY,
+    REVISITS_REQUESTED_KEY,
+    SKIPPED_PREFIX,
+    SKIPPED_UNCHANGED_KEY,
+    STATE_CHANGED_KEY,
+    STATE_NEW_KEY,
+    WALKS_PREFIX,
+    WALKS_RESUMED_KEY,
+)
+from woshipm_crawler.util import atomic_write, dumps
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_PREFIX = "woshipm summary:"
-OUTCOME_KEY = "woshipm/outcome"  # "ok" or "FAILED", set when the spider closes
-EXIT_CODE_KEY = "woshipm/exit_code"
-# What the run could not write (set by the state's owner when it closes): the run is FAILED.
-PENDING_KEY = "woshipm/pending_outputs"
-CLOSE_FAILURE_KEY = "woshipm/close_failure"  # a pipeline failed to finish (it logged the traceback)
-# Set by the state's owner when it closes: [reason, count, next try, last next try] of the failed
-# articles that wait for a retry; [listing, page, reason] of the open listing gaps.
-RETRY_SCHEDULE_KEY = "woshipm/retry_schedule"
-GAPS_KEY = "woshipm/gaps"
 SHOWN_GAPS = 5
-ARCHIVE_FAILED_KEY = "woshipm/archive/failed"  # responses the WARC archive could not write (archive.py)
-# A large share of the revisits found their article gone: no removal marked (spiders/base.py).
-REMOVALS_WITHHELD_KEY = "woshipm/removals/withheld"
 # Finish reasons that mean the run did its job; "shutdown" (Ctrl-C, SIGTERM) can be resumed.
 GOOD_FINISH_REASONS = ("finished",)
 INTERRUPTED_REASONS = ("shutdown",)
@@ -49,15 +78,6 @@ SKIP_REASONS = {
     "walk_claimed": "listings another run is walking",
     "waiting": "failed before, waiting for their next try",
 }
-
-
-FAILED_PREFIX = "woshipm/failed/"  # + reason: how many things failed for that reason
-EXAMPLE_PREFIX = "woshipm/failed_example/"  # + reason: the first URL that failed for it
-# Every article this run asked for and got an answer about (stored, unchanged, older, or failed),
-# and those of them that failed, whatever the reason: the run's outcome follows from these two.
-ARTICLES_ATTEMPTED_KEY = "woshipm/articles_attempted"
-ARTICLES_FAILED_KEY = "woshipm/articles_failed"
-ARTICLE_FAILURES_PREFIX = "woshipm/article_failures/"  # + reason: the articles of ARTICLES_FAILED_KEY
 TOP_REASONS = 3  # failure reasons the summary names with an example
 # Fewer failed articles than this never fail a run by their share alone (one odd page of three).
 MIN_FAILED_FOR_SHARE = 3
@@ -94,14 +114,15 @@ def retry_line(schedule) -> str:
 class CrawlSummary:
     def __init__(self, crawler, progress: bool) -> None:
         self.crawler = crawler
+        self.config = Config.from_settings(crawler.settings)
         self.stats = crawler.stats
         self.started = time.monotonic()
         self.progress_loop = task.LoopingCall(self.print_progress) if progress else None
 
     @classmethod
     def from_crawler(cls, crawler):
-        progress = crawler.settings.getbool("WOSHIPM_PROGRESS", sys.stderr.isatty())
-        report = cls(crawler, progress)
+        progress = Config.from_settings(crawler.settings).progress
+        report = cls(crawler, sys.stderr.isatty() if progress is None else progress)
         crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
         return report
@@ -127,11 +148,11 @@ class CrawlSummary:
         get = self.stats.get_value
         elapsed = max(time.monotonic() - self.started, 1e-6)
         failures = self.failures()
-        done = (get("woshipm/articles_parsed") or 0) + sum(
+        done = (get(ARTICLES_PARSED_KEY) or 0) + sum(
             v for k, v in failures.items() if not k.startswith("listing")
         )
         return (
-            f"listing pages {get('woshipm/listing_pages') or 0} | articles fetched {done} | "
+            f"listing pages {get(LISTING_PAGES_KEY) or 0} | articles fetched {done} | "
             f"{done / elapsed:.1f}/s | stored {get('item_scraped_count') or 0} | failures {sum(failures.values())}"
         )
 
@@ -162,55 +183,48 @@ class CrawlSummary:
         if attempted and failed >= attempted:
             return "FAILED", (f"all {attempted} articles this run attempted failed: "
                               f"{self.top_failures(ARTICLE_FAILURES_PREFIX)}")
-        share = self.crawler.settings.getfloat("WOSHIPM_MAX_FAILED_SHARE", 0.2)
+        share = self.config.max_failed_share
         if failed >= MIN_FAILED_FOR_SHARE and failed > share * attempted:
             return "FAILED", (
                 f"{failed} of the {attempted} articles this run attempted failed ({failed / attempted:.0%}, more "
                 f"than WOSHIPM_MAX_FAILED_SHARE {share:.0%}): {self.top_failures(ARTICLE_FAILURES_PREFIX)}"
             )
-        fallen = fallen_fields(self.stats, self.crawler.settings)
+        fallen = fallen_fields(self.stats, self.config)
         if fallen:
             return "FAILED", "field coverage below expectation (has the site changed its pages?): " + ", ".join(fallen)
         listing_failures = sum(v for k, v in self.failures().items() if k.startswith("listing"))
-        if listing_failures and not get("woshipm/listing_pages"):
+        if listing_failures and not get(LISTING_PAGES_KEY):
             return "FAILED", f"no listing page could be read ({listing_failures} failed): is the site reachable?"
         return "ok", None
 
     def summary_lines(self, reason: str, verdict: str) -> list[str]:
         get = self.stats.get_value
-        written = get("woshipm/jsonl_written") or 0
-        recovered = get("woshipm/recovered") or 0
+        written = get(JSONL_WRITTEN_KEY) or 0
+        recovered = get(RECOVERED_KEY) or 0
         lines = [f"{verdict} (finish reason: {reason})"]
-        where = f" to {get('woshipm/jsonl_path')}" if written else ""
+        where = f" to {get(JSONL_PATH_KEY)}" if written else ""
         lines.append(
             f"articles written: {written}{where}"
             + (f" ({recovered} recovered from an interrupted run)" if recovered else "")
-            + f"; library files written: {get('woshipm/markdown_written') or 0}"
+            + f"; library files written: {get(MARKDOWN_WRITTEN_KEY) or 0}"
         )
-        walks = stats_with_prefix(self.stats, "woshipm/walks/")
+        walks = stats_with_prefix(self.stats, WALKS_PREFIX)
         lines.append(
-            f"listing pages walked: {get('woshipm/listing_pages') or 0}; walks ended: "
+            f"listing pages walked: {get(LISTING_PAGES_KEY) or 0}; walks ended: "
             + (", ".join(f"{k} {v}" for k, v in walks.items()) or "none")
-            + (f"; resumed: {get('woshipm/walks_resumed')}" if get("woshipm/walks_resumed") else "")
+            + (f"; resumed: {get(WALKS_RESUMED_KEY)}" if get(WALKS_RESUMED_KEY) else "")
         )
         lines.append(
-            f"articles fetched: {get('woshipm/articles_parsed') or 0}; new found in listings: "
-            f"{get('woshipm/articles_found_new') or 0}; in several listings, fetched once: "
-            f"{get('woshipm/articles_cross_listed') or 0}"
-            + (
-                f"; from an earlier run's frontier: {get('woshipm/frontier_resumed')}"
-                if get("woshipm/frontier_resumed")
-                else ""
-            )
+            f"articles fetched: {get(ARTICLES_PARSED_KEY) or 0}; new found in listings: "
+            f"{get(ARTICLES_FOUND_NEW_KEY) or 0}; in several listings, fetched once: "
+            f"{get(ARTICLES_CROSS_LISTED_KEY) or 0}"
+            + (f"; from an earlier run's frontier: {get(FRONTIER_RESUMED_KEY)}" if get(FRONTIER_RESUMED_KEY) else "")
         )
-        skipped = {
-            **stats_with_prefix(self.stats, "woshipm/skipped/"),
-            "unchanged": get("woshipm/skipped_unchanged") or 0,
-        }
+        skipped = stats_with_prefix(self.stats, SKIPPED_PREFIX)
         parts = [f"{count} {SKIP_REASONS.get(name, name)}" for name, count in skipped.items() if count]
         lines.append("skipped: " + ("; ".join(parts) or "nothing"))
         lines.append("failures: " + (", ".join(f"{k} {v}" for k, v in self.failures().items()) or "none"))
-        cut = stats_with_prefix(self.stats, "woshipm/cut/")
+        cut = stats_with_prefix(self.stats, CUT_PREFIX)
         if cut:
             lines.append("fields cut to their bounds (stored cut): " + ", ".join(f"{k} {v}" for k, v in cut.items()))
         if self.failures():
@@ -220,22 +234,22 @@ class CrawlSummary:
             failed = get(ARTICLES_FAILED_KEY) or 0
             lines.append(f"articles attempted: {attempted}; read: {attempted - failed}; failed: {failed} "
                          f"({failed / attempted:.0%})")
-        if get("woshipm/reparse/pages") is not None or self.crawler.spider.name == "reparse":
-            changed = (get("woshipm/state/new") or 0) + (get("woshipm/state/changed") or 0)
+        if get(REPARSE_PAGES_KEY) is not None or self.crawler.spider.name == "reparse":
+            changed = (get(STATE_NEW_KEY) or 0) + (get(STATE_CHANGED_KEY) or 0)
             lines.append(
-                f"reparsed from the archive, no request sent: {get('woshipm/reparse/pages') or 0} page(s); "
-                f"new or changed: {changed}; unchanged: {get('woshipm/skipped_unchanged') or 0}; pages older "
-                f"than the stored version, left: {get('woshipm/reparse/older_than_stored') or 0}"
+                f"reparsed from the archive, no request sent: {get(REPARSE_PAGES_KEY) or 0} page(s); "
+                f"new or changed: {changed}; unchanged: {get(SKIPPED_UNCHANGED_KEY) or 0}; pages older "
+                f"than the stored version, left: {get(REPARSE_OLDER_THAN_STORED_KEY) or 0}"
             )
-        if get("woshipm/revisits/requested") or get("woshipm/removals/found"):
+        if get(REVISITS_REQUESTED_KEY) or get(REMOVALS_FOUND_KEY):
             lines.append(
-                f"revisits: {get('woshipm/revisits/requested') or 0} stored article(s) fetched again as due; "
-                f"still due, left for later runs: {get('woshipm/revisits/due_left') or 0}; removals found: "
-                f"{get('woshipm/removals/found') or 0}, marked: {get('woshipm/removals/marked') or 0}"
+                f"revisits: {get(REVISITS_REQUESTED_KEY) or 0} stored article(s) fetched again as due; "
+                f"still due, left for later runs: {get(REVISITS_DUE_LEFT_KEY) or 0}; removals found: "
+                f"{get(REMOVALS_FOUND_KEY) or 0}, marked: {get(REMOVALS_MARKED_KEY) or 0}"
             )
         if get(PENDING_KEY):
             lines.append(f"outputs pending (written by the next run): {get(PENDING_KEY)}")
-        frontier = stats_with_prefix(self.stats, "woshipm/frontier/")
+        frontier = stats_with_prefix(self.stats, FRONTIER_PREFIX)
         if frontier.get("queued", 0) + frontier.get("failed", 0):
             lines.append(
                 f"left for a later run: {frontier.get('queued', 0) + frontier.get('failed', 0)} article(s) in the "
@@ -250,15 +264,15 @@ class CrawlSummary:
             lines.append(f"listing gaps open: {len(gaps)}, the next run starts there: {shown}"
                          + (", …" if len(gaps) > SHOWN_GAPS else ""))
         if written:
-            coverage = stats_with_prefix(self.stats, "woshipm/coverage/")
+            coverage = stats_with_prefix(self.stats, COVERAGE_PREFIX)
             lines.append(
                 "field coverage: " + ", ".join(f"{name} {coverage.get(name, 0)}/{written}" for name in ARTICLE_FIELDS)
             )
-        checked = coverage_line(self.stats, self.crawler.settings)
+        checked = coverage_line(self.stats, self.config)
         if checked:
             lines.append(checked)
-        if get(ACCEPTED_KEY):
-            lines.append(f"coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {get(ACCEPTED_KEY)}")
+        if get(COVERAGE_ACCEPTED_KEY):
+            lines.append(f"coverage accepted by WOSHIPM_ACCEPT_COVERAGE: {get(COVERAGE_ACCEPTED_KEY)}")
         if reason in INTERRUPTED_REASONS:
             lines.append("interrupted: run the same command again to resume where this run stopped")
         return lines
@@ -274,11 +288,11 @@ class CrawlSummary:
         self.stats.set_value(EXIT_CODE_KEY, 0 if verdict == "ok" else 2 if reason == BAD_ARGUMENT_REASON else 1)
         for line in self.summary_lines(reason, verdict):
             logger.info("%s %s", SUMMARY_PREFIX, line)
-        stats_file = self.crawler.settings.get("WOSHIPM_STATS_FILE")
+        stats_file = self.config.stats_file
         if stats_file:  # for schedulers and tests: the run's stats as JSON, written whole
             data = {**self.stats.get_stats(), "finish_reason": reason}
             try:
-                atomic_write(stats_file, json.dumps(data, default=str, ensure_ascii=False, indent=1).encode("utf-8"))
+                atomic_write(stats_file, dumps(data, indent=1, default=str).encode("utf-8"))
             except OSError as error:
                 logger.error("%s stats file %s not written: %s", SUMMARY_PREFIX, stats_file, error)
         if verdict == "FAILED":

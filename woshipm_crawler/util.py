@@ -1,4 +1,5 @@
-"""One helper per concept the whole package shares: the clock, UTC stamps, pid checks, durable atomic writes.
+"""One helper per concept the whole package shares: the clock, UTC stamps, pid checks, durable atomic writes,
+JSON text.
 
 Nothing here knows about woshipm or Scrapy; every module may import it.
 """
@@ -6,12 +7,14 @@ Nothing here knows about woshipm or Scrapy; every module may import it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 TEMP_SUFFIX = ".tmp"
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -20,6 +23,13 @@ COMPACT_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # for file names
 
 # The clock (``set_clock``): (the time it was set to, time.monotonic() then), or None for the system clock.
 _clock: tuple[datetime, float] | None = None
+
+
+def dumps(value: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None) -> str:
+    """JSON text as the package writes it everywhere (JSONL lines, the state's rows, the stats file):
+    UTF-8 text as is (no ``\\u`` escapes), compact unless ``indent`` is given."""
+    separators = (",", ":") if indent is None else None
+    return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, default=default)
 
 
 def parse_clock(text: str) -> datetime:

@@ -19,7 +19,6 @@ _SPACES_RE = re.compile(r"[ \t\r\n\f\v\u00a0]+")
 
 # Inline styles as WeChat's editor leaves them: noise a cleaner has to drop.
 WECHAT_SECTION_STYLE = "margin: 0px 8px; padding: 0px; box-sizing: border-box; max-width: 100%;"
-WECHAT_P_STYLE = "margin-bottom: 16px; line-height: 1.75em; letter-spacing: 1px;"
 WECHAT_SPAN_STYLE = "font-size: 15px; color: rgb(62, 62, 62); font-family: PingFangSC-Light;"
 
 

@@ -578,10 +578,6 @@ class Corpus:
                 return name
         return None
 
-    def tag_slugs(self) -> dict[str, str]:
-        """Tag name -> slug of every tag the corpus can use."""
-        return dict(self._tag_slugs)
-
     # ---- authors ----
 
     def author(self, key: int) -> Author:

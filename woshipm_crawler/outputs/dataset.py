@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from woshipm_crawler import site
 from woshipm_crawler.items import ARTICLE_FIELDS
 from woshipm_crawler.state import StateStore
-from woshipm_crawler.util import atomic_path, now
+from woshipm_crawler.util import atomic_path, dumps, now
 
 DATASET_SUBDIR = "dataset"
 FORMATS = ("jsonl", "parquet", "csv", "xlsx")
@@ -316,7 +316,7 @@ class _JsonlSink:
         self.handle = open(target, "w", encoding="utf-8")
 
     def add(self, item: dict) -> None:
-        self.handle.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.handle.write(dumps(item) + "\n")
 
     def close(self) -> None:
         self.handle.close()

@@ -35,8 +35,9 @@ from woshipm_crawler.textmodel import clean_field, content_hash, html_to_text, s
 # -- page structure: one layout's selectors together (fundus's versioned parsers) ----------------
 @dataclass(frozen=True)
 class ArticleLayout:
-    """Where one layout of the site keeps each field. A redesign gets a second ``ArticleLayout``
-    beside this one in ``LAYOUTS``; a page matching none is ``layout_changed``."""
+    """Where one layout of the site keeps each field. ``LAYOUT_2018`` is the one the parser knows; a
+    redesign's is given in ``WOSHIPM_ARTICLE_LAYOUTS`` (``layout_from``) and tried on a page without
+    it; a page matching none is ``layout_changed``."""
 
     name: str
     wrapper: str
@@ -61,7 +62,6 @@ LAYOUT_2018 = ArticleLayout(
     authors=("a.ui-captionStrong", ".authorCard--title a"),
     tags="div.taglist a",
 )
-LAYOUTS = (LAYOUT_2018,)
 
 # -- furniture ---------------------------------------------------------------------------------
 # Blocks removed wherever they sit in the body (class names a prior scraper removed; ads; scripts).

@@ -57,8 +57,8 @@ _VISIBLE_TEXT_XPATH = (
     "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"
 )
 _SHELL_MAX_TEXT = 200  # a mount point with less visible text than this is an empty shell
-# Visible text of a page that holds an article: on 1,000 replica articles the v2 pages hold 1,245
-# characters and more, a JS shell's chrome at most 176, a 404 page 191.
+# Visible text of a page that holds an article: far above a JS shell's chrome or a 404 page's, below
+# any article page's (docs/benchmarks.md, "Measurements behind settings").
 ARTICLE_MIN_TEXT = 800
 _OG_TITLE_XPATH = "//meta[@property='og:title' or @name='og:title'][normalize-space(@content)]"
 _END_OF_HTML_RE = re.compile(rb"</html\s*>", re.I)

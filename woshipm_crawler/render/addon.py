@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.render.chromium import CHROMIUM_ARGS, ChromiumNotFound, find_chromium
 from woshipm_crawler.render.middleware import MIDDLEWARE_PRIORITY, RenderMiddleware, render_mode
-from woshipm_crawler.site import DEFAULT_BASE_URL
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 PLAYWRIGHT_DEFAULTS = {
@@ -41,7 +41,8 @@ ADDON_PRIORITY = SETTINGS_PRIORITIES["addon"]
 
 class RenderAddon:
     def update_settings(self, settings: Any) -> None:
-        mode = render_mode(settings)
+        config = Config.from_settings(settings)
+        mode = render_mode(config)
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", RenderMiddleware, MIDDLEWARE_PRIORITY
         )
@@ -54,14 +55,14 @@ class RenderAddon:
         options.setdefault("args", list(CHROMIUM_ARGS))
         if not options.get("executable_path"):
             try:
-                options["executable_path"] = find_chromium(settings.get("WOSHIPM_CHROMIUM"))
+                options["executable_path"] = find_chromium(config.chromium)
             except ChromiumNotFound:
                 return  # RenderMiddleware says so and fails the pages that need a browser
         _set_keeping_priority(settings, "PLAYWRIGHT_LAUNCH_OPTIONS", options)
         # The site's scheme only: each scheme's handler starts its own Playwright driver when the
         # engine starts (a fifth of a crawl's CPU for two; docs/benchmarks.md), and a page answered
         # on another scheme is off the site anyway (``Site.owns``).
-        scheme = urlsplit(settings.get("WOSHIPM_BASE_URL") or DEFAULT_BASE_URL).scheme.lower() or "https"
+        scheme = urlsplit(config.base_url).scheme.lower() or "https"
         handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
         handlers.setdefault(scheme, PLAYWRIGHT_HANDLER)
         _set_keeping_priority(settings, "DOWNLOAD_HANDLERS", handlers)

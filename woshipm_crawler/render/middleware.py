@@ -32,6 +32,7 @@ from scrapy import Request
 from scrapy.http import Response, TextResponse
 from scrapy_playwright.page import PageMethod
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.handoff import (
     ARTICLE_KIND,
     LISTING_KIND,
@@ -58,8 +59,8 @@ CONTENT_SELECTORS = {ARTICLE_KIND: ARTICLE_CONTENT, LISTING_KIND: "article.postl
 CHALLENGE_STATUSES = frozenset({200, 403, 429, 503})
 
 
-def render_mode(settings: Any) -> str:
-    mode = (settings.get("WOSHIPM_RENDER") or "auto").strip().lower()
+def render_mode(config: Config) -> str:
+    mode = config.render
     if mode not in RENDER_MODES:
         raise ValueError(f"WOSHIPM_RENDER must be one of {', '.join(RENDER_MODES)}, not {mode!r}")
     return mode
@@ -131,14 +132,15 @@ class RenderMiddleware:
 
     def __init__(self, crawler: Any) -> None:
         settings = crawler.settings
-        self.mode = render_mode(settings)
-        self.timeout_s = settings.getfloat("WOSHIPM_RENDER_TIMEOUT", 20.0)
+        config = Config.from_settings(settings)
+        self.mode = render_mode(config)
+        self.timeout_s = config.render_timeout
         self.stats = crawler.stats
         self.chromium_missing: ChromiumNotFound | None = None
         if self.mode != "never":
             configured = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS").get("executable_path")
             try:
-                find_chromium(configured or settings.get("WOSHIPM_CHROMIUM"))
+                find_chromium(configured or config.chromium)
             except ChromiumNotFound as error:
                 if self.mode == "always":
                     raise  # every article needs the browser: fail before crawling anything
