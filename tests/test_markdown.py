@@ -9,7 +9,7 @@ import pytest
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from woshipm_crawler.markdown import join_blocks, to_markdown
+from woshipm_crawler.markdown import to_markdown
 from woshipm_crawler.textmodel import html_to_text, normalize_ws
 
 BASE = "https://www.woshipm.com/pd/6012345.html"
@@ -415,20 +415,13 @@ def test_code_blocks_keep_their_blank_lines():
     assert md == "```\na\n\n\n\nb\n```\n\n- ```\n  x\n\n  y\n  ```\n"
 
 
-def test_plain_paragraphs_convert_as_markdownify_would():
-    # Paragraphs of text and <br> only skip BeautifulSoup's tree (markdown.PLAIN_RUN_TAG); the result
-    # is what markdownify makes of them through the tree.
+def test_paragraphs_of_text_and_breaks():
     md = assert_lossless("<div><p>甲<br>乙<br><br> 丙 </p><p><br>丁</p>戊<br></div>")
     assert md == "甲  \n乙  \n丙\n\n丁\n\n戊\n"
     md = assert_lossless("<ul><li><p>a<br>b</p><ul><li>c</li></ul></li></ul>")
     assert md == "- a  \n  b\n  - c\n"
-    # The opener check still sees the text of a plain paragraph before it.
+    # The opener check sees the text of the paragraph before it.
     assert to_markdown("<p>x{</p><p><b>%</b> y</p>") == "x{\n\n**&#37;** y\n"
-
-
-def test_join_blocks_keeps_markdownifys_newline_rule():
-    assert join_blocks(["\n\na\n\n", "\n\n\nb\n", "\n\nc\n\n"]) == "\n\na\n\nb\n\nc\n\n"
-    assert join_blocks(["\n\na\n", "\nb\n\n"]) == "\n\na\nb\n\n"
 
 
 # --- text that looks like HTML or Markdown stays text in every renderer (issue 24) -------------------
@@ -440,7 +433,10 @@ TEXT_CASES = [
     ("<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>", "&lt;script>alert(1)&lt;/script>\n"),
     ("<p>&lt;img src=x onerror=alert(1)&gt;</p>", "&lt;img src=x onerror=alert(1)>\n"),
     ('<p>&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;</p>', '&lt;a href="javascript:alert(1)">x&lt;/a>\n'),
-    ("<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>", "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n"),
+    (
+        "<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>",
+        "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n",
+    ),
     # A tag split over text nodes: "<" at the end of a node is a reference too.
     ("<p>&lt;<span>script</span>&gt;x</p>", "&lt;script>x\n"),
     ("<p>1 &lt; 2 且 a&lt;b</p>", "1 < 2 且 a&lt;b\n"),
