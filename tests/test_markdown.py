@@ -9,7 +9,7 @@ import pytest
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from woshipm_crawler.markdown import to_markdown
+from woshipm_crawler.markdown import convert, to_markdown
 from woshipm_crawler.textmodel import html_to_text, normalize_ws
 
 BASE = "https://www.woshipm.com/pd/6012345.html"
@@ -459,6 +459,21 @@ TEXT_CASES = [
     ("<p>一<br>二</p>", "一  \n二\n"),
     ("<p><strong>a&lt;</strong>b</p>", "<strong>a&lt;</strong>b\n"),  # the ";" of a reference stays inside
 ]  # also rendered by HonKit's own kramed in tests/test_book_hostile.py
+
+
+def test_plain_paragraphs_convert_as_through_their_text_nodes(monkeypatch):
+    # A paragraph of one plain text goes into the soup without its text node (convert.PLAIN_TEXT);
+    # with the shortcut off, every paragraph keeps its text node: the Markdown must not change.
+    bodies = [body for body, _ in TEXT_CASES] + [
+        "<p> 前后 </p><p>\u2003w\u2003</p><div>a * b_c_ *d*<p>x{</p>%<p>{% y %}</p>\u2003z\u2003</div>",
+        "<ul><li><p>1. a</p><ul><li>b</li></ul></li></ul><blockquote><p># c</p>=== <p>d</p></blockquote>",
+    ]
+    taken = []
+    monkeypatch.setattr(convert, "_plain", lambda text, plain=convert._plain: taken.append(plain(text)) or taken[-1])
+    with_shortcut = [to_markdown(body) for body in bodies]
+    assert sum(taken) > 20  # the shortcut was taken
+    monkeypatch.setattr(convert, "_plain", lambda text: False)
+    assert [to_markdown(body) for body in bodies] == with_shortcut
 
 
 def test_a_pipe_in_a_code_span_in_a_cell_keeps_its_backslash():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 from markdownify import ATX, BACKSLASH, STRIP, MarkdownConverter
 
 from woshipm_crawler.inline import (
@@ -27,7 +27,7 @@ from woshipm_crawler.inline import (
     longest_backtick_run,
 )
 from woshipm_crawler.markdown.finish import BREAK, EM_CLOSE, EM_OPEN, STRONG_CLOSE, STRONG_OPEN, finish_inline
-from woshipm_crawler.markdown.prepare import parse_fragment, prepare
+from woshipm_crawler.markdown.prepare import RUN_TAG, parse_fragment, prepare
 from woshipm_crawler.parse.tree import real_image_url, strip_attributes
 
 STRONG_TAGS = frozenset({"strong", "b"})
@@ -38,6 +38,11 @@ VERBATIM_TAGS = frozenset({"pre", "code", "kbd", "samp"})
 # bs4 turns a string of ASCII white space only into one space or newline, outside these.
 _WHITESPACE_KEEPING_TAGS = frozenset({"pre", "textarea"})
 _ASCII_SPACES = " \n\t\x0c\r"
+# A paragraph (``p``, ``md-run``) that is one plain text (``_plain``) goes into the soup without a
+# text node, its text in this attribute: ``convert_p`` escapes and strips it as ``process_text`` would
+# have. Most paragraphs are such: the soup of a long article has half the nodes.
+PARAGRAPH_TAGS = frozenset({"p", RUN_TAG})
+PLAIN_TEXT = "data-md-text"
 _VISIBLE_RE = re.compile("[^ \x00\ufdd0-\ufdd7]")  # anything a reader sees: not space, break, delimiter
 # Table assembly: the end of a cell and of a row, between the td/tr hooks and ``convert_table``.
 CELL_END, ROW_END = "\ufdd8", "\ufdd9"
@@ -89,11 +94,27 @@ def _append_content(soup: BeautifulSoup, parent, element, keep_whitespace: bool)
     if element.text:
         parent.append(_new_string(soup, element.text, keep_whitespace))
     for child in element:
-        tag = soup.new_tag(child.tag, attrs=dict(child.attrib))
-        parent.append(tag)
-        _append_content(soup, tag, child, keep_whitespace or child.tag in _WHITESPACE_KEEPING_TAGS)
+        text = child.text
+        if child.tag in PARAGRAPH_TAGS and _plain(text) and not len(child) and not child.attrib:
+            parent.append(soup.new_tag(child.tag, attrs={PLAIN_TEXT: text}))
+        else:
+            tag = soup.new_tag(child.tag, attrs=dict(child.attrib))
+            parent.append(tag)
+            _append_content(soup, tag, child, keep_whitespace or child.tag in _WHITESPACE_KEEPING_TAGS)
         if child.tail:
             parent.append(_new_string(soup, child.tail, keep_whitespace))
+
+
+def _plain(text: str | None) -> bool:
+    """Whether a paragraph of this text alone may skip its text node (``PLAIN_TEXT``): text that
+    markdownify's white-space rules leave as it is, that is not white space only, and that does not
+    start like the second half of a GitBook opener (``process_text`` looks behind such a text)."""
+    return bool(
+        text
+        and "\n" not in text and "\t" not in text and "\r" not in text and "  " not in text
+        and text.strip()
+        and text.lstrip()[:1] not in TEMPLATE_SECOND
+    )  # fmt: skip
 
 
 def _new_string(soup: BeautifulSoup, text: str, keep_whitespace: bool):
@@ -115,6 +136,17 @@ class _Tag(Tag):
                 parent = parent.parent
             return None
         return super().find_parent(name, attrs or {}, **kwargs)
+
+
+def _previous_text(el) -> str | None:
+    """The text before ``el`` in document order (``find_previous(string=True)``), counting the text of
+    a paragraph that went into the soup without its text node (``PLAIN_TEXT``)."""
+    for node in el.previous_elements:
+        if isinstance(node, NavigableString):
+            return node
+        if isinstance(node, Tag) and (plain := node.get(PLAIN_TEXT)) is not None:
+            return plain
+    return None
 
 
 def _verbatim(parent_tags) -> bool:
@@ -154,7 +186,7 @@ class WoshipmConverter(MarkdownConverter):
         # A GitBook opener split over two text nodes (``{<span>{</span>``): escape_text sees one node
         # at a time, so break the pair here. Looked up only for the rare node starting so.
         if text[:1] in TEMPLATE_SECOND and parent_tags and not _verbatim(parent_tags):
-            previous = el.find_previous(string=True)
+            previous = _previous_text(el)
             if previous is not None and previous.endswith("{"):
                 text = TEMPLATE_REFERENCES[text[0]] + text[1:]
         return text
@@ -214,6 +246,11 @@ class WoshipmConverter(MarkdownConverter):
     # paragraphs --------------------------------------------------------------------------------------
 
     def convert_p(self, el, text, parent_tags):
+        plain = el.get(PLAIN_TEXT)
+        if plain is not None:
+            text = self.escape(plain, parent_tags)
+            if el.name == "p":  # markdownify strips white space inside a p, not inside a tag it does not know
+                text = text.lstrip(" \t\r\n").rstrip()
         return self._paragraph(el, finish_inline(text, "paragraph"))
 
     convert_md_run = convert_p
