@@ -462,8 +462,8 @@ TEXT_CASES = [
 
 
 def test_plain_paragraphs_convert_as_through_their_text_nodes(monkeypatch):
-    # A paragraph of one plain text goes into the soup without its text node (convert.PLAIN_TEXT);
-    # with the shortcut off, every paragraph keeps its text node: the Markdown must not change.
+    # Runs of paragraphs of one plain text each go into the soup as one tag (convert.PLAIN_RUN_TAG); with
+    # the shortcut off, every paragraph keeps its tag and text node: the Markdown must not change.
     bodies = [body for body, _ in TEXT_CASES] + [
         "<p> 前后 </p><p>\u2003w\u2003</p><div>a * b_c_ *d*<p>x{</p>%<p>{% y %}</p>\u2003z\u2003</div>",
         "<ul><li><p>1. a</p><ul><li>b</li></ul></li></ul><blockquote><p># c</p>=== <p>d</p></blockquote>",

@@ -38,11 +38,13 @@ VERBATIM_TAGS = frozenset({"pre", "code", "kbd", "samp"})
 # bs4 turns a string of ASCII white space only into one space or newline, outside these.
 _WHITESPACE_KEEPING_TAGS = frozenset({"pre", "textarea"})
 _ASCII_SPACES = " \n\t\x0c\r"
-# A paragraph (``p``, ``md-run``) that is one plain text (``_plain``) goes into the soup without a
-# text node, its text in this attribute: ``convert_p`` escapes and strips it as ``process_text`` would
-# have. Most paragraphs are such: the soup of a long article has half the nodes.
+# A run of sibling paragraphs (``p``, ``md-run``) that are one plain text each (``_plain``) goes into the
+# soup as one childless PLAIN_RUN_TAG, their texts in its PLAIN_TEXTS attribute (separated by BREAK,
+# which no text holds): ``convert_md_plain`` escapes and finishes them as markdownify's ``process_text``
+# and our ``convert_p`` would have. Most paragraphs are such: a long article's soup has a third of the nodes.
 PARAGRAPH_TAGS = frozenset({"p", RUN_TAG})
-PLAIN_TEXT = "data-md-text"
+PLAIN_RUN_TAG = "md-plain"
+PLAIN_TEXTS = "data-md-texts"
 _VISIBLE_RE = re.compile("[^ \x00\ufdd0-\ufdd7]")  # anything a reader sees: not space, break, delimiter
 # Table assembly: the end of a cell and of a row, between the td/tr hooks and ``convert_table``.
 CELL_END, ROW_END = "\ufdd8", "\ufdd9"
@@ -93,26 +95,35 @@ def build_soup(root) -> BeautifulSoup:
 def _append_content(soup: BeautifulSoup, parent, element, keep_whitespace: bool) -> None:
     if element.text:
         parent.append(_new_string(soup, element.text, keep_whitespace))
+    plain: list[str] = []  # the texts of the current run of plain paragraphs
     for child in element:
         text = child.text
-        if child.tag in PARAGRAPH_TAGS and _plain(text) and not len(child) and not child.attrib:
-            parent.append(soup.new_tag(child.tag, attrs={PLAIN_TEXT: text}))
-        else:
-            tag = soup.new_tag(child.tag, attrs=dict(child.attrib))
-            parent.append(tag)
-            _append_content(soup, tag, child, keep_whitespace or child.tag in _WHITESPACE_KEEPING_TAGS)
+        if child.tag in PARAGRAPH_TAGS and _plain(text) and not (len(child) or child.attrib or child.tail):
+            plain.append(text)
+            continue
+        if plain:
+            parent.append(soup.new_tag(PLAIN_RUN_TAG, attrs={PLAIN_TEXTS: BREAK.join(plain)}))
+            plain = []
+        tag = soup.new_tag(child.tag, attrs=dict(child.attrib))
+        parent.append(tag)
+        keep = keep_whitespace or child.tag in _WHITESPACE_KEEPING_TAGS
+        _append_content(soup, tag, child, keep)
         if child.tail:
             parent.append(_new_string(soup, child.tail, keep_whitespace))
+    if plain:
+        parent.append(soup.new_tag(PLAIN_RUN_TAG, attrs={PLAIN_TEXTS: BREAK.join(plain)}))
 
 
 def _plain(text: str | None) -> bool:
-    """Whether a paragraph of this text alone may skip its text node (``PLAIN_TEXT``): text that
-    markdownify's white-space rules leave as it is, that is not white space only, and that does not
-    start like the second half of a GitBook opener (``process_text`` looks behind such a text)."""
+    """Whether a paragraph of this text alone may go into a ``PLAIN_RUN_TAG``: text that markdownify's
+    white-space rules and its strip at a ``p``'s edges leave as it is (up to spaces, which
+    ``finish_inline`` strips), that is not white space only, and that does not start like the second
+    half of a GitBook opener (``process_text`` looks behind such a text)."""
     return bool(
         text
         and "\n" not in text and "\t" not in text and "\r" not in text and "  " not in text
         and text.strip()
+        and text.rstrip() == text.rstrip(" ")
         and text.lstrip()[:1] not in TEMPLATE_SECOND
     )  # fmt: skip
 
@@ -138,14 +149,18 @@ class _Tag(Tag):
         return super().find_parent(name, attrs or {}, **kwargs)
 
 
+def _plain_texts(el) -> list[str]:
+    return el[PLAIN_TEXTS].split(BREAK)
+
+
 def _previous_text(el) -> str | None:
-    """The text before ``el`` in document order (``find_previous(string=True)``), counting the text of
-    a paragraph that went into the soup without its text node (``PLAIN_TEXT``)."""
+    """The text before ``el`` in document order (``find_previous(string=True)``), counting the texts of
+    a PLAIN_RUN_TAG."""
     for node in el.previous_elements:
         if isinstance(node, NavigableString):
             return node
-        if isinstance(node, Tag) and (plain := node.get(PLAIN_TEXT)) is not None:
-            return plain
+        if isinstance(node, Tag) and node.name == PLAIN_RUN_TAG:
+            return _plain_texts(node)[-1]
     return None
 
 
@@ -246,14 +261,14 @@ class WoshipmConverter(MarkdownConverter):
     # paragraphs --------------------------------------------------------------------------------------
 
     def convert_p(self, el, text, parent_tags):
-        plain = el.get(PLAIN_TEXT)
-        if plain is not None:
-            text = self.escape(plain, parent_tags)
-            if el.name == "p":  # markdownify strips white space inside a p, not inside a tag it does not know
-                text = text.lstrip(" \t\r\n").rstrip()
         return self._paragraph(el, finish_inline(text, "paragraph"))
 
     convert_md_run = convert_p
+
+    def convert_md_plain(self, el, text, parent_tags):
+        """Plain paragraphs (``PLAIN_RUN_TAG``): markdownify joins two paragraphs with one blank line."""
+        paragraphs = [finish_inline(self.escape(text, parent_tags), "paragraph") for text in _plain_texts(el)]
+        return "".join("\n\n" + paragraph for paragraph in paragraphs[:-1]) + self._paragraph(el, paragraphs[-1])
 
     def _paragraph(self, el, text: str) -> str:
         if not text:
