@@ -144,10 +144,11 @@ def print_rows(rows: list[dict]) -> None:
 
 def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
     """Milliseconds per page of each step of ``parse_article_response``, 10th percentile over the runs."""
-    from bs4 import Tag
     from lxml import etree
 
-    from woshipm_crawler import markdown, textmodel
+    from woshipm_crawler import textmodel
+    from woshipm_crawler.markdown import convert
+    from woshipm_crawler.markdown.prepare import prepare
     from woshipm_crawler.parse import article
     from woshipm_crawler.parse import page as page_module
 
@@ -170,8 +171,8 @@ def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
             layout = article.LAYOUT_2018
             wrapper = article._first(parsed.root, layout.wrapper)
             content = article._first(wrapper, layout.content)
-            article._author(wrapper, page.url, layout), article._published(parsed.root, wrapper, layout)
-            article._pop_summary(content), article._tags(parsed.root, layout), article._source(wrapper)
+            article._author(wrapper, page.url, layout, []), article._published(parsed.root, wrapper, layout)
+            article._pop_summary(content), article._tags(parsed.root, layout, []), article._source(wrapper)
             step("fields")
             body = article.clean_body(content, page.url)
             step("clean body")
@@ -180,12 +181,11 @@ def stages(pages: list[Page], repetitions: int = 15) -> dict[str, float]:
             etree.tostring(body, encoding="unicode", method="html")
             textmodel.word_count(body_text), textmodel.content_hash(body_text)
             step("body_html, count, hash")
-            markdown.prepare(body)
+            prepare(body)
             step("Markdown pre-pass")
-            soup = markdown.BeautifulSoup(markdown._TreeMarkup(body), element_classes={Tag: markdown._Tag},
-                                          builder=markdown._LxmlTreeBuilder(multi_valued_attributes=None))
+            soup = convert.build_soup(body)
             step("BeautifulSoup tree")
-            markdown.postprocess(markdown.WoshipmConverter().convert_soup(soup))
+            convert.postprocess(convert.WoshipmConverter().convert_soup(soup))
             step("markdownify walk")
     return {name: percentile(values, 0.1) for name, values in steps.items()}
 

@@ -10,13 +10,12 @@ import pytest
 from markdown_it import MarkdownIt
 
 from woshipm_crawler import site, util
+from woshipm_crawler.inline import neutralise_templates, unescape_text
 from woshipm_crawler.library import (
     MarkdownLibrary,
     article_path,
     escape_inline,
-    neutralise_templates,
     render_article,
-    unescape_inline,
 )
 
 SEED_REFERENCE = Path("/work/shared/reference/seed-article-000_ef9632837e9b6714.md")
@@ -256,7 +255,7 @@ def test_escape_inline_round_trips_and_renders_as_the_text(title):
     expected = " ".join(title.split())
     escaped = escape_inline(title)
     assert "\n" not in escaped
-    assert unescape_inline(escaped) == expected
+    assert unescape_text(escaped) == expected
     assert heading_text(f"# {escaped}\n") == expected
     assert links_of(f"* [{escaped}](a.md)\n") == [(expected, "a.md")]
 

@@ -9,7 +9,7 @@ import pytest
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from woshipm_crawler.markdown import join_blocks, to_markdown
+from woshipm_crawler.markdown import convert, to_markdown
 from woshipm_crawler.textmodel import html_to_text, normalize_ws
 
 BASE = "https://www.woshipm.com/pd/6012345.html"
@@ -415,20 +415,13 @@ def test_code_blocks_keep_their_blank_lines():
     assert md == "```\na\n\n\n\nb\n```\n\n- ```\n  x\n\n  y\n  ```\n"
 
 
-def test_plain_paragraphs_convert_as_markdownify_would():
-    # Paragraphs of text and <br> only skip BeautifulSoup's tree (markdown.PLAIN_RUN_TAG); the result
-    # is what markdownify makes of them through the tree.
+def test_paragraphs_of_text_and_breaks():
     md = assert_lossless("<div><p>甲<br>乙<br><br> 丙 </p><p><br>丁</p>戊<br></div>")
     assert md == "甲  \n乙  \n丙\n\n丁\n\n戊\n"
     md = assert_lossless("<ul><li><p>a<br>b</p><ul><li>c</li></ul></li></ul>")
     assert md == "- a  \n  b\n  - c\n"
-    # The opener check still sees the text of a plain paragraph before it.
+    # The opener check sees the text of the paragraph before it.
     assert to_markdown("<p>x{</p><p><b>%</b> y</p>") == "x{\n\n**&#37;** y\n"
-
-
-def test_join_blocks_keeps_markdownifys_newline_rule():
-    assert join_blocks(["\n\na\n\n", "\n\n\nb\n", "\n\nc\n\n"]) == "\n\na\n\nb\n\nc\n\n"
-    assert join_blocks(["\n\na\n", "\nb\n\n"]) == "\n\na\nb\n\n"
 
 
 # --- text that looks like HTML or Markdown stays text in every renderer (issue 24) -------------------
@@ -440,7 +433,10 @@ TEXT_CASES = [
     ("<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>", "&lt;script>alert(1)&lt;/script>\n"),
     ("<p>&lt;img src=x onerror=alert(1)&gt;</p>", "&lt;img src=x onerror=alert(1)>\n"),
     ('<p>&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;</p>', '&lt;a href="javascript:alert(1)">x&lt;/a>\n'),
-    ("<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>", "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n"),
+    (
+        "<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>",
+        "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n",
+    ),
     # A tag split over text nodes: "<" at the end of a node is a reference too.
     ("<p>&lt;<span>script</span>&gt;x</p>", "&lt;script>x\n"),
     ("<p>1 &lt; 2 且 a&lt;b</p>", "1 < 2 且 a&lt;b\n"),
@@ -463,6 +459,21 @@ TEXT_CASES = [
     ("<p>一<br>二</p>", "一  \n二\n"),
     ("<p><strong>a&lt;</strong>b</p>", "<strong>a&lt;</strong>b\n"),  # the ";" of a reference stays inside
 ]  # also rendered by HonKit's own kramed in tests/test_book_hostile.py
+
+
+def test_plain_paragraphs_convert_as_through_their_text_nodes(monkeypatch):
+    # Runs of paragraphs of one plain text each go into the soup as one tag (convert.PLAIN_RUN_TAG); with
+    # the shortcut off, every paragraph keeps its tag and text node: the Markdown must not change.
+    bodies = [body for body, _ in TEXT_CASES] + [
+        "<p> 前后 </p><p>\u2003w\u2003</p><div>a * b_c_ *d*<p>x{</p>%<p>{% y %}</p>\u2003z\u2003</div>",
+        "<ul><li><p>1. a</p><ul><li>b</li></ul></li></ul><blockquote><p># c</p>=== <p>d</p></blockquote>",
+    ]
+    taken = []
+    monkeypatch.setattr(convert, "_plain", lambda text, plain=convert._plain: taken.append(plain(text)) or taken[-1])
+    with_shortcut = [to_markdown(body) for body in bodies]
+    assert sum(taken) > 20  # the shortcut was taken
+    monkeypatch.setattr(convert, "_plain", lambda text: False)
+    assert [to_markdown(body) for body in bodies] == with_shortcut
 
 
 def test_a_pipe_in_a_code_span_in_a_cell_keeps_its_backslash():

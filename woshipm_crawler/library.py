@@ -22,13 +22,10 @@ Format decisions:
   tags, URL) is left out; **Published:** is always there because the path needs it. The summary is
   a blockquote, one ``> `` per line, left out when None. The body follows the ``---`` rule; the
   page's ``## title`` is not repeated.
-- Text fields (title, summary, author, category) are escaped so that they are plain text in any
-  inline context, in CommonMark and in marked-style renderers (HonKit's kramed) alike:
-  ``\\ ` * _ [ ] # ~ $`` get a backslash; ``<``, ``|`` and an ``&`` that would start an entity become
-  ``&lt;``, ``&#124;``, ``&amp;`` (kramed ignores a backslash before them); white space (newlines
-  included) collapses to one space and line-start markers (``-``, ``+``, ``>``, ``1.``; ``=`` as
-  ``&#61;``) are escaped. GitBook's template tags are neutralised: ``{%`` becomes ``{&#37;``, ``{#``
-  ``{&#35;``, ``{{`` ``{\\{``, and the template engine no longer sees a tag.
+- Text fields (title, summary, author, category) are one line (white space collapsed) escaped by
+  ``inline.escape_text`` as link and cell text, line starts included: plain text in any inline
+  context, in CommonMark and in marked-style renderers (HonKit's kramed) alike, GitBook's template
+  tags neutralised (``{%`` becomes ``{&#37;``).
 - Tags are code spans (as in the sample), fenced with more backticks than they contain; only the
   template neutraliser applies inside them (a code span shows its text verbatim anyway).
 - The body gets the template neutraliser too (defence in depth: the converter already did it, and
@@ -54,12 +51,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote
 
 import numpy as np
 
-from woshipm_crawler import site
-from woshipm_crawler.markdown import AMP, EQUALS, HASH, LT, PERCENT, PIPE, neutralise_templates
+from woshipm_crawler import inline, site
 from woshipm_crawler.util import TEMP_SUFFIX, AtomicFile, atomic_write, fsync_directory, pid_alive
 
 logger = logging.getLogger(__name__)
@@ -91,15 +86,8 @@ HINT_CLOSE = "{% endhint %}"
 
 # -- text neutralising ------------------------------------------------------------------------------
 
-_INLINE_SPECIAL_RE = re.compile(r"(?<=\{)[%{#]|[\\`*_\[\]#~$]|[<|]|&(?=#?[0-9A-Za-z]+;)")
-_LINE_START_MARKER_RE = re.compile(r"[-+=>]|\d{1,9}(?=[.)])")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _WHITESPACE_RE = re.compile(r"\s+")
-# Characters whose backslash escape marked-style renderers (HonKit's kramed) do not honour are written
-# as character references, which every renderer decodes as text (see markdown.escape_text).
-_REFERENCES = {"<": LT, "&": AMP, "%": PERCENT, "|": PIPE, "=": EQUALS}
-_UNESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])|&(?:lt|amp|#37|#35|#124|#61);")
-_UNESCAPED = {reference: char for char, reference in (*_REFERENCES.items(), ("#", HASH))}
 
 
 def _single_line(text: str) -> str:
@@ -107,55 +95,16 @@ def _single_line(text: str) -> str:
     return _CONTROL_RE.sub("", _WHITESPACE_RE.sub(" ", text)).strip()
 
 
-def _escape_special(match: re.Match[str]) -> str:
-    char = match.group(0)
-    if char == "#" and match.start() and match.string[match.start() - 1] == "{":
-        return HASH  # kramed drops a "{#…}" it sees in a heading, escaped or not
-    return _REFERENCES.get(char) or "\\" + char
-
-
 def escape_inline(text: str) -> str:
     """``text`` as one line of Markdown that renders as exactly that text (white space collapsed).
 
     Safe in a heading, a link text, a table cell and at the start of a blockquote or list line.
     """
-    line = _INLINE_SPECIAL_RE.sub(_escape_special, _single_line(text))
-    if line.endswith("\\#"):  # kramed takes trailing "#"s out of a heading, escaped or not
-        line = line[:-2] + HASH
-    # A line starting with a block marker would become a list, quote or setext underline.
-    marker = _LINE_START_MARKER_RE.match(line)
-    if marker:
-        end = marker.end()
-        first = marker.group(0)[0]
-        if first == "=":
-            line = EQUALS + line[1:]
-        else:
-            line = "\\" + line if not first.isdigit() else line[:end] + "\\" + line[end:]
-    return line
-
-
-def unescape_inline(markdown: str) -> str:
-    """The text ``escape_inline`` was given (after white-space collapsing): its exact inverse."""
-    return _UNESCAPE_RE.sub(lambda m: m.group(1) or _UNESCAPED[m.group(0)], markdown)
-
-
-def _code_span(text: str) -> str:
-    """``text`` as a code span: fenced by more backticks than any run inside, padded when needed."""
-    content = neutralise_templates(_single_line(text))
-    longest_run = max((len(run) for run in re.findall(r"`+", content)), default=0)
-    fence = "`" * (longest_run + 1)
-    padding = " " if content.startswith("`") or content.endswith("`") else ""
-    return f"{fence}{padding}{content}{padding}{fence}"
-
-
-def _link_destination(url: object) -> str | None:
-    """An http(s) URL (``site.safe_url``) made safe as a link destination (parens, spaces, braces
-    percent-encoded)."""
-    url = site.safe_url(url) if isinstance(url, str) else None
-    if url is None:
-        return None
-    # Existing %-escapes stay; ( ) < > { } ` \ space and non-ASCII are encoded.
-    return quote(url, safe="!#$%&'*+,-./:;=?@[]^_|~")
+    # and "~": the book site's renderer reads "~~" as strikethrough.
+    line = inline.escape_text(_single_line(text), link=True, cell=True).replace("~", "\\~")
+    if line.endswith("#"):  # kramed takes trailing "#"s out of a heading, escaped or not
+        line = line[:-1] + inline.HASH
+    return inline.escape_line_start(line)
 
 
 # -- one article -----------------------------------------------------------------------------------
@@ -199,7 +148,7 @@ def _header_lines(item: Mapping) -> list[str]:
     author = item.get("author")
     if isinstance(author, Mapping) and author.get("name"):
         name = escape_inline(str(author["name"]))
-        author_url = _link_destination(author.get("url"))
+        author_url = inline.link_destination(author.get("url"))
         lines.append(f"**Author:** [{name}]({author_url})" if author_url else f"**Author:** {name}")
     lines.append(f"**Published:** {published_date(item.get('published')).isoformat()}")
     removed = item.get("removed_at")
@@ -219,10 +168,11 @@ def _header_lines(item: Mapping) -> list[str]:
     tags = item.get("tags")
     if isinstance(tags, str):  # never print a list's repr (the prior scraper's fault)
         tags = [tags]
-    tag_spans = [_code_span(str(tag)) for tag in tags or () if tag is not None and _single_line(str(tag))]
+    tag_lines = [_single_line(str(tag)) for tag in tags or () if tag is not None]
+    tag_spans = [inline.code_span(inline.neutralise_templates(tag)) for tag in tag_lines if tag]
     if tag_spans:
         lines.append("**Tags:** " + " ".join(tag_spans))
-    original_url = _link_destination(item.get("url"))
+    original_url = inline.link_destination(item.get("url"))
     if original_url:
         lines.append(f"**Original:** [View on woshipm.com]({original_url})")
     return [HINT_OPEN, *(line + HARD_BREAK for line in lines), HINT_CLOSE]
@@ -248,7 +198,7 @@ def _body(markdown: object) -> str:
     if not isinstance(markdown, str):
         return ""
     text = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    return neutralise_templates(text).lstrip("\n").rstrip()
+    return inline.neutralise_templates(text).lstrip("\n").rstrip()
 
 
 def render_article(item: Mapping) -> str:
@@ -289,7 +239,7 @@ class LibraryEntry:
 def parse_article_header(text: str) -> tuple[str | None, str | None]:
     """(title, "YYYY-MM-DD") read from an article file's head; None for what is not there."""
     first_line, _, rest = text.partition("\n")
-    title = unescape_inline(first_line[2:]) if first_line.startswith("# ") else None
+    title = inline.unescape_text(first_line[2:]) if first_line.startswith("# ") else None
     header = rest.partition("\n" + HINT_CLOSE)[0]
     match = _HEADER_PUBLISHED_RE.search(header)
     return (title or None), (match.group(1) if match else None)
@@ -530,10 +480,6 @@ class MarkdownLibrary:
 
 
 _TEMP_PID_RE = re.compile(r"\.(\d+)\.[^.]*\.tmp$")
-
-
-def _newest_first(numbered) -> list[str]:
-    return sorted(numbered, key=int, reverse=True)
 
 
 def _subfolders(folder: Path, pattern: str) -> list[str]:

@@ -8,7 +8,7 @@ by its exact opening and closing lines (the library breaks every other ``{%`` in
 backslash, so no title, tag or body can hold them) and rendered as the hint box HonKit drew; every
 other byte is CommonMark. What a page can carry from the article:
 
-- no HTML from the text: the library writes a text ``<`` as ``&lt;`` (``markdown.escape_text``,
+- no HTML from the text: the library writes a text ``<`` as ``&lt;`` (``inline.escape_text``,
   ``library.escape_inline``), so ``<script>`` in a text shows as text; raw HTML that reached the
   Markdown anyway is left to ``book.sanitise_content`` (nh3), the second wall, like everything rendered;
 - no link or image to anything but http(s) or a relative path (``safe_link``): ``javascript:``,
