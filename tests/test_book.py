@@ -270,6 +270,17 @@ def test_tag_and_author_lists_past_a_page_are_split_in_fixed_pages(tmp_path, mon
     assert changed == {"tags/x/index.html", "tags/x/p3.html"}
 
 
+def test_search_words_are_spelt_bigrams_and_lower_case_words():
+    # 流 U+6D41 = 1·26³ + 15·26² + 9·26 + 19 -> "bpjt"; 程 "bufr", 最 "bnae", 终 "bwai", 一 "bdoa"
+    assert book_search.search_words("流程，最终 AI 2026 一") == [
+        "qbpjtbufr", "qbufrbnae", "qbnaebwai",  # one run across the comma and the space
+        "ai", "2026",
+        "qbdoa",  # a lone character stands for itself
+    ]
+    assert book_search.search_words("流流流") == ["qbpjtbpjt", "qbpjtbpjt"]
+    assert book_search.search_words("…") == []
+
+
 # -- what a page may carry ----------------------------------------------------------------------------
 
 

@@ -46,16 +46,23 @@ LANGUAGE = "zxx"  # "no linguistic content": Pagefind neither stems nor segments
 # The characters indexed as bigrams (Han, kana, Hangul) and the other letters and digits, which make
 # words. assets/search.js has the same two classes and the same rules: they must agree.
 _BIGRAM_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_UNIT_RE = re.compile(rf"([{_BIGRAM_CHARS}])|[^\W_{_BIGRAM_CHARS}]+")
+_UNIT_RE = re.compile(rf"([{_BIGRAM_CHARS}]+)|[^\W_{_BIGRAM_CHARS}]+")
 
 
-def _spell(char: str) -> str:
-    """A character as 4 lower-case letters (base 26 of its code point)."""
-    number, letters = ord(char), []
-    for _ in range(4):
-        number, digit = divmod(number, 26)
-        letters.append(chr(97 + digit))
-    return "".join(reversed(letters))
+class _Spelling(dict):
+    """``str.translate`` table: a character as 4 lower-case letters (base 26 of its code point), made
+    on first use (a table of every indexed character up front would be some 40,000 entries)."""
+
+    def __missing__(self, code: int) -> str:
+        number, letters = code, []
+        for _ in range(4):
+            number, digit = divmod(number, 26)
+            letters.append(chr(97 + digit))
+        spelt = self[code] = "".join(reversed(letters))
+        return spelt
+
+
+_SPELLING = _Spelling()
 
 
 def search_words(text: str) -> list[str]:
@@ -66,14 +73,15 @@ def search_words(text: str) -> list[str]:
     run: list[str] = []
 
     def flush() -> None:
-        if len(run) == 1:
-            words.append("q" + run[0])
-        words.extend(f"q{first}{second}" for first, second in zip(run, run[1:], strict=False))
+        spelt = "".join(run).translate(_SPELLING)
+        if len(spelt) == 4:
+            words.append("q" + spelt)
+        words.extend("q" + spelt[at:at + 8] for at in range(0, len(spelt) - 4, 4))
         run.clear()
 
     for match in _UNIT_RE.finditer(text):
         if match.group(1):
-            run.append(_spell(match.group(1)))
+            run.append(match.group(1))
         else:
             flush()
             words.append(match.group(0).lower())
