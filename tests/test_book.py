@@ -281,6 +281,21 @@ def test_search_words_are_spelt_bigrams_and_lower_case_words():
     assert book_search.search_words("…") == []
 
 
+def test_a_first_build_splits_its_articles_over_the_pagefind_processes():
+    def first(count: int, workers: int) -> list[list[int]]:
+        names = iter(f"s{k}" for k in range(1, 100))
+        result = book_search.plan({}, range(count), set(), lambda i: -i, lambda: next(names), workers)
+        assert result.drop == [] and result.build == sorted(result.members)
+        return [result.members[name] for name in result.build]
+
+    assert first(2000, 1) == [list(range(1999, -1, -1))]  # in the order given (here ids descending)
+    assert first(2000, 2) == [list(range(1999, 999, -1)), list(range(999, -1, -1))]
+    assert [len(ids) for ids in first(2999, 4)] == [1499, 1500]  # no segment under SPLIT_MIN = 1,000 ...
+    assert [len(ids) for ids in first(999, 4)] == [999]  # ... so a small site stays one segment
+    assert [len(ids) for ids in first(25_000, 2)] == [8333, 8333, 8334]  # SEALED = 10,000 at most
+    assert first(0, 2) == []
+
+
 # -- what a page may carry ----------------------------------------------------------------------------
 
 

@@ -474,7 +474,8 @@ def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[s
         return f"s{counter:06d}"
 
     order = {row.id: row.sort_key for row in rows.values()}
-    search_plan = book_search.plan(current, rows, stale, order.__getitem__, new_name)
+    search_plan = book_search.plan(current, rows, stale, order.__getitem__, new_name,
+                                      book_search.index_workers())
 
     plan = SitePlan(rows, library_root, report_dir, sorted(search_plan.members), texts)
     built = manifest.pages()

@@ -41,6 +41,7 @@ TIER_BASE = 250  # tier 0 holds segments under this many articles; each tier abo
 MERGE_FANOUT = 4
 BUNDLES_DIR = "pagefind"
 PAGEFIND_TIMEOUT_S = 3600
+SPLIT_MIN = 1_000  # a first build splits its articles over the Pagefind processes only into segments this large
 LANGUAGE = "zxx"  # "no linguistic content": Pagefind neither stems nor segments the bigram words
 
 # The characters indexed as bigrams (Han, kana, Hangul) and the other letters and digits, which make
@@ -116,13 +117,19 @@ def tier(size: int) -> int | None:
     return level
 
 
+def index_workers() -> int:
+    """Pagefind processes run at once: one per core, at most 4 (each holds its segment's index in memory)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def plan(current: Mapping[str, Iterable[int]], live: Iterable[int], stale: set[int],
-         order: Callable[[int], object], new_name: Callable[[], str]) -> Plan:
+         order: Callable[[int], object], new_name: Callable[[], str], workers: int = 1) -> Plan:
     """The segments after this build.
 
     ``current``: segment -> ids as last indexed; ``live``: the site's article ids now; ``stale``: ids
     whose page changed since they were indexed; ``order``: the sort key of an id (publication order);
-    ``new_name``: a fresh segment name each call.
+    ``new_name``: a fresh segment name each call; ``workers``: Pagefind processes a first build
+    may keep busy (Pagefind indexes on one core, so one segment leaves the others idle).
     """
     live = set(live)
     kept: dict[str, list[int]] = {}
@@ -139,7 +146,7 @@ def plan(current: Mapping[str, Iterable[int]], live: Iterable[int], stale: set[i
     unplaced = sorted(live - placed, key=order)
     fresh: list[list[int]] = []
     if not current:
-        parts = math.ceil(len(unplaced) / SEALED)
+        parts = max(math.ceil(len(unplaced) / SEALED), min(workers, len(unplaced) // SPLIT_MIN))
         fresh = [unplaced[k * len(unplaced) // parts:(k + 1) * len(unplaced) // parts] for k in range(parts)]
     elif unplaced:
         fresh = [unplaced]
@@ -218,7 +225,7 @@ def index_segments(site_dir: Path, documents: Path, work_dir: Path, segments: Ma
         errors.close()
         running.append((name, process, stage, output))
 
-    workers = max(1, min(os.cpu_count() or 1, 4))
+    workers = index_workers()
     while queue or running:
         while queue and len(running) < workers:
             start(*queue.pop(0))
