@@ -440,7 +440,8 @@ TEXT_CASES = [
     ("<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>", "&lt;script>alert(1)&lt;/script>\n"),
     ("<p>&lt;img src=x onerror=alert(1)&gt;</p>", "&lt;img src=x onerror=alert(1)>\n"),
     ('<p>&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;</p>', '&lt;a href="javascript:alert(1)">x&lt;/a>\n'),
-    ("<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>", "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n"),
+    ("<p>&lt;javascript:alert(1)&gt; &lt;!-- c --&gt; &lt;?x?&gt;</p>",
+     "&lt;javascript:alert(1)> &lt;!-- c --> &lt;?x?>\n"),
     # A tag split over text nodes: "<" at the end of a node is a reference too.
     ("<p>&lt;<span>script</span>&gt;x</p>", "&lt;script>x\n"),
     ("<p>1 &lt; 2 且 a&lt;b</p>", "1 < 2 且 a&lt;b\n"),
