@@ -229,8 +229,7 @@ def _published_in_one_form(conn: sqlite3.Connection) -> None:
             item.setdefault("published_time_known", None)
             if item != stored:
                 conn.execute("UPDATE articles SET published = ?, item_json = ? WHERE id = ?",
-                             (item["published"], dumps(item),
-                              article_id))
+                             (item["published"], dumps(item), article_id))
         last = rows[-1][0]
 
 
