@@ -43,6 +43,7 @@ from pathlib import Path
 
 import psutil
 
+from woshipm_crawler import statkeys
 from woshipm_replica import ReplicaServer
 from woshipm_replica.crawls import FAST_SETTINGS, field_match_rates, run_crawl
 
@@ -157,7 +158,7 @@ def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict]
         for who in order:
             if who == "ours":
                 crawl = crawl_all(server, work / f"ours-{number}")
-                articles_done = crawl.stat("woshipm/articles_parsed")
+                articles_done = crawl.stat(statkeys.ARTICLES_PARSED_KEY)
                 ours_rates.append(articles_done / crawl.stat("elapsed_time_seconds"))
                 ours_runs.append(crawl.stats)
                 items = items if items is not None else crawl.items
@@ -179,7 +180,7 @@ def throughput(articles: int, rounds: int, work: Path) -> tuple[dict, list[dict]
         "bare_runs_per_s": bare_rates,
         "trafilatura_runs_per_s": trafilatura_rates,
         "ours_requests": ours_runs[0].get("downloader/request_count"),
-        "ours_listing_pages": ours_runs[0].get("woshipm/listing_pages"),
+        "ours_listing_pages": ours_runs[0].get(statkeys.LISTING_PAGES_KEY),
     }
     result["ratio"] = result["ours_per_s"] / result["bare_per_s"]
     result["ratio_trafilatura"] = result["ours_per_s"] / result["trafilatura_per_s"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from woshipm_crawler import statkeys
 from woshipm_replica import ReplicaServer
 from woshipm_replica.crawls import run_crawl
 
@@ -53,8 +54,8 @@ def main() -> None:
             server.set_faults(hostile_faults(server) if faults == "HOSTILE" else faults)
             crawl = run_crawl("category", server.base_url, Path(export_dir), args,
                               settings={**NO_EARLY_STOP, **settings}, timeout=600)
-        attempted = crawl.stat("woshipm/articles_attempted")
-        failed = crawl.stat("woshipm/articles_failed")
+        attempted = crawl.stat(statkeys.ARTICLES_ATTEMPTED_KEY)
+        failed = crawl.stat(statkeys.ARTICLES_FAILED_KEY)
         share = failed / attempted if attempted else 0.0
         print(f"{what:58} {'yes' if should_be_ok else 'no':>4} {attempted:9} {failed:6} {share:6.1%}")
 

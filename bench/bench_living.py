@@ -41,6 +41,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from woshipm_crawler import statkeys
 from woshipm_crawler.schedule import REVISIT_AGES
 from woshipm_replica import ReplicaServer
 from woshipm_replica.corpus import Calendar
@@ -153,7 +154,7 @@ def main() -> None:
             crawl, paths = crawl_day(server, work)
             kinds = split_requests(paths, known)
             row = {"day": day, "returncode": crawl.returncode, "requests": sum(paths.values()), **kinds,
-                   "stored": len(stored_ids(work)), "removals_marked": crawl.stat("woshipm/removals/marked"),
+                   "stored": len(stored_ids(work)), "removals_marked": crawl.stat(statkeys.REMOVALS_MARKED_KEY),
                    "seconds": crawl.stat("elapsed_time_seconds")}
             per_day.append(row)
             print(f"day {day}: exit {crawl.returncode}, requests {row['requests']} (new {kinds['new']}, revisits "
@@ -168,7 +169,7 @@ def main() -> None:
 
     # the replica is closed: a reparse must not need it (its base URL is only the state's site check)
     reparse = run_crawl("reparse", server.base_url, work, settings=QUIET, command=("reparse",), timeout=7200)
-    pages = reparse.stat("woshipm/reparse/pages")
+    pages = reparse.stat(statkeys.REPARSE_PAGES_KEY)
     reparse_seconds = reparse.stat("elapsed_time_seconds")
     figures["reparse"] = {"returncode": reparse.returncode, "pages": pages, "seconds": reparse_seconds,
                           "written": len(reparse.items)}

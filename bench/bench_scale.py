@@ -43,6 +43,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from woshipm_crawler import statkeys
 from woshipm_replica.crawls import FAST_SETTINGS, stored_articles
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,8 +162,8 @@ def bench_pace(articles: int) -> dict:
         "rate_rps": round(rate, 2),
         "whole_run_rps": round(stats["downloader/request_count"] / stats["elapsed_time_seconds"], 2),
         "rate_vs_budget": round(rate / budget, 3),
-        "articles_per_s": round(stats.get("woshipm/articles_parsed", 0) / stats["elapsed_time_seconds"], 2),
-        "written": stats.get("woshipm/jsonl_written"),
+        "articles_per_s": round(stats.get(statkeys.ARTICLES_PARSED_KEY, 0) / stats["elapsed_time_seconds"], 2),
+        "written": stats.get(statkeys.JSONL_WRITTEN_KEY),
     }
 
 
@@ -205,9 +206,9 @@ def bench_ratelimit(articles: int, rate: int) -> dict:
         "ignored_window": seen.get("ratelimit:ignored", 0),
         "in_flight_latest_ms": seen.get("ratelimit:in_flight_latest_ms", 0),
         "share_in_window": round(seen.get("ratelimit:ignored", 0) / max(seen.get("requests", 1), 1), 4),
-        "written": stats.get("woshipm/jsonl_written"),
-        "complete": stats.get("woshipm/jsonl_written") == articles,
-        "paused_s": stats.get("woshipm/backoff/paused_s"),
+        "written": stats.get(statkeys.JSONL_WRITTEN_KEY),
+        "complete": stats.get(statkeys.JSONL_WRITTEN_KEY) == articles,
+        "paused_s": stats.get(statkeys.BACKOFF_PAUSED_S_KEY),
         "elapsed_s": round(stats["elapsed_time_seconds"], 1),
     }
 
@@ -221,9 +222,9 @@ def bench_memory(sizes: tuple[int, int]) -> dict:
             stats = crawl(replica.base_url, Path(tmp), UNPACED, peak)
             out[size] = {
                 "peak_rss_mb": round(peak.get("mb", 0), 1),
-                "written": stats.get("woshipm/jsonl_written"),
+                "written": stats.get(statkeys.JSONL_WRITTEN_KEY),
                 "minutes": round((time.monotonic() - started) / 60, 1),
-                "articles_per_s": round(stats.get("woshipm/articles_parsed", 0) / stats["elapsed_time_seconds"], 1),
+                "articles_per_s": round(stats.get(statkeys.ARTICLES_PARSED_KEY, 0) / stats["elapsed_time_seconds"], 1),
             }
         print(f"memory at {size}: {out[size]}", flush=True)
     small, large = sizes

@@ -43,20 +43,23 @@ DOM_AUDIT = """() => {
       const name = attr.name.toLowerCase();
       const value = attr.value.replace(/[\\u0000-\\u0020]+/g, "").toLowerCase();
       if (name.startsWith("on")) unsafe.push(`${el.tagName} ${name}=${attr.value}`);
-      if (urlAttrs.has(name) && /^(javascript|vbscript|data):/.test(value)) unsafe.push(`${el.tagName} ${name}=${attr.value}`);
+      if (urlAttrs.has(name) && /^(javascript|vbscript|data):/.test(value))
+        unsafe.push(`${el.tagName} ${name}=${attr.value}`);
       if (name === "srcdoc") unsafe.push(`${el.tagName} srcdoc`);
     }
   }
   return {
     unsafe,
     scripts: [...document.scripts].map((s) => s.getAttribute("src") || "inline"),
-    active: [...document.querySelectorAll("iframe, frame, object, embed, form, base, meta[http-equiv]")].map((e) => e.tagName),
+    active: [...document.querySelectorAll("iframe, frame, object, embed, form, base, meta[http-equiv]")]
+      .map((e) => e.tagName),
   };
 }"""
 BODY_AFTER_RULE = """() => {
   const section = document.querySelector("main article");
   let html = "";
-  for (let node = section.querySelector(":scope > hr"); node && (node = node.nextElementSibling); ) html += node.outerHTML;
+  for (let node = section.querySelector(":scope > hr"); node && (node = node.nextElementSibling); )
+    html += node.outerHTML;
   return html;
 }"""
 

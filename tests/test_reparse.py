@@ -145,17 +145,21 @@ def test_reparse_takes_only_the_articles_asked_for(tmp_path):
 def test_a_layout_needs_every_field_and_css_selectors():
     from scrapy.settings import Settings
 
+    from woshipm_crawler.config import Config
     from woshipm_crawler.parse.article import layout_from
     from woshipm_crawler.spiders.arguments import run_settings
+
+    def read(values):
+        return run_settings(Config.from_settings(Settings(values)))
 
     assert layout_from(V2_LAYOUT).authors == ("a.post-detail__author",)
     with pytest.raises(ValueError, match="a layout needs name, wrapper"):
         layout_from({k: v for k, v in V2_LAYOUT.items() if k != "tags"})
     with pytest.raises(ValueError, match="'h1\\[\\[' is no CSS selector"):
         layout_from({**V2_LAYOUT, "title": "h1[["})
-    _, layouts, error = run_settings(Settings({"WOSHIPM_ARTICLE_LAYOUTS": json.dumps([V2_LAYOUT])}))
+    _, layouts, error = read({"WOSHIPM_ARTICLE_LAYOUTS": json.dumps([V2_LAYOUT])})
     assert error is None and [layout.name for layout in layouts] == ["v2"]
-    _, _, error = run_settings(Settings({"WOSHIPM_ARTICLE_LAYOUTS": "[{"}))
+    _, _, error = read({"WOSHIPM_ARTICLE_LAYOUTS": "[{"})
     assert error.startswith("-s WOSHIPM_ARTICLE_LAYOUTS: ")
-    _, _, error = run_settings(Settings({"WOSHIPM_EXTRA_FURNITURE": "div[["}))
+    _, _, error = read({"WOSHIPM_EXTRA_FURNITURE": "div[["})
     assert "'div[[' is no CSS selector" in error

@@ -24,7 +24,8 @@ def failure_lines(log: str, reason: str) -> dict[str, str]:
 def test_the_caps_are_the_ones_the_readme_names():
     assert (settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_WARNSIZE) == (8 * 2**20, 2 * 2**20)
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert "| `DOWNLOAD_MAXSIZE` | `8388608` (8 MiB)" in readme and "| `DOWNLOAD_WARNSIZE` | `2097152` (2 MiB)" in readme
+    assert "| `DOWNLOAD_MAXSIZE` | `8388608` (8 MiB)" in readme
+    assert "| `DOWNLOAD_WARNSIZE` | `2097152` (2 MiB)" in readme
 
 
 def test_a_gzip_bomb_and_an_endless_body_are_refused_at_the_cap_in_little_memory(tmp_path):

@@ -338,7 +338,8 @@ def test_an_unusable_state_file_is_one_state_error_saying_what_to_do(tmp_path):
         raw.execute("CREATE TABLE other (x)")
         raw.execute("PRAGMA user_version = 1")
     raw.close()
-    with pytest.raises(StateError, match=rf"odd\.sqlite3 has schema 1, which cannot be migrated to {SCHEMA_VERSION} .*move it aside"):
+    refused = rf"odd\.sqlite3 has schema 1, which cannot be migrated to {SCHEMA_VERSION} .*move it aside"
+    with pytest.raises(StateError, match=refused):
         StateStore(odd)
     with sqlite3.connect(odd) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # left as it was

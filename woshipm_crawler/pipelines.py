@@ -36,11 +36,28 @@ from collections.abc import Iterable
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.items import ARTICLE_FIELDS, REQUIRED_FIELDS, field_present, item_json
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary, article_path
-from woshipm_crawler.state import BadId, Pending, dedupe, emission_key, export_dir
+from woshipm_crawler.state import BadId, Pending, dedupe, emission_key
 from woshipm_crawler.state.owner import StateOwner
-from woshipm_crawler.summary import CLOSE_FAILURE_KEY, GAPS_KEY, PENDING_KEY, RETRY_SCHEDULE_KEY, count_failure
+from woshipm_crawler.statkeys import (
+    ARTICLES_CROSS_LISTED_KEY,
+    CLOSE_FAILURE_KEY,
+    COVERAGE_PREFIX,
+    FAILED_PREFIX,
+    FRONTIER_PREFIX,
+    GAPS_KEY,
+    JSONL_PATH_KEY,
+    JSONL_WRITTEN_KEY,
+    MARKDOWN_WRITTEN_KEY,
+    PENDING_KEY,
+    PENDING_PREFIX,
+    RETRY_SCHEDULE_KEY,
+    SKIPPED_UNCHANGED_KEY,
+    STATE_PREFIX,
+)
+from woshipm_crawler.summary import count_failure
 from woshipm_crawler.util import write_all
 
 logger = logging.getLogger(__name__)
@@ -54,7 +71,7 @@ class _Pipeline:
         return pipeline
 
     def __init__(self, settings) -> None:
-        self.settings = settings
+        self.config = Config.from_settings(settings)
 
     @property
     def state(self) -> StateOwner:
@@ -111,9 +128,9 @@ class StatePipeline(_Pipeline):
         adapter["duplicate_of"] = result.duplicate_of
         adapter["listings"] = sorted(store.listings(adapter["id"]))
         if not result.emit:
-            self.crawler.stats.inc_value("woshipm/skipped_unchanged")
+            self.crawler.stats.inc_value(SKIPPED_UNCHANGED_KEY)
             raise DropItem(f"unchanged: {adapter['url']}", log_level="DEBUG")
-        self.crawler.stats.inc_value(f"woshipm/state/{result.outcome.value}")
+        self.crawler.stats.inc_value(STATE_PREFIX + result.outcome.value)
         return item
 
     def finish(self):
@@ -123,9 +140,9 @@ class StatePipeline(_Pipeline):
         keys = [listing.key for listing in getattr(self.crawler.spider, "listings", [])]
         stats = self.crawler.stats
         if keys:
-            stats.set_value("woshipm/articles_cross_listed", store.cross_listed(keys))
+            stats.set_value(ARTICLES_CROSS_LISTED_KEY, store.cross_listed(keys))
         for state, count in store.frontier_counts().items():
-            stats.set_value(f"woshipm/frontier/{state}", count)
+            stats.set_value(FRONTIER_PREFIX + state, count)
         schedule = store.retry_schedule()
         if schedule:
             stats.set_value(RETRY_SCHEDULE_KEY, [list(row) for row in schedule])
@@ -135,7 +152,7 @@ class StatePipeline(_Pipeline):
         # Runs after the output pipelines close (Scrapy closes pipelines in reverse order).
         owed = store.pending_outputs(job)
         for kind, (count, _) in owed.items():
-            stats.set_value(f"woshipm/pending/{kind}", count)
+            stats.set_value(PENDING_PREFIX + kind, count)
         if owed:
             stats.set_value(
                 PENDING_KEY,
@@ -149,12 +166,12 @@ class LibraryPipeline(_Pipeline):
     a gone run, re-flagged), then their library marks cleared once the files are synced."""
 
     def __init__(self, settings) -> None:
-        if not settings.getbool("WOSHIPM_LIBRARY_ENABLED", True):
-            raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         super().__init__(settings)
+        if not self.config.library_enabled:
+            raise NotConfigured("WOSHIPM_LIBRARY_ENABLED is off")
         # The state gives each article's previous path: no scan of the library (it grows with it).
         # Files are synced once, before their marks are cleared (finish).
-        self.library = MarkdownLibrary(export_dir(settings) / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
+        self.library = MarkdownLibrary(self.config.export_dir / LIBRARY_SUBDIR, find_old_copies=False, durable=False)
         self.changed = 0
         # hash(emission key) of the files this run wrote, and of those it could not write: an int
         # per article, not the key's strings (a first crawl has them all).
@@ -173,11 +190,11 @@ class LibraryPipeline(_Pipeline):
             previous = store.export_path(item["id"], "markdown")
             if self.library.write(item, previous_path=previous):
                 self.changed += 1
-                self.crawler.stats.inc_value("woshipm/markdown_written")
+                self.crawler.stats.inc_value(MARKDOWN_WRITTEN_KEY)
             store.set_export_path(item["id"], "markdown", str(article_path(item)))
         except (OSError, ValueError) as error:
             self.failed.add(hash(emission_key(item)))
-            self.crawler.stats.inc_value("woshipm/failed/markdown")
+            self.crawler.stats.inc_value(FAILED_PREFIX + "markdown")
             log = logger.error if len(self.failed) == 1 or isinstance(error, ValueError) else logger.debug
             log("Markdown library: %s not written under %s: %s", item.get("url"), self.library.root, error)
             return False
@@ -219,7 +236,7 @@ class LibraryPipeline(_Pipeline):
             try:
                 self.library.rebuild_indexes()
             except OSError as error:
-                self.crawler.stats.inc_value("woshipm/failed/markdown_index")
+                self.crawler.stats.inc_value(FAILED_PREFIX + "markdown_index")
                 logger.error("Markdown library: indexes not rebuilt under %s: %s", self.library.root, error)
 
 
@@ -238,7 +255,7 @@ class JsonlPipeline(_Pipeline):
     """
 
     def open_spider(self):
-        self.dir = export_dir(self.settings) / "jsonl"
+        self.dir = self.config.export_dir / "jsonl"
         self.path = self.dir / f"{self.state.run_name}.jsonl"
         if self.state_usable and self.dir.is_dir():
             cut_torn_tails(sorted(self.dir.glob("*.jsonl")))
@@ -268,14 +285,14 @@ class JsonlPipeline(_Pipeline):
                     unsynced += 1
                     for name in ARTICLE_FIELDS:  # coverage of what is on disk, for the summary
                         if field_present(pending.item.get(name)):
-                            self.crawler.stats.inc_value(f"woshipm/coverage/{name}")
+                            self.crawler.stats.inc_value(COVERAGE_PREFIX + name)
                 batch.append(pending)
                 if len(batch) >= MARK_BATCH:
                     self.mark_written(fd, batch)
                     unsynced = 0
             self.mark_written(fd, batch)
         except OSError as error:
-            self.crawler.stats.inc_value("woshipm/failed/jsonl")
+            self.crawler.stats.inc_value(FAILED_PREFIX + "jsonl")
             logger.error("JSONL feed: cannot write %s: %s; the run's remaining articles stay pending for the "
                          "next run", self.path if fd is not None else self.dir, error)
             if fd is not None:
@@ -287,9 +304,9 @@ class JsonlPipeline(_Pipeline):
         finally:
             if fd is not None:
                 os.close(fd)
-        self.crawler.stats.set_value("woshipm/jsonl_written", written)
+        self.crawler.stats.set_value(JSONL_WRITTEN_KEY, written)
         if written:
-            self.crawler.stats.set_value("woshipm/jsonl_path", str(self.path))
+            self.crawler.stats.set_value(JSONL_PATH_KEY, str(self.path))
             logger.info("JSONL feed: %d article(s) in %s", written, self.path)
         else:
             logger.info("JSONL feed: nothing new or changed in this run, no file written")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import NoReturn
 
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.state import StateError, StateStore, export_dir, state_path
+from woshipm_crawler.config import Config
+from woshipm_crawler.state import StateError, StateStore
 from woshipm_crawler.util import set_clock
 
 
@@ -58,6 +60,10 @@ class OutputCommand:
     default_settings = {"LOG_LEVEL": "WARNING"}
     subdir = ""
 
+    @cached_property
+    def config(self) -> Config:
+        return Config.from_settings(self.settings)
+
     def add_options(self, parser) -> None:
         super().add_options(parser)
         parser.add_argument("--out", metavar="DIR", help=f"output directory (default: <export dir>/{self.subdir})")
@@ -66,10 +72,10 @@ class OutputCommand:
         """(state file, output directory, progress over its articles); UsageError when there is no
         state to read; a state that cannot be used is one line and exit status 1."""
         try:
-            set_clock(self.settings.get("WOSHIPM_CLOCK") or None)
+            set_clock(self.config.clock or None)
         except ValueError as error:
             raise UsageError(f"-s WOSHIPM_CLOCK: {error}", print_help=False) from None
-        state = state_path(self.settings)
+        state = self.config.state_path
         if not state.exists():
             raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",
                              print_help=False)
@@ -78,4 +84,4 @@ class OutputCommand:
                 progress = Progress(store.count())
         except StateError as error:
             fail(str(error))
-        return state, Path(opts.out) if opts.out else export_dir(self.settings) / self.subdir, progress
+        return state, Path(opts.out) if opts.out else self.config.export_dir / self.subdir, progress

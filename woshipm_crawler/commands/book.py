@@ -12,7 +12,6 @@ from woshipm_crawler.commands import OutputCommand
 from woshipm_crawler.library import LIBRARY_SUBDIR
 from woshipm_crawler.outputs import book
 from woshipm_crawler.outputs.report import REPORT_SUBDIR
-from woshipm_crawler.state import export_dir
 
 
 class Command(OutputCommand, ScrapyCommand):
@@ -37,7 +36,7 @@ class Command(OutputCommand, ScrapyCommand):
         except ValueError:
             raise UsageError(f"--since wants YYYY-MM-DD, not {opts.since!r}", print_help=False) from None
         _, out, progress = self.begin(opts)
-        root = export_dir(self.settings)
+        root = self.config.export_dir
         try:
             result = book.build_site(root / LIBRARY_SUBDIR, out, categories, since, root / REPORT_SUBDIR, progress,
                                      log=lambda line: print(line, file=sys.stderr))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from woshipm_crawler.summary import EXIT_CODE_KEY
+from woshipm_crawler.statkeys import EXIT_CODE_KEY
 
 
 class Command(ScrapyCrawlCommand):

@@ -14,7 +14,7 @@ from scrapy.exceptions import UsageError
 from woshipm_crawler.commands import OutputCommand, Progress, fail
 from woshipm_crawler.library import LIBRARY_SUBDIR, MarkdownLibrary
 from woshipm_crawler.outputs import dataset
-from woshipm_crawler.state import StateError, StateStore, export_dir
+from woshipm_crawler.state import StateError, StateStore
 
 
 class Command(OutputCommand, ScrapyCommand):
@@ -41,7 +41,7 @@ class Command(OutputCommand, ScrapyCommand):
         if unknown:
             raise UsageError(f"unknown format {', '.join(unknown)}: choose from {', '.join(dataset.FORMATS)}")
         state, out, progress = self.begin(opts)
-        library = export_dir(self.settings) / LIBRARY_SUBDIR if opts.library else None
+        library = self.config.export_dir / LIBRARY_SUBDIR if opts.library else None
         try:
             summary, written = dataset.export(state, out, formats, progress)
             no_place = update_library(state, library, progress) if library is not None else []

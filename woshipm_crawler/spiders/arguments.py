@@ -7,6 +7,7 @@ import difflib
 import json
 from datetime import date
 
+from woshipm_crawler.config import Config
 from woshipm_crawler.parse.article import ArticleLayout, layout_from
 from woshipm_crawler.parse.page import css
 from woshipm_crawler.util import set_clock
@@ -70,22 +71,22 @@ def parse_requeue(value) -> str | None:
         raise ArgumentError(f"-a requeue={value}: expected all, or a failure reason as the summary names it "
                             "(e.g. requeue=http)")
     return text
-def run_settings(settings) -> tuple[tuple[str, ...], tuple[ArticleLayout, ...], str | None]:
+def run_settings(config: Config) -> tuple[tuple[str, ...], tuple[ArticleLayout, ...], str | None]:
     """The clock set (``WOSHIPM_CLOCK``: before the state is opened, so that every stamp of the run and
     the revisit schedule use it), the parser's extra furniture selectors and layouts read:
     (selectors, layouts, the operator's line for a bad value or None)."""
     try:
-        set_clock(settings.get("WOSHIPM_CLOCK") or None)
+        set_clock(config.clock or None)
     except ValueError as error:
         return (), (), f"-s WOSHIPM_CLOCK: {error}"
-    selectors = tuple(s.strip() for s in settings.getlist("WOSHIPM_EXTRA_FURNITURE") if s.strip())
+    selectors = config.extra_furniture
     for selector in selectors:
         try:
             css(selector)
         except Exception as error:  # noqa: BLE001 - cssselect's errors have no common public base
             return (), (), (f"-s WOSHIPM_EXTRA_FURNITURE: {selector!r} is no CSS selector ({error}); "
                             "give them comma-separated")
-    specs = settings.get("WOSHIPM_ARTICLE_LAYOUTS") or []
+    specs = config.article_layouts
     try:
         specs = json.loads(specs) if isinstance(specs, str) else specs
         layouts = tuple(layout_from(dict(spec)) for spec in specs)

@@ -42,6 +42,7 @@ from twisted.internet.defer import CancelledError
 
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
+from woshipm_crawler.config import Config
 from woshipm_crawler.handoff import (
     ARTICLE_KIND,
     LISTING_KIND,
@@ -68,7 +69,23 @@ from woshipm_crawler.spiders.arguments import (
 )
 from woshipm_crawler.spiders.revisits import Revisits
 from woshipm_crawler.state.owner import StateOwner
-from woshipm_crawler.summary import ARTICLES_ATTEMPTED_KEY, count_failure
+from woshipm_crawler.statkeys import (
+    ARTICLES_ATTEMPTED_KEY,
+    ARTICLES_FOUND_NEW_KEY,
+    ARTICLES_PARSED_KEY,
+    CARDS_SEEN_KEY,
+    CUT_PREFIX,
+    EMPTY_LISTINGS_KEY,
+    FRONTIER_RESUMED_KEY,
+    LISTING_PAGES_KEY,
+    REMOVALS_FOUND_KEY,
+    REQUEUED_KEY,
+    SKIPPED_PREFIX,
+    STOP_MESSAGE_KEY,
+    WALKS_PREFIX,
+    WALKS_RESUMED_KEY,
+)
+from woshipm_crawler.summary import count_failure
 from woshipm_crawler.util import utc_stamp
 
 try:  # Scrapy 2.19 wraps Twisted's CancelledError in its own; older versions pass it on as it is
@@ -187,12 +204,12 @@ class ListingSpider(Revisits, scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
-        settings = crawler.settings
-        spider.site = site.Site(settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL)
-        spider.known_pages_to_stop = settings.getint("WOSHIPM_KNOWN_PAGES_TO_STOP", 1)
-        spider.failed_pages_to_stop = settings.getint("WOSHIPM_FAILED_PAGES_TO_STOP", 3)
-        spider.max_listing_pages = settings.getint("WOSHIPM_MAX_LISTING_PAGES", 20_000)
-        spider.extra_furniture, spider.layouts, error = run_settings(settings)
+        spider.config = config = Config.from_settings(crawler.settings)
+        spider.site = site.Site(config.base_url)
+        spider.known_pages_to_stop = config.known_pages_to_stop
+        spider.failed_pages_to_stop = config.failed_pages_to_stop
+        spider.max_listing_pages = config.max_listing_pages
+        spider.extra_furniture, spider.layouts, error = run_settings(config)
         spider.argument_error = spider.argument_error or error
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
@@ -222,7 +239,7 @@ class ListingSpider(Revisits, scrapy.Spider):
             count = self.store.requeue(None if self.requeue == REQUEUE_ALL else self.requeue)
             logger.info("Re-queued %d failed article(s)%s: they are tried in this run", count,
                         "" if self.requeue == REQUEUE_ALL else f" whose last failure was {self.requeue}")
-            self.stats.set_value("woshipm/requeued", count)
+            self.stats.set_value(REQUEUED_KEY, count)
         for gone in self.store.undecided_runs(self.job):  # killed before it decided its removals
             decided = self.store.decide_removals(gone, *self.removal_rule(), by=self.job)
             logger.warning("Removals found by the interrupted run %s: %d marked, %d withheld (of %d revisits)",
@@ -231,7 +248,7 @@ class ListingSpider(Revisits, scrapy.Spider):
             begun = self.store.begin_walk(listing.key, self.job, full=self.full or self.refresh)
             if begun is None:
                 logger.info("%s is being walked by another run now: left to it", listing.key)
-                self.stats.inc_value("woshipm/skipped/walk_claimed")
+                self.stats.inc_value(SKIPPED_PREFIX + "walk_claimed")
                 continue
             if begun.finished:
                 logger.info("%s: walked to its end by the interrupted run; only its articles are left", listing.key)
@@ -239,7 +256,7 @@ class ListingSpider(Revisits, scrapy.Spider):
                 continue
             if begun.resumed:
                 logger.info("%s: resuming an interrupted walk at page %d", listing.key, begun.page)
-                self.stats.inc_value("woshipm/walks_resumed")
+                self.stats.inc_value(WALKS_RESUMED_KEY)
             self.walks[listing] = Walk(listing, begun.mode)
             yield self.listing_request(listing, begun.page)
         # Articles an interrupted run, an earlier limit or a failed fetch left in the frontier.
@@ -248,7 +265,7 @@ class ListingSpider(Revisits, scrapy.Spider):
             batch = self.store.claim_frontier(self.job, keys, batch=min(100, self.budget() or 100))
             if not batch:
                 break
-            self.stats.inc_value("woshipm/frontier_resumed", len(batch))
+            self.stats.inc_value(FRONTIER_RESUMED_KEY, len(batch))
             for article_id, url in batch:
                 if self.crawler.engine.needs_backout():  # lazily: see Scrapy's "start-requests-lazy"
                     await self.crawler.signals.wait_for(signals.scheduler_empty)
@@ -256,7 +273,7 @@ class ListingSpider(Revisits, scrapy.Spider):
 
     def stop(self, reason: str, message: str):
         logger.error(message)
-        self.stats.set_value("woshipm/stop_message", message)
+        self.stats.set_value(STOP_MESSAGE_KEY, message)
         raise CloseSpider(reason)
 
     def budget(self) -> int | None:
@@ -302,7 +319,7 @@ class ListingSpider(Revisits, scrapy.Spider):
         if response.status == 404:
             if page == 1:  # most often a misspelt tag or category: say so rather than finish empty
                 logger.warning("%s has no articles (%s): check the name", listing.key, response.url)
-                self.stats.inc_value("woshipm/empty_listings")
+                self.stats.inc_value(EMPTY_LISTINGS_KEY)
             self.end_walk(walk, "end", reached_end=True, end_page=page)
             return
         if not self.site.owns(response.url):
@@ -317,7 +334,7 @@ class ListingSpider(Revisits, scrapy.Spider):
             reason = render_failure(response) or (kind if kind in ("interstitial", "js_shell") else "empty")
             yield from self.listing_failed(response.request, f"HTTP {response.status}, no cards", reason)
             return
-        self.stats.inc_value("woshipm/listing_pages")
+        self.stats.inc_value(LISTING_PAGES_KEY)
         walk.failed_streak = 0
         fingerprint = hash(tuple(card.id for card in parsed.cards))
         if fingerprint in walk.seen_pages or site.listing_page_number(response.url) < page:
@@ -338,15 +355,15 @@ class ListingSpider(Revisits, scrapy.Spider):
             budget=self.budget(),
             since=self.since.isoformat() if self.since else None,
         )
-        self.stats.inc_value("woshipm/cards_seen", len(cards))
+        self.stats.inc_value(CARDS_SEEN_KEY, len(cards))
         for card_id, url in fate.rejected:  # an id no SQLite INTEGER holds: never stored
             self.count_failure("bad_id", url, f"article id {card_id} is outside 1..2**63-1")
-        self.stats.inc_value("woshipm/articles_found_new", fate.new)
+        self.stats.inc_value(ARTICLES_FOUND_NEW_KEY, fate.new)
         if not self.refresh:
-            self.stats.inc_value("woshipm/skipped/known", fate.known)
-        self.stats.inc_value("woshipm/skipped/elsewhere", fate.elsewhere)
-        self.stats.inc_value("woshipm/skipped/over_limit", fate.over_budget)
-        self.stats.inc_value("woshipm/skipped/waiting", fate.waiting)
+            self.stats.inc_value(SKIPPED_PREFIX + "known", fate.known)
+        self.stats.inc_value(SKIPPED_PREFIX + "elsewhere", fate.elsewhere)
+        self.stats.inc_value(SKIPPED_PREFIX + "over_limit", fate.over_budget)
+        self.stats.inc_value(SKIPPED_PREFIX + "waiting", fate.waiting)
         walk.known_streak = walk.known_streak + 1 if fate.known == len(cards) else 0
         for article_id, url in fate.fetch:
             yield self.article_request(article_id, url)
@@ -400,7 +417,7 @@ class ListingSpider(Revisits, scrapy.Spider):
         walk.done = True
         reason = self.store.end_walk(walk.listing.key, reason, reached_end=reached_end, end_page=end_page,
                                      reason_if_gaps=None if reason in BROKEN_LISTING_REASONS else "failed")
-        self.stats.inc_value(f"woshipm/walks/{reason}")
+        self.stats.inc_value(WALKS_PREFIX + reason)
         logger.debug("%s: walk ends (%s)", walk.listing.key, reason)
 
     def request_dropped(self, request: Request, spider=None):
@@ -441,7 +458,7 @@ class ListingSpider(Revisits, scrapy.Spider):
         the run ends: ``decide_removals``); an article never stored is a failure counted as such."""
         article_id = request.meta["article_id"]
         if self.store.removal_found(article_id, status, self.job):
-            self.stats.inc_value("woshipm/removals/found")
+            self.stats.inc_value(REMOVALS_FOUND_KEY)
             logger.info("Removed from the site? %s — %s (marked when the run ends)", request.url, detail)
             yield from self.article_done(article_id, None)
         else:
@@ -491,13 +508,13 @@ class ListingSpider(Revisits, scrapy.Spider):
             yield from self.article_failed(response.request, str(error), error.reason)
             return
         for name, detail in cuts:  # a field past its bound (parse.article.MAX_*): stored cut, and said so
-            self.stats.inc_value(f"woshipm/cut/{name}")
+            self.stats.inc_value(CUT_PREFIX + name)
             logger.warning("Cut (%s): %s — %s", name, fields["url"], detail)
         self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=fields, error=None)
-        self.stats.inc_value("woshipm/articles_parsed")
+        self.stats.inc_value(ARTICLES_PARSED_KEY)
         published = fields["published"]
         if self.since is not None and (published or "")[:10] < self.since.isoformat():
-            self.stats.inc_value("woshipm/skipped/older_than_since")
+            self.stats.inc_value(SKIPPED_PREFIX + "older_than_since")
             self.store.article_older(article_id, published)
         else:
             yield article_item(fields, response.meta.get(META_FETCHED_AT) or utc_stamp())

@@ -17,10 +17,12 @@ import scrapy
 from scrapy.http import Request, Response
 
 from woshipm_crawler import site
-from woshipm_crawler.alarms import ALARM_KEY, furniture_paragraphs
+from woshipm_crawler.alarms import furniture_paragraphs
+from woshipm_crawler.config import Config
 from woshipm_crawler.handoff import ARTICLE_KIND, LISTING_KIND, META_KIND, render_failure, response_page
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.listing import parse_listing_page
+from woshipm_crawler.statkeys import ALARM_KEY, ARTICLES_PARSED_KEY, CANARY_FIELDS_OK_KEY, LISTING_PAGES_KEY
 from woshipm_crawler.textmodel import word_count
 
 logger = logging.getLogger(__name__)
@@ -99,8 +101,8 @@ class CanarySpider(scrapy.Spider):
         self.category = category
 
     async def start(self):
-        base = site.Site(self.settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL)
-        self.site = base
+        self.config = Config.from_settings(self.settings)
+        self.site = base = site.Site(self.config.base_url)
         if self.category not in site.categories():
             self.fail(f"-a category={self.category}: unknown category; valid: {', '.join(site.categories())}")
             return
@@ -121,7 +123,7 @@ class CanarySpider(scrapy.Spider):
             self.fail(f"listing {response.url}: no article cards (HTTP {response.status}, "
                       f"{render_failure(response) or 'no cards found'})")
             return
-        self.crawler.stats.inc_value("woshipm/listing_pages")  # the summary's counts, as the crawl's
+        self.crawler.stats.inc_value(LISTING_PAGES_KEY)  # the summary's counts, as the crawl's
         logger.info("%s listing ok: %d cards on %s", PREFIX, len(cards), response.url)
         first = cards[0]
         yield Request(self.site.canonical(first.url), callback=self.parse_article, errback=self.failed_request,
@@ -140,9 +142,8 @@ class CanarySpider(scrapy.Spider):
             problems = {name: f"not read ({error.reason})" for name in field_problems({}, card_id, url, 0)}
             self.report(problems, {}, reason=str(error))
             return
-        self.crawler.stats.inc_value("woshipm/articles_parsed")
-        min_chars = self.settings.getint("WOSHIPM_MIN_BODY_CHARS", 200)
-        self.report(field_problems(fields, card_id, url, min_chars), fields)
+        self.crawler.stats.inc_value(ARTICLES_PARSED_KEY)
+        self.report(field_problems(fields, card_id, url, self.config.min_body_chars), fields)
         yield fields  # for -o, should someone want to look; no pipeline touches it
 
     def report(self, problems: dict[str, str | None], fields: dict, reason: str | None = None) -> None:
@@ -153,6 +154,6 @@ class CanarySpider(scrapy.Spider):
             else:
                 logger.error("%s %s FAILED: %s", PREFIX, name, why)
         failed = [name for name, why in problems.items() if why]
-        self.crawler.stats.set_value("woshipm/canary/fields_ok", len(problems) - len(failed))
+        self.crawler.stats.set_value(CANARY_FIELDS_OK_KEY, len(problems) - len(failed))
         if failed or reason:
             self.fail(f"fields failed: {', '.join(failed)}" + (f" (page: {reason})" if reason else ""))

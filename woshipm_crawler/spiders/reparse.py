@@ -25,11 +25,20 @@ import scrapy
 from woshipm_crawler import site
 from woshipm_crawler.alarms import ARTICLE_CHECKED
 from woshipm_crawler.archive import archive_dir, index_responses, read_response
+from woshipm_crawler.config import Config
 from woshipm_crawler.parse.article import ArticlePageError, parse_article
 from woshipm_crawler.parse.page import parse_page
 from woshipm_crawler.spiders.arguments import ArgumentError, parse_since, run_settings
 from woshipm_crawler.spiders.base import article_item
 from woshipm_crawler.state.owner import StateOwner
+from woshipm_crawler.statkeys import (
+    FAILED_PREFIX,
+    REPARSE_DAMAGED_SEGMENTS_KEY,
+    REPARSE_OLDER_THAN_STORED_KEY,
+    REPARSE_PAGES_KEY,
+    REPARSE_PARSED_KEY,
+    STOP_MESSAGE_KEY,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +85,15 @@ class ReparseSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = Config.from_settings(crawler.settings)
         spider.archive = archive_dir(crawler.settings)
-        spider.extra_furniture, spider.layouts, error = run_settings(crawler.settings)
+        spider.extra_furniture, spider.layouts, error = run_settings(spider.config)
         spider.argument_error = spider.argument_error or error
         return spider
 
     def stop(self, reason: str, message: str):
         logger.error(message)
-        self.crawler.stats.set_value("woshipm/stop_message", message)
+        self.crawler.stats.set_value(STOP_MESSAGE_KEY, message)
         raise scrapy.exceptions.CloseSpider(reason)
 
     def wanted(self, url: str, fetched_at: str, targets) -> int | None:
@@ -106,7 +116,7 @@ class ReparseSpider(scrapy.Spider):
         if owner is None:
             self.stop("no_state", "StateOwner is not in EXTENSIONS: a reparse goes through the state")
         store = owner.store
-        base = site.Site(store.bind_site(self.settings.get("WOSHIPM_BASE_URL") or site.DEFAULT_BASE_URL))
+        base = site.Site(store.bind_site(self.config.base_url))
         targets = store.reparse_targets()
         stats = self.crawler.stats
         latest = {}  # article id -> the latest archived 200 page of it
@@ -121,7 +131,7 @@ class ReparseSpider(scrapy.Spider):
             for article_id, ref in sorted(latest.items(), key=lambda kv: (str(kv[1].warc), kv[1].offset)):
                 crawled_at, removed_at = targets[article_id]
                 if crawled_at is not None and ref.fetched_at < crawled_at:
-                    stats.inc_value("woshipm/reparse/older_than_stored")
+                    stats.inc_value(REPARSE_OLDER_THAN_STORED_KEY)
                     continue
                 if ref.warc not in handles:
                     for handle in handles.values():
@@ -132,7 +142,7 @@ class ReparseSpider(scrapy.Spider):
                 except Exception as error:  # noqa: BLE001 - a record damaged since it was indexed
                     self.torn(ref.warc, f"{type(error).__name__}: {error}")
                     continue
-                stats.inc_value("woshipm/reparse/pages")
+                stats.inc_value(REPARSE_PAGES_KEY)
                 item = self.rebuild(response, base, removed_at)
                 if item is not None:
                     yield item
@@ -148,13 +158,13 @@ class ReparseSpider(scrapy.Spider):
             fields = parse_article(page, url, extra_furniture=self.extra_furniture, layouts=self.layouts)
         except ArticlePageError as error:
             self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=None, error=error)
-            stats.inc_value(f"woshipm/failed/{error.reason}")
+            stats.inc_value(FAILED_PREFIX + error.reason)
             logger.warning("Failed (%s): %s — %s (archived %s)", error.reason, url, error, response.fetched_at)
             return None
         self.crawler.signals.send_catch_log(ARTICLE_CHECKED, fields=fields, error=None)
-        stats.inc_value("woshipm/reparse/parsed")
+        stats.inc_value(REPARSE_PARSED_KEY)
         return article_item(fields, response.fetched_at, removed_at)
 
     def torn(self, path, reason: str) -> None:
-        self.crawler.stats.inc_value("woshipm/reparse/damaged_segments")
+        self.crawler.stats.inc_value(REPARSE_DAMAGED_SEGMENTS_KEY)
         logger.warning("Archive: %s is damaged (%s): read up to its last whole record", path, reason)

@@ -7,7 +7,13 @@ import math
 
 from scrapy.exceptions import DontCloseSpider
 
-from woshipm_crawler.summary import REMOVALS_WITHHELD_KEY
+from woshipm_crawler.statkeys import (
+    REMOVALS_MARKED_KEY,
+    REMOVALS_WITHHELD_KEY,
+    REVISITS_DUE_LEFT_KEY,
+    REVISITS_OBSERVED_BEFORE_KEY,
+    REVISITS_REQUESTED_KEY,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +24,7 @@ REVISIT_FLOOR = 100
 
 
 class Revisits:
-    """The revisit part of ``ListingSpider`` (it uses the spider's store, job, stats and requests)."""
+    """The revisit part of ``ListingSpider`` (it uses the spider's config, store, job, stats and requests)."""
 
     def spider_idle(self, spider=None):
         """New articles first; then the stored articles due (``schedule``), a batch at a time, within
@@ -30,13 +36,13 @@ class Revisits:
         batch = self.store.claim_due(self.job, min(REVISIT_BATCH, self.revisits_left))
         if batch:
             self.revisits_left -= len(batch)
-            self.stats.inc_value("woshipm/revisits/requested", len(batch))
+            self.stats.inc_value(REVISITS_REQUESTED_KEY, len(batch))
             for article_id, url in batch:
                 self.crawler.engine.crawl(self.article_request(article_id, url, revisit=True))
             raise DontCloseSpider
         left = self.store.due_count()
         if left:
-            self.stats.set_value("woshipm/revisits/due_left", left)
+            self.stats.set_value(REVISITS_DUE_LEFT_KEY, left)
         if not self.removals_decided:
             self.removals_decided = True
             self.decide_removals()
@@ -45,19 +51,18 @@ class Revisits:
         """``-a revisit=N``, else ``WOSHIPM_REVISIT_SHARE`` of the stored articles (at least REVISIT_FLOOR)."""
         if self.revisit is not None:
             return self.revisit
-        share = self.settings.getfloat("WOSHIPM_REVISIT_SHARE", 0.02)
+        share = self.config.revisit_share
         return max(REVISIT_FLOOR, math.ceil(share * self.store.count())) if share > 0 else 0
 
     def removal_rule(self) -> tuple[float, int]:
-        return (self.settings.getfloat("WOSHIPM_REMOVALS_SHARE_TO_FAIL", 0.2),
-                self.settings.getint("WOSHIPM_REMOVALS_MIN_TO_FAIL", 3))
+        return self.config.removals_share_to_fail, self.config.removals_min_to_fail
 
     def decide_removals(self) -> None:
         decided = self.store.decide_removals(self.job, *self.removal_rule())
         if not decided.found:
             return
-        self.stats.set_value("woshipm/removals/marked", decided.marked)
-        self.stats.set_value("woshipm/revisits/observed_before", decided.revisits)
+        self.stats.set_value(REMOVALS_MARKED_KEY, decided.marked)
+        self.stats.set_value(REVISITS_OBSERVED_BEFORE_KEY, decided.revisits)
         if decided.withheld:
             share, _ = self.removal_rule()
             message = (f"{decided.withheld} of {decided.revisits} revisits found the article gone (over "

@@ -17,17 +17,16 @@ from woshipm_crawler.state.articles import (
     Outcome,
     RemovalDecision,
 )
-from woshipm_crawler.state.frontier import RETRY_BASE_S, RETRY_MAX_S, CardFate, WalkStart, card_fate
+from woshipm_crawler.state.frontier import CardFate, WalkStart, card_fate
 from woshipm_crawler.state.outputs import OUTPUT_KINDS, Claimed, Pending, emission_key
-from woshipm_crawler.state.owner import STATE_ERROR_REASON, export_dir, state_path
+from woshipm_crawler.state.owner import STATE_ERROR_REASON
 from woshipm_crawler.state.runs import HEARTBEAT_S, RUN_STALE_S
 from woshipm_crawler.state.schema import BUSY_TIMEOUT_S, MIGRATIONS, SCHEMA_VERSION, StateError, state_error
 from woshipm_crawler.state.store import StateStore
 
 __all__ = [
     "BUSY_TIMEOUT_S", "HEARTBEAT_S", "MIGRATIONS", "OUTPUT_KINDS", "REMOVAL_MARKED", "REMOVAL_PENDING",
-    "REMOVAL_WITHHELD", "RETRY_BASE_S", "RETRY_MAX_S", "RUN_STALE_S", "SCHEMA_VERSION", "STATE_ERROR_REASON",
+    "REMOVAL_WITHHELD", "RUN_STALE_S", "SCHEMA_VERSION", "STATE_ERROR_REASON",
     "VOLATILE_FIELDS", "BadId", "CardFate", "Claimed", "CommitResult", "Outcome", "Pending", "RemovalDecision",
-    "StateError", "StateStore", "WalkStart", "article_id_of", "card_fate", "emission_key", "export_dir",
-    "state_error", "state_path",
+    "StateError", "StateStore", "WalkStart", "article_id_of", "card_fate", "emission_key", "state_error",
 ]

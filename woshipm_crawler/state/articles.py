@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from woshipm_crawler import schedule, textmodel
 from woshipm_crawler.site import article_id_of
 from woshipm_crawler.state import dedupe
-from woshipm_crawler.util import utc_stamp
+from woshipm_crawler.util import dumps, utc_stamp
 
 # Fields of an UNCHANGED item refreshed into the stored item (they change without the body changing
 # and are not part of the emission key).
@@ -46,10 +46,6 @@ class RemovalDecision(NamedTuple):
     revisits: int  # fetches of articles observed before, in that run
     marked: int  # new versions with removed_at (the others were marked already)
     withheld: int  # found, not marked: too large a share of the revisits
-
-
-def _dumps(item: Mapping[str, Any]) -> str:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
 
 
 # Removal marks of an observation that found an article gone.
@@ -168,7 +164,7 @@ class Articles:
                         item["duplicate_of"],
                         self._library_owed(1),
                         *self._claim(job),
-                        _dumps(item),
+                        dumps(item),
                     ),
                 )
                 conn.execute(
@@ -189,7 +185,7 @@ class Articles:
                 item["duplicate_of"] = stored.get("duplicate_of")
                 conn.execute(
                     "UPDATE articles SET last_seen = MAX(last_seen, ?), item_json = ? WHERE id = ?",
-                    (seen_at, _dumps(stored), article_id),
+                    (seen_at, dumps(stored), article_id),
                 )
                 if restat and row[4] >= version:  # its header shows the stats: the file is owed again
                     conn.execute(
@@ -243,7 +239,7 @@ class Articles:
             "library_exported = MAX(library_exported, ?), "
             "claim_job = ?, claim_pid = ?, claim_host = ?, claim_at = ?, item_json = ? WHERE id = ?",
             (item.get("url"), item.get("category"), item.get("published"), seen_at, item["content_hash"],
-             item.get("duplicate_of"), version, self._library_owed(version), *self._claim(job), _dumps(item),
+             item.get("duplicate_of"), version, self._library_owed(version), *self._claim(job), dumps(item),
              article_id),
         )
         return version

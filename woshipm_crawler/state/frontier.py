@@ -9,10 +9,6 @@ from typing import Any, NamedTuple
 from woshipm_crawler.site import BadId, article_id_of
 from woshipm_crawler.util import now, utc_stamp
 
-# A failed article is tried again after RETRY_BASE_S, doubled per failure, at most RETRY_MAX_S: hours,
-# then days, and never dropped (WOSHIPM_ARTICLE_RETRY_BASE, _MAX).
-RETRY_BASE_S = 3600.0
-RETRY_MAX_S = 7 * 86400.0
 
 class WalkStart(NamedTuple):
     """Where a run starts walking a listing: ``page``, ``mode`` ('full' walks every page,
@@ -242,7 +238,8 @@ class Frontier:
         return utc_stamp(when=now().timestamp() + later_s)
 
     def retry_delay_s(self, attempts: int) -> float:
-        """How long a run waits before trying again an article that failed ``attempts`` times."""
+        """How long a run waits before trying again an article that failed ``attempts`` times: the first
+        wait doubled per failure, at most the longest (hours, then days: a failed article is never dropped)."""
         return min(self.retry_base_s * 2.0 ** max(attempts - 1, 0), self.retry_max_s)
 
     def article_failed(self, article_id: int, reason: str) -> str | None:

@@ -15,30 +15,22 @@ import logging
 import os
 import sqlite3
 from functools import cached_property
-from pathlib import Path
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
 from twisted.internet import task
 
-from woshipm_crawler.state.frontier import RETRY_BASE_S, RETRY_MAX_S
+from woshipm_crawler.config import Config
 from woshipm_crawler.state.outputs import Claimed
 from woshipm_crawler.state.runs import HEARTBEAT_S
 from woshipm_crawler.state.schema import StateError, state_error
 from woshipm_crawler.state.store import StateStore
+from woshipm_crawler.statkeys import RECOVERED_KEY, STOP_MESSAGE_KEY
 from woshipm_crawler.util import COMPACT_STAMP_FORMAT, utc_stamp
 
 logger = logging.getLogger(__name__)
 
 STATE_ERROR_REASON = "state_error"  # the finish reason of a run whose state cannot be used
-
-
-def export_dir(settings) -> Path:
-    return Path(settings.get("WOSHIPM_EXPORT_DIR") or "exports")
-
-
-def state_path(settings) -> Path:
-    return Path(settings.get("WOSHIPM_STATE_PATH") or export_dir(settings) / "state.sqlite3")
 
 
 class StateOwner:
@@ -79,15 +71,12 @@ class StateOwner:
         """The open store; ``CloseSpider('state_error')`` for everyone if it cannot be opened."""
         if self.failure is not None:
             raise CloseSpider(STATE_ERROR_REASON)
-        path = state_path(self.settings)
+        config = Config.from_settings(self.settings)
+        path = config.state_path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            store = StateStore(
-                path,
-                library=self.settings.getbool("WOSHIPM_LIBRARY_ENABLED", True),
-                retry_base_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_BASE", RETRY_BASE_S),
-                retry_max_s=self.settings.getfloat("WOSHIPM_ARTICLE_RETRY_MAX", RETRY_MAX_S),
-            )
+            store = StateStore(path, library=config.library_enabled, retry_base_s=config.article_retry_base,
+                               retry_max_s=config.article_retry_max)
             try:
                 store.begin_run(self.job)
             except sqlite3.Error as error:
@@ -97,7 +86,7 @@ class StateOwner:
         except (StateError, OSError) as error:
             self.failure = str(error) if isinstance(error, StateError) else str(state_error(path, error))
             logger.error("State: %s", self.failure)
-            self.crawler.stats.set_value("woshipm/stop_message", self.failure)
+            self.crawler.stats.set_value(STOP_MESSAGE_KEY, self.failure)
             raise CloseSpider(STATE_ERROR_REASON) from None
         signed = store.sign_unsigned()
         if signed:
@@ -111,7 +100,7 @@ class StateOwner:
         recovered = self.store.claim_pending(self.job)
         if recovered:
             logger.warning("Recovering %d article(s) a previous run committed but did not write out", len(recovered))
-            self.crawler.stats.set_value("woshipm/recovered", len(recovered))
+            self.crawler.stats.set_value(RECOVERED_KEY, len(recovered))
         return recovered
 
     def engine_stopped(self) -> None:

@@ -45,6 +45,7 @@ from collections.abc import Callable
 
 from woshipm_crawler import site
 from woshipm_crawler.state import dedupe
+from woshipm_crawler.util import dumps
 
 SCHEMA_VERSION = 6
 BUSY_TIMEOUT_S = 30.0
@@ -228,8 +229,7 @@ def _published_in_one_form(conn: sqlite3.Connection) -> None:
             item.setdefault("published_time_known", None)
             if item != stored:
                 conn.execute("UPDATE articles SET published = ?, item_json = ? WHERE id = ?",
-                             (item["published"], json.dumps(item, ensure_ascii=False, separators=(",", ":")),
-                              article_id))
+                             (item["published"], dumps(item), article_id))
         last = rows[-1][0]
 
 

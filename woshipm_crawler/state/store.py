@@ -29,8 +29,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from woshipm_crawler import settings as project_settings
 from woshipm_crawler.state.articles import Articles, Observations
-from woshipm_crawler.state.frontier import RETRY_BASE_S, RETRY_MAX_S, Frontier
+from woshipm_crawler.state.frontier import Frontier
 from woshipm_crawler.state.outputs import Outputs
 from woshipm_crawler.state.runs import Runs
 from woshipm_crawler.state.schema import BUSY_TIMEOUT_S, StateError, migrate, set_wal, state_error
@@ -44,12 +45,13 @@ class StateStore(Runs, Articles, Observations, Frontier, Outputs):
     """
 
     def __init__(self, path: str | os.PathLike, busy_timeout: float = BUSY_TIMEOUT_S, *, library: bool = True,
-                 retry_base_s: float = RETRY_BASE_S,
-                 retry_max_s: float = RETRY_MAX_S) -> None:
+                 retry_base_s: float = project_settings.WOSHIPM_ARTICLE_RETRY_BASE,
+                 retry_max_s: float = project_settings.WOSHIPM_ARTICLE_RETRY_MAX) -> None:
         """Opens (creates, migrates) the file; ``StateError`` with the operator's line if it cannot.
 
         ``library``: the runs of this store write library files (off: no library mark is pending).
-        ``retry_base_s``, ``retry_max_s``: a failed article's first wait, and the longest.
+        ``retry_base_s``, ``retry_max_s``: a failed article's first wait, and the longest (a run passes
+        its ``Config``'s; the defaults are settings.py's).
         """
         self.path = os.fspath(path)
         self.library = library
