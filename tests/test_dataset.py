@@ -225,8 +225,9 @@ def test_one_format_only(outputs_crawl, scrapy_command, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "articles.csv"]
     bad = scrapy(["export", "--format", "xml"], outputs_crawl.export_dir)
     assert bad.returncode != 0 and "unknown format xml" in bad.stderr
-    missing = scrapy(["export"], tmp_path / "nothing")
-    assert missing.returncode != 0 and "no state at" in missing.stderr
+    missing = scrapy(["export"], tmp_path / "nothing")  # one line, as for a state that cannot be used
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [
+        f"no state at {tmp_path / 'nothing' / 'state.sqlite3'}: crawl first (scrapy crawl category -a category=all)"]
 
 
 def test_markdown_and_jsonlines_feeds_hold_the_run(outputs_crawl, manifest):

@@ -69,16 +69,15 @@ class OutputCommand:
         parser.add_argument("--out", metavar="DIR", help=f"output directory (default: <export dir>/{self.subdir})")
 
     def begin(self, opts) -> tuple[Path, Path, Progress]:
-        """(state file, output directory, progress over its articles); UsageError when there is no
-        state to read; a state that cannot be used is one line and exit status 1."""
+        """(state file, output directory, progress over its articles); no state, or one that cannot be
+        used, is one line and exit status 1."""
         try:
             set_clock(self.config.clock or None)
         except ValueError as error:
             raise UsageError(f"-s WOSHIPM_CLOCK: {error}", print_help=False) from None
         state = self.config.state_path
         if not state.exists():
-            raise UsageError(f"no state at {state}: crawl first (scrapy crawl category -a category=all)",
-                             print_help=False)
+            fail(f"no state at {state}: crawl first (scrapy crawl category -a category=all)")
         try:  # a corrupt, read-only or newer state: one line, before any output is begun
             with StateStore(state) as store:
                 progress = Progress(store.count())
