@@ -81,7 +81,10 @@ def test_rerun_fetches_nothing_growth_fetches_only_the_new(tmp_path):
         assert store.count() == 157
         assert store.listings(next(iter(new_ids)))  # first/last seen recorded
     out = tmp_path / "dataset" / "articles.jsonl"
+    given = os.environ.get("SCRAPY_SETTINGS_MODULE")
     assert export_main(["--export-dir", str(tmp_path)]) == 0
+    # In-process, the alias leaves the environment as it found it (later subprocesses inherit it).
+    assert os.environ.get("SCRAPY_SETTINGS_MODULE") == given
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(row["id"] for row in rows) == sorted(manifest)
     assert all(row["title"] == manifest[row["id"]]["title"] for row in rows)

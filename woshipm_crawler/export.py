@@ -25,11 +25,17 @@ def main(argv: list[str] | None = None) -> int:
                           ("-s", args.state and f"WOSHIPM_STATE_PATH={args.state}")):
         if value:
             command += [option, value]
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "woshipm_crawler.settings")  # from any directory
+    # The project from any directory, for this call only: a caller's later Scrapy runs (its own
+    # subprocesses included) must not inherit it.
+    given = os.environ.get("SCRAPY_SETTINGS_MODULE")
+    os.environ["SCRAPY_SETTINGS_MODULE"] = given or "woshipm_crawler.settings"
     try:
         execute(command)
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else int(done.code is not None)
+    finally:
+        if given is None:
+            del os.environ["SCRAPY_SETTINGS_MODULE"]
     return 0
 
 
