@@ -112,17 +112,19 @@ def retry_line(schedule) -> str:
 
 
 class CrawlSummary:
-    def __init__(self, crawler, progress: bool) -> None:
+    def __init__(self, crawler, progress: bool | None = None) -> None:
+        """``progress``: a line a second on stderr; by default WOSHIPM_PROGRESS, else when stderr is a terminal."""
         self.crawler = crawler
         self.config = Config.from_settings(crawler.settings)
         self.stats = crawler.stats
         self.started = time.monotonic()
+        if progress is None:
+            progress = sys.stderr.isatty() if self.config.progress is None else self.config.progress
         self.progress_loop = task.LoopingCall(self.print_progress) if progress else None
 
     @classmethod
     def from_crawler(cls, crawler):
-        progress = Config.from_settings(crawler.settings).progress
-        report = cls(crawler, sys.stderr.isatty() if progress is None else progress)
+        report = cls(crawler)
         crawler.signals.connect(report.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(report.spider_closed, signal=signals.spider_closed)
         return report

@@ -22,7 +22,8 @@ as they pile up (``MERGE_FANOUT`` of one size tier make one of the next), so a d
 about a day's articles, an article is indexed again only a few times in its life, and the count of
 segments stays small: at most ``MERGE_FANOUT - 1`` per tier below ``SEALED`` articles, plus one per
 ``SEALED`` articles. A first build cuts the articles, in publication order, into near-equal
-segments of at most ``SEALED``.
+segments of at most ``SEALED``, and into at least one per Pagefind process (``index_workers``) once
+each would hold ``SPLIT_MIN`` articles: Pagefind indexes a folder on one core.
 """
 
 from __future__ import annotations
