@@ -6,8 +6,8 @@ For each size N: a Markdown library of N replica articles (``bench_outputs.manif
 10,000 the rows repeat with new ids and titles) is written with ``MarkdownLibrary.write``, then
 
 - **full build**: ``scrapy book`` in a child process on the empty site folder (time, peak RSS);
-- **incremental**: the 20 newest articles are added to the library and ``scrapy book`` runs again;
-  its time as a share of the full build's;
+- **incremental**: 20 newer articles are added to the library and ``scrapy book`` runs again, three
+  times (three days' articles); the median time, as a share of the full build's, and each run's;
 - **index**: the size of ``pagefind/`` (all segments) and of the whole site;
 - **search in Chromium**: the site served by ``python -m http.server`` on 127.0.0.1, Debian's
   Chromium opens ``search.html?q=<14 characters from one article's body>``; the time from the
@@ -17,14 +17,16 @@ For each size N: a Markdown library of N replica articles (``bench_outputs.manif
 The baseline, once per run: HonKit 6 with gitbook-plugin-hints (the former ``scrapy book``'s
 generator, ``bench/honkit_build.js``) building the first ``--honkit`` articles of the library as one
 book (one Node process, HonKit's load included). npm installs HonKit under bench/out/site/npm the
-first time (not timed). ``--write`` puts the table into docs/benchmarks.md between the
-``bench:site`` markers.
+first time (not timed). Before each timed build the file system is synced (``os.sync``), so a build
+is not charged with writing back the files of the one before. ``--write`` puts the table into
+docs/benchmarks.md between the ``bench:site`` markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import socket
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "site"
 DOC = ROOT / "docs" / "benchmarks.md"
 ADDED = 20
+DAYS = 3  # incremental builds, each after ADDED new articles
 NPM_PACKAGES = ("honkit@6", "gitbook-plugin-hints@1")
 HONKIT_BOOK_JSON = {"plugins": ["hints", "-sharing", "-fontsettings"], "language": "zh-hans"}
 
@@ -149,24 +152,34 @@ def bench_search(site_dir: Path, items: list[dict]) -> dict:
 # -- the run -------------------------------------------------------------------------------------------------
 
 
+def timed_book(export_dir: Path) -> tuple[float, float, str]:
+    os.sync()
+    seconds, rss, out = run_child(scrapy(["book"], export_dir))
+    return seconds, rss, out.strip().splitlines()[-1]
+
+
 def bench_size(n: int) -> dict:
     export_dir = OUT / f"site-{n}"
     shutil.rmtree(export_dir, ignore_errors=True)
     export_dir.mkdir(parents=True)
     StateStore(export_dir / "state.sqlite3").close()
-    items = manifest_items(n + ADDED, corpus_size=n + ADDED)
-    newest, library = items[:ADDED], items[ADDED:]  # the manifest is newest first
+    items = manifest_items(n + ADDED * DAYS, corpus_size=n + ADDED * DAYS)
+    days, library = items[:ADDED * DAYS][::-1], items[ADDED * DAYS:]  # the manifest is newest first
     start = time.perf_counter()
     write_library(export_dir, library)
     print(f"{n}: library written in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    seconds, rss, out = run_child(scrapy(["book"], export_dir))
+    seconds, rss, summary = timed_book(export_dir)
     row = {"articles": n, "seconds": seconds, "rss_mib": rss, "per_article_ms": seconds / n * 1000,
-           "summary": out.strip().splitlines()[-1]}
+           "summary": summary}
     print(json.dumps(row, ensure_ascii=False), file=sys.stderr)
-    write_library(export_dir, newest)
-    seconds, _, out = run_child(scrapy(["book"], export_dir))
-    row.update(incremental_s=seconds, incremental_share=seconds / row["seconds"],
-               incremental_summary=out.strip().splitlines()[-1])
+    incremental = []
+    for day in range(DAYS):
+        write_library(export_dir, days[day * ADDED:(day + 1) * ADDED])
+        seconds, _, summary = timed_book(export_dir)
+        incremental.append(seconds)
+        print(f"{n}: incremental {day + 1}: {seconds:.2f} s, {summary}", file=sys.stderr)
+    row.update(incremental_runs=incremental, incremental_s=statistics.median(incremental),
+               incremental_share=statistics.median(incremental) / row["seconds"], incremental_summary=summary)
     site_dir = export_dir / "book"
     row.update(index_mb=folder_mb(site_dir / "pagefind"), site_mb=folder_mb(site_dir) - folder_mb(site_dir / ".build"),
                index_files=sum(1 for p in (site_dir / "pagefind").rglob("*") if p.is_file()))
@@ -182,19 +195,20 @@ def table(rows: list[dict], honkit: dict) -> str:
         f"{honkit['rss_mib']:.0f} MiB).",
         "",
         "| articles | full build s | ms per article | × HonKit's per article | peak RSS MiB "
-        "| incremental (+20) s | incremental share | search index MB (files) | site MB "
+        f"| incremental (+{ADDED}) s, median of {DAYS} (each) | incremental share | search index MB (files) | site MB "
         "| search shown, opened with ?q= | search shown, typed |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {r['articles']:,} | {r['seconds']:.1f} | {r['per_article_ms']:.1f} | "
-            f"{r['per_article_ms'] / honkit['per_article_ms']:.3f} | {r['rss_mib']:.0f} | {r['incremental_s']:.1f} | "
+            f"{r['per_article_ms'] / honkit['per_article_ms']:.3f} | {r['rss_mib']:.0f} | {r['incremental_s']:.1f} "
+            f"({', '.join(f'{x:.1f}' for x in r['incremental_runs'])}) | "
             f"{r['incremental_share']:.1%} | {r['index_mb']:.1f} ({r['index_files']:,}) | {r['site_mb']:.0f} | "
             f"{r['search_open_s'] * 1000:.0f} ms | {r['search_typed_s'] * 1000:.0f} ms |")
     lines.append("")
     for r in rows:
-        lines.append(f"- {r['articles']:,}: full `{r['summary'].split(' -> ')[0]}`; incremental "
+        lines.append(f"- {r['articles']:,}: full `{r['summary'].split(' -> ')[0]}`; last incremental "
                      f"`{r['incremental_summary'].split(' -> ')[0]}`")
     return "\n".join(lines)
 

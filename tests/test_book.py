@@ -25,7 +25,7 @@ import pytest
 from lxml import html as lxml_html
 
 from woshipm_crawler import site
-from woshipm_crawler.library import MarkdownLibrary
+from woshipm_crawler.library import MarkdownLibrary, article_path
 from woshipm_crawler.outputs import book, book_manifest, book_search
 from woshipm_crawler.outputs.book_manifest import Row
 from woshipm_crawler.outputs.book_render import parse_article, safe_link
@@ -615,6 +615,103 @@ def test_an_incremental_build_after_20_new_articles_rewrites_only_what_they_touc
         page.goto(f"{base}/search.html?q={term}")
         assert result_links(page, term)[0] == f"/{page_of({**added[0], 'day': added[0]['published'][:10]})}"
         page.close()
+
+
+def site_files(site_dir: Path) -> dict[str, bytes]:
+    """What a reader gets (every page and asset) and what search is indexed from; not the index itself,
+    whose segments depend on the builds' history, nor the search page that lists them."""
+    files = {}
+    for path in site_dir.rglob("*"):
+        name = path.relative_to(site_dir).as_posix()
+        if path.is_file() and name != book.SEARCH_PAGE and not name.startswith(book_search.BUNDLES_DIR + "/") \
+                and (not name.startswith(book.BUILD_DIR + "/") or name.startswith(book.SEARCH_DOCUMENTS + "/")):
+            files[name] = path.read_bytes()
+    return files
+
+
+def edit_library(rng: random.Random, library: MarkdownLibrary, live: dict[int, dict], pool: list[dict],
+                 export_dir: Path) -> list[str]:
+    """One seeded day of changes to the library: new, removed, renamed, re-tagged, re-authored, moved
+    (category, day, month), re-written and merely touched articles, and the report added or removed."""
+    done = []
+    days = sorted({row["published"][:10] for row in pool})
+    for _ in range(rng.randint(2, 6)):
+        kind = rng.choice(["new", "remove", "title", "tags", "author", "category", "day", "body", "touch",
+                           "report"])
+        article = rng.choice(sorted(live))
+        item = dict(live[article])
+        if kind == "new":
+            article = max(live) + 1
+            item = {**rng.choice(pool), "id": article, "title": f"新增 {article}"}
+        elif kind == "remove":
+            (library.root / article_path(item)).unlink()
+            del live[article]
+            done.append(f"remove {article}")
+            continue
+        elif kind == "title":
+            item["title"] = f"{item['title']}（修订 {rng.randrange(100)}）"
+        elif kind == "tags":
+            item["tags"] = sorted({*rng.sample(item["tags"], k=len(item["tags"]) // 2), f"新标签{rng.randrange(5)}"})
+        elif kind == "author":
+            other = rng.choice(pool)["author"]
+            item["author"] = {**other, "name": f"{other['name']}{rng.choice(['', '·改'])}"}
+        elif kind == "category":
+            item["category"] = rng.choice(sorted({row["category"] for row in pool}))
+        elif kind == "day":
+            item["published"] = f"{rng.choice(days)}T{rng.randrange(24):02d}:00:00+08:00"
+        elif kind == "body":
+            item["body_markdown"] = f"{item.get('body_markdown') or item['body_text']}\n\n补充 {rng.randrange(1000)}。"
+        elif kind == "touch":
+            path = library.root / article_path(item)
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+            done.append(f"touch {article}")
+            continue
+        else:
+            report = export_dir / "report" / "report.md"
+            if report.exists():
+                report.unlink()
+            else:
+                report.parent.mkdir(exist_ok=True)
+                report.write_text("# 数据报告\n\n一份报告。\n", encoding="utf-8")
+            done.append("report")
+            continue
+        item["url"] = f"{site.DEFAULT_BASE_URL}/{item['category']}/{article}.html"
+        library.write(item)
+        live[article] = item
+        done.append(f"{kind} {article}")
+    return done
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_builds_equal_a_build_from_scratch_after_seeded_changes(articles, tmp_path, seed):
+    """After every day of seeded changes, the site built on yesterday's equals one built from nothing:
+    the pages kept as they were (``book.settled``) are the pages a full build writes."""
+    rng = random.Random(seed)
+    pool = [{k: v for k, v in row.items() if k != "day"} for i, row in sorted(articles.items()) if i != HOSTILE_ID]
+    export_dir = tmp_path / "export"
+    library = MarkdownLibrary(export_dir / "markdown")
+    live = {row["id"]: row for row in rng.sample(pool, 40)}
+    for item in live.values():
+        library.write(item)
+    site_dir = export_dir / "book"
+    book.build_site(export_dir / "markdown", site_dir, report_dir=export_dir / "report")
+    for day in range(6):
+        done = edit_library(rng, library, live, pool, export_dir)
+        result = book.build_site(export_dir / "markdown", site_dir, report_dir=export_dir / "report")
+        fresh = tmp_path / f"fresh-{day}"
+        book.build_site(export_dir / "markdown", fresh, report_dir=export_dir / "report")
+        incremental, scratch = site_files(site_dir), site_files(fresh)
+        assert incremental.keys() == scratch.keys(), (done, incremental.keys() ^ scratch.keys())
+        assert [name for name in scratch if incremental[name] != scratch[name]] == [], done
+        assert result.articles == len(live)
+        assert {f"{book.SEARCH_DOCUMENTS}/{page_of({**row, 'day': row['published'][:10]})}"
+                for row in live.values()} <= incremental.keys()
+        shutil.rmtree(fresh)
+    # A month's folder deleted by hand is built again, though none of its articles changed.
+    shutil.rmtree(min(p for p in (site_dir / "articles").glob("*/*/*") if p.is_dir()))
+    book.build_site(export_dir / "markdown", site_dir, report_dir=export_dir / "report")
+    book.build_site(export_dir / "markdown", tmp_path / "fresh", report_dir=export_dir / "report")
+    assert site_files(site_dir) == site_files(tmp_path / "fresh")
 
 
 def test_a_relative_export_dir_from_another_working_directory(export, tmp_path):

@@ -338,7 +338,7 @@ def test_escaping_only_where_needed():
         "写一个 &lt;script>alert(1)&lt;/script> 标签，&lt;div> 也一样，还有 &amp;amp; 与 &amp;copy;。\n\n"
         "星号 a\\*b\\*c 与 2 * 3 = 6，下划线 snake_case 与 \\_私有\\_，反引号 \\`x\\`，反斜杠 C:\\\\path\\\\。\n\n"
         "\\[1] 参考文献 \\[见图\\](不是链接) 以及 \\[x\\]: 不是定义\n\n"
-        "\\> 不是引用\n\n\\---\n\n&#61;==\n\n\\+ 加号\n\n10\\) 括号编号\n\n\\~~~ 波浪线\n"
+        "\\> 不是引用\n\n\\---\n\n&#61;==\n\n\\+ 加号\n\n10\\) 括号编号\n\n\\~\\~\\~ 波浪线\n"
     )
 
 
@@ -458,7 +458,10 @@ TEXT_CASES = [
     ("<h2>C#</h2><h3>小结 ##</h3>", "## C&#35;\n\n### 小结 #&#35;\n"),  # kramed drops a heading's trailing "#"s
     ("<p>一<br>二</p>", "一  \n二\n"),
     ("<p><strong>a&lt;</strong>b</p>", "<strong>a&lt;</strong>b\n"),  # the ";" of a reference stays inside
-]  # also rendered by HonKit's own kramed in tests/test_book_hostile.py
+    # "~~" would strike through in GFM renderers; a strikethrough of the page is its text.
+    ("<p>价格 ~~100~~ 元，<del>旧价</del>，3~5 年，~~~</p>", "价格 \\~\\~100\\~\\~ 元，旧价，3~5 年，\\~\\~\\~\n"),
+    ("<p>a~<b>~b~</b>~c</p>", "a\\~**\\~b\\~**\\~c\n"),
+]  # also rendered by the site's renderer in tests/test_book_hostile.py
 
 
 def test_plain_paragraphs_convert_as_through_their_text_nodes(monkeypatch):

@@ -16,9 +16,12 @@ from woshipm_crawler.site import safe_url
 LT, AMP, PERCENT, HASH, PIPE, EQUALS = "&lt;", "&amp;", "&#37;", "&#35;", "&#124;", "&#61;"
 
 # Only where the character could start syntax.
-_NEEDS_ESCAPE_RE = re.compile(r"[\\`*_<&{\[\]|]")
+_NEEDS_ESCAPE_RE = re.compile(r"[\\`*_<&{\[\]|]|~~|\A~|~\Z")
 _ASTERISK_RE = re.compile(r"(?<! )\*|\*(?! )")  # a "*" between two spaces flanks neither way
 _UNDERSCORE_RE = re.compile(r"(?<!\w)_|_(?!\w)")  # intraword "_" neither opens nor closes (§6.2)
+# "~~" is strikethrough in GFM renderers (kramed, markdown-it's); a "~" at either end of a text node may
+# meet one of the next node.
+_TILDES_RE = re.compile(r"~(?=~|\Z)|(?:\A|(?<=~))~")
 # "<" that could open a tag, an autolink or a comment (at the end of a text node too: the next node may
 # start one); "&" that could start a reference.
 _TAG_START_RE = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
@@ -64,6 +67,8 @@ def escape_text(text: str, link: bool = False, cell: bool = False) -> str:
         text = _ASTERISK_RE.sub(r"\\*", text)
     if "_" in text:
         text = _UNDERSCORE_RE.sub(r"\\_", text)
+    if "~" in text:
+        text = _TILDES_RE.sub(r"\\~", text)
     if "&" in text:  # before "<" and "{", which bring their own "&"
         text = _ENTITY_RE.sub(AMP, text)
     if "<" in text:

@@ -100,8 +100,7 @@ def escape_inline(text: str) -> str:
 
     Safe in a heading, a link text, a table cell and at the start of a blockquote or list line.
     """
-    # and "~": the book site's renderer reads "~~" as strikethrough.
-    line = inline.escape_text(_single_line(text), link=True, cell=True).replace("~", "\\~")
+    line = inline.escape_text(_single_line(text), link=True, cell=True)
     if line.endswith("#"):  # kramed takes trailing "#"s out of a heading, escaped or not
         line = line[:-1] + inline.HASH
     return inline.escape_line_start(line)

@@ -25,7 +25,9 @@ goes through nh3 (``sanitise_content``) before it enters a template, whatever re
 **Incremental.** A build stats every article file; only new or changed files (size or mtime) are
 read. Each page's inputs (its article's bytes, the titles and links it lists, the templates) are
 hashed and kept in ``.build/site.sqlite3``; a page is rendered only when that hash changed, and a
-page whose reason is gone (an article removed, a tag no longer used) is deleted. The search index is
+page whose reason is gone (an article removed, a tag no longer used) is deleted. An article whose
+file and neighbours are as last built is not even hashed (``settled``): its page is taken as it is,
+unless its month's folder is gone (delete ``.build/`` to have every page checked and built again). The search index is
 re-built only for the segments that changed (``book_search``). A list longer than ``PAGE_SIZE``
 (a tag's, an author's) is cut into pages of fixed place, counted from the oldest article, so a new
 article changes the list's first page and its newest part only.
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
+import os
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -58,7 +62,8 @@ from woshipm_crawler.util import atomic_write
 BOOK_SUBDIR = "book"
 BUILD_DIR = ".build"
 MANIFEST = "site.sqlite3"
-LAYOUT_VERSION = "site-2"  # bumped when what a page holds changes beyond its templates (2: nh3 over content)
+LAYOUT_VERSION = "site-3"  # bumped when what a page holds changes beyond its templates
+# (2: nh3 over content; 3: no strikethrough, and a page is keyed only when its inputs may have changed)
 PAGE_SIZE = 100  # articles on one page of a tag's or an author's list
 CATEGORY_NEWEST = 20
 TEMPLATES = "book_templates"
@@ -130,8 +135,8 @@ def _root(page: str) -> str:
 @dataclass
 class Page:
     path: str
-    key: object  # everything the page shows, hashed to decide whether to render it
-    render: Callable[[], bytes]
+    key: object  # everything the page shows, hashed to decide whether to render it; None: as last built
+    render: Callable[[], bytes] | None
 
 
 class SitePlan:
@@ -145,6 +150,10 @@ class SitePlan:
         self.bundles = bundles
         self.texts = texts  # article texts already read in this build
         self._parsed: tuple | None = None
+        self._entry_keys: dict[int, tuple] = {}
+        # Articles whose page and search document have the inputs of the last build (``settled``):
+        # not keyed again, their pages keep the manifest's hash (``Page.key`` None).
+        self.settled: set[int] = set()
         self.env = _environment()
         self.has_report = report_dir is not None and (report_dir / "report.md").is_file()
         menu = {slug: n for n, slug in enumerate(site.categories())}
@@ -176,9 +185,13 @@ class SitePlan:
                 "category": category_label(row.category) if category else None,
                 "author": row.author_name if author else None}
 
-    @staticmethod
-    def _entry_key(row: Row) -> tuple:
-        return row.id, row.title, row.published, row.category, row.year, row.month, row.author_name
+    def _entry_key(self, row: Row) -> tuple:
+        """What a list of articles shows of ``row``, part of the key of every page that lists it."""
+        key = self._entry_keys.get(row.id)
+        if key is None:  # once per row: an article is in four to six lists
+            key = self._entry_keys[row.id] = (row.id, row.title, row.published, row.category, row.year, row.month,
+                                              row.author_name)
+        return key
 
     def _years(self, rows: list[Row]) -> list[dict]:
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -271,6 +284,10 @@ class SitePlan:
     def article(self, row: Row, before: Row | None, after: Row | None) -> Iterator[Page]:
         """An article's page, and the document its search words are indexed from (book_search)."""
         page = row.page
+        if row.id in self.settled:
+            yield Page(page, None, None)
+            yield Page(f"{SEARCH_DOCUMENTS}/{page}", None, None)
+            return
 
         def neighbour(other, direction):
             if other is None:
@@ -364,14 +381,34 @@ def _digest(key: object, templates: str) -> str:
     return hashlib.sha256((templates + repr(key)).encode("utf-8")).hexdigest()
 
 
-def _save_pages(manifest: Manifest, built: dict[str, str], live: dict[str, str]) -> list[str]:
-    """Record the pages' hashes; return the pages that are no longer part of the site."""
+def _save_pages(conn, built: dict[str, str], live: dict[str, str]) -> list[str]:
+    """Record the pages' hashes (in ``conn``'s transaction); return the pages no longer part of the site."""
     old_pages = [path for path in built if path not in live]
-    with manifest.transaction() as conn:
-        conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?)",
-                         ((path, digest) for path, digest in live.items() if built.get(path) != digest))
-        conn.executemany("DELETE FROM pages WHERE path = ?", ((path,) for path in old_pages))
+    conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?)",
+                     ((path, digest) for path, digest in live.items() if built.get(path) != digest))
+    conn.executemany("DELETE FROM pages WHERE path = ?", ((path,) for path in old_pages))
     return old_pages
+
+
+def _neighbours(rows: Iterable[Row]) -> dict[int, tuple[int | None, int | None]]:
+    """Each article's previous and next article in its category (``SitePlan.pages``' order)."""
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r.sort_key):
+        by_category[row.category].append(row.id)
+    found = {}
+    for ids in by_category.values():
+        for n, article in enumerate(ids):
+            found[article] = (ids[n - 1] if n else None, ids[n + 1] if n + 1 < len(ids) else None)
+    return found
+
+
+def settled(old_rows: dict[int, Row], rows: dict[int, Row], fresh: set[int]) -> set[int]:
+    """The articles whose page and search document cannot have changed since the build that saved
+    ``old_rows``: the same file (not in ``fresh``, the rows read again), and the same neighbours, none
+    of them read again. Everything else such a page shows is its own file's."""
+    before, now = _neighbours(old_rows.values()), _neighbours(rows.values())
+    return {article for article, pair in now.items()
+            if article not in fresh and before.get(article) == pair and fresh.isdisjoint(pair)}
 
 
 def _remove_honkit_books(site_dir: Path) -> None:
@@ -421,18 +458,23 @@ def build_site(library_root: Path, site_dir: Path, categories: Iterable[str] | N
         try:
             return _build(manifest, library_root, site_dir, wanted, since, report_dir, progress, log)
         finally:
+            gc.unfreeze()
             manifest.close()
 
 
 def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[str], since: date | None,
            report_dir: Path | None, progress, log) -> BookResult:
     templates = _templates_digest()
-    if manifest.meta("templates") != templates:  # pages may index differently: search from scratch
+    same_layout = manifest.meta("templates") == templates
+    if not same_layout:  # pages may index differently: search from scratch
         manifest.conn.execute("UPDATE articles SET segment = NULL, indexed = NULL")
     if manifest.meta("built") is None:
         _remove_honkit_books(site_dir)
     files = scan_library(library_root, wanted, since)
     old_rows = manifest.rows()
+    # They live through the build: frozen, the collector stops walking them at every collection
+    # (build_site unfreezes them).
+    gc.freeze()
     current: dict[str, list[int]] = defaultdict(list)  # the search segments as last indexed
     for row in old_rows.values():
         if row.segment is not None:
@@ -462,7 +504,6 @@ def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[s
             progress("articles read", n + 1, len(files))
     # Rows of articles gone from the library leave the manifest only once the search no longer has them.
     gone = [article for article in old_rows if article not in rows]
-    manifest.save_rows(changed, ())
 
     # The search segments: planned first (the search page lists them), indexed once the pages exist.
     stale = {row.id for row in rows.values() if row.indexed != row.digest}
@@ -479,13 +520,28 @@ def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[s
 
     plan = SitePlan(rows, library_root, report_dir, sorted(search_plan.members), texts)
     built = manifest.pages()
+    site_prefix = f"{site_dir}{os.sep}"
+    if same_layout and manifest.meta("report") == str(plan.has_report):
+        month_folders: dict[str, bool] = {}  # a folder deleted by hand is built again
+
+        def on_disk(row: Row) -> bool:
+            folder = row.month_page.rpartition("/")[0]
+            if folder not in month_folders:
+                month_folders[folder] = os.path.isdir(site_prefix + folder)
+            return month_folders[folder]
+
+        plan.settled = {article for article in settled(old_rows, rows, {row.id for row in changed})
+                        if rows[article].page in built and f"{SEARCH_DOCUMENTS}/{rows[article].page}" in built
+                        and on_disk(rows[article])}
     live: dict[str, str] = {}
     later: list[Page] = []
     written = unchanged = 0
 
     def write(page: Page) -> None:
         nonlocal written, unchanged
-        if built.get(page.path) == live[page.path] and (site_dir / page.path).exists():
+        # os.path on a string, not Path: this runs for every page keyed, changed or not
+        if page.render is None or (built.get(page.path) == live[page.path]
+                                   and os.path.exists(site_prefix + page.path)):
             unchanged += 1
             return
         atomic_write(site_dir / page.path, page.render(), durable=False)
@@ -495,7 +551,7 @@ def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[s
 
     pages = list(plan.pages())
     for page in pages:
-        live[page.path] = _digest(page.key, templates)
+        live[page.path] = built[page.path] if page.key is None else _digest(page.key, templates)
         if page.path == SEARCH_PAGE:  # it lists the new segments: written once they exist
             later.append(page)
         else:
@@ -508,20 +564,24 @@ def _build(manifest: Manifest, library_root: Path, site_dir: Path, wanted: set[s
                                     for name in search_plan.build})
     except book_search.SearchError as error:
         live[SEARCH_PAGE] = built.get(SEARCH_PAGE, "")  # the old search page stays, and is redone next time
-        _save_pages(manifest, built, live)
+        with manifest.transaction() as conn:  # the rows are not saved: their files are read again
+            _save_pages(conn, built, live)
         raise BookError(str(error)) from None
     for page in later:
         write(page)
-    old_pages = _save_pages(manifest, built, live)
-    for path in old_pages:
-        _remove_page(site_dir, path)
+    # One transaction: rows saved with the pages built from them (``settled`` relies on it).
     with manifest.transaction() as conn:
+        manifest.save_rows(conn, changed, ())
+        old_pages = _save_pages(conn, built, live)
         for name in search_plan.build:
             conn.executemany("UPDATE articles SET segment = ?, indexed = digest WHERE id = ?",
                              ((name, i) for i in search_plan.members[name]))
         conn.executemany("DELETE FROM articles WHERE id = ?", ((i,) for i in gone))
-        for key, value in (("segments", str(counter)), ("templates", templates), ("built", "1")):
+        for key, value in (("segments", str(counter)), ("templates", templates), ("built", "1"),
+                           ("report", str(plan.has_report))):
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    for path in old_pages:
+        _remove_page(site_dir, path)
     book_search.drop_segments(site_dir, search_plan.members)
     return BookResult(len(rows), written, unchanged, len(old_pages), search_plan.indexed, len(search_plan.members),
                       site_dir / "index.html", failed)

@@ -125,11 +125,11 @@ class Manifest:
             raise
         self.conn.execute("COMMIT")
 
-    def save_rows(self, rows: Iterable[Row], removed: Iterable[int]) -> None:
-        with self.transaction() as conn:
-            conn.executemany("DELETE FROM articles WHERE id = ?", ((i,) for i in removed))
-            conn.executemany(f"INSERT OR REPLACE INTO articles VALUES ({', '.join('?' * len(_COLUMNS))})",
-                             (row.values() for row in rows))
+    def save_rows(self, conn: sqlite3.Connection, rows: Iterable[Row], removed: Iterable[int]) -> None:
+        """In ``conn``'s open transaction (``transaction``)."""
+        conn.executemany("DELETE FROM articles WHERE id = ?", ((i,) for i in removed))
+        conn.executemany(f"INSERT OR REPLACE INTO articles VALUES ({', '.join('?' * len(_COLUMNS))})",
+                         (row.values() for row in rows))
 
 
 # -- reading the library ---------------------------------------------------------------------------

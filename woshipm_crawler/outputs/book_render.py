@@ -54,7 +54,7 @@ class _Markdown(MarkdownIt):
 
 def _markdown() -> MarkdownIt:
     md = _Markdown("commonmark", {"html": True})
-    md.enable(["table", "strikethrough"])  # GitHub's tables and ~~text~~, as HonKit renders them
+    md.enable("table")  # GitHub's tables; no strikethrough: the converter writes none, so "~~" is text
     return md
 
 

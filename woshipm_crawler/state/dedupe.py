@@ -41,11 +41,11 @@ from the stored body text. Measured figures are in docs/benchmarks.md.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 
 import numpy as np
-from datasketch import MinHash
 
 from woshipm_crawler import site
 
@@ -71,10 +71,6 @@ _BOILERPLATE_RE = re.compile(
 BOILERPLATE_MAX_CHARS = 160
 # White space, punctuation (full- and half-width alike) and "_": everything that is not content.
 _NON_WORD_RE = re.compile(r"[\W_]+")
-# Datasketch's own permutations (seeded, so identical in every process): signatures computed here
-# equal ``MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).update_batch(hashes)`` (tested).
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-_PERM_A, _PERM_B = (np.asarray(p, dtype=np.uint32) for p in _TEMPLATE.permutations)
 _UNDATED = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
@@ -156,10 +152,23 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
+@functools.cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """Datasketch's own permutations (seeded, so identical in every process): signatures computed here
+    equal ``MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).update_batch(hashes)`` (tested).
+    Imported here, not at the top: datasketch brings scipy (~0.4 s), which commands that never sign a
+    body (``scrapy book``, ``scrapy report``) need not pay."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
 def signature_from_hashes(hashes: np.ndarray) -> np.ndarray:
     """MinHash values (uint32[NUM_PERM]) of a set of 32-bit shingle hashes."""
     hv = _fmix32(np.asarray(hashes, dtype=np.uint32)).reshape(-1, 1)
-    return (hv * _PERM_A + _PERM_B).min(axis=0)  # uint32 arithmetic wraps: that is the mod 2**32
+    perm_a, perm_b = _permutations()
+    return (hv * perm_a + perm_b).min(axis=0)  # uint32 arithmetic wraps: that is the mod 2**32
 
 
 def signature(text: str) -> np.ndarray | None:
